@@ -1,0 +1,190 @@
+/**
+ * Backend selection: the only module that loads a TensorFlow.js backend package.
+ *
+ * Order, unless `KIT_BACKEND` (or the `preference` argument) names one:
+ *   1. `@tensorflow/tfjs-node-gpu` (native libtensorflow with CUDA; optional dependency)
+ *   2. `@tensorflow/tfjs-node` (native libtensorflow on CPU; optional dependency, installed under the
+ *      alias `tfjs-node-native` because danfojs-node's copy is aliased to plain tfjs, see README)
+ *   3. `wasm` (`@tensorflow/tfjs-backend-wasm`, SIMD, single-threaded in Node) plus the kit's kernels
+ *      that make it train (./wasm_kernels.ts)
+ *   4. `cpu` (pure JavaScript; slow but complete)
+ *
+ * The kit states once which backend runs and why faster ones were skipped.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { registerWasmKernels } from './wasm_kernels';
+
+/** The backends the kit knows, fastest first. */
+export const BACKEND_ORDER = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKEND_ORDER)[number];
+
+/** What initBackend chose, and why. */
+export interface BackendInfo {
+  /** Kit name of the backend that runs. */
+  name: BackendName;
+  /** tfjs's own backend name (`tf.getBackend()`). */
+  tfjsBackend: string;
+  /** npm package that provides it. */
+  packageName: string;
+  /** Version of that package. */
+  version: string;
+  /** Faster backends that were tried and skipped, with the reason. */
+  skipped: { name: BackendName; reason: string }[];
+  /** Kernels the kit registered or replaced on this backend. */
+  kitKernels: string[];
+  /** One human sentence for logs and notebooks. */
+  summary: string;
+}
+
+let current: BackendInfo | null = null;
+let announced = false;
+
+/** The backend chosen by the last initBackend call, or null before it. */
+export function backendInfo(): BackendInfo | null {
+  return current;
+}
+
+function isBackendName(s: string): s is BackendName {
+  return (BACKEND_ORDER as readonly string[]).includes(s);
+}
+
+/** Node's `require`, kept out of bundlers' and tslab's static analysis. */
+function nodeRequire(id: string): unknown {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(id);
+}
+
+function packageVersion(pkg: string): string {
+  try {
+    const p = nodeRequire(`${pkg}/package.json`) as { version?: string; name?: string };
+    return p.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Try one native package; return null on success or the reason it cannot run. */
+function tryNative(pkgs: string[], tfjsName: string): { pkg: string } | { reason: string } {
+  const reasons: string[] = [];
+  for (const pkg of pkgs) {
+    try {
+      const meta = nodeRequire(`${pkg}/package.json`) as { name?: string };
+      if (meta.name !== '@tensorflow/tfjs-node' && meta.name !== '@tensorflow/tfjs-node-gpu') {
+        reasons.push(`${pkg} is ${meta.name} (an alias, not the native package)`);
+        continue;
+      }
+    } catch {
+      reasons.push(`${pkg} is not installed`);
+      continue;
+    }
+    try {
+      nodeRequire(pkg);
+      if (tf.findBackend(tfjsName) || tf.engine().registryFactory[tfjsName]) return { pkg };
+      reasons.push(`${pkg} loaded but registered no '${tfjsName}' backend`);
+    } catch (e) {
+      const msg = (e as Error).message.split('\n')[0];
+      reasons.push(`${pkg} cannot load: ${msg}`);
+    }
+  }
+  return { reason: reasons.join('; ') };
+}
+
+/** Remove process listeners that the wasm glue adds (they turn any unhandled rejection into a crash). */
+function removeEmscriptenCrashHandlers(before: { rej: Function[]; exc: Function[] }): void {
+  for (const l of process.listeners('unhandledRejection')) {
+    if (!before.rej.includes(l)) process.removeListener('unhandledRejection', l as (...a: unknown[]) => void);
+  }
+  for (const l of process.listeners('uncaughtException')) {
+    if (!before.exc.includes(l)) process.removeListener('uncaughtException', l as (...a: unknown[]) => void);
+  }
+}
+
+/**
+ * Pick and initialise the fastest working backend (or the one named by `preference` /
+ * `KIT_BACKEND`). Safe to call more than once: later calls return the first choice unless a
+ * different backend is requested explicitly.
+ */
+export async function initBackend(
+  preference: string | undefined = process.env.KIT_BACKEND,
+  opts: { quiet?: boolean } = {},
+): Promise<BackendInfo> {
+  const wanted = preference && preference !== 'auto' ? preference : undefined;
+  if (wanted !== undefined && !isBackendName(wanted)) {
+    throw new Error(`KIT_BACKEND='${wanted}' is not a backend: use one of ${BACKEND_ORDER.join(', ')} or auto`);
+  }
+  if (current && (wanted === undefined || wanted === current.name)) return current;
+
+  const skipped: { name: BackendName; reason: string }[] = [];
+  const candidates: BackendName[] = wanted ? [wanted] : [...BACKEND_ORDER];
+  for (const name of candidates) {
+    if (name === 'tensorflow-gpu' || name === 'tensorflow') {
+      const pkgs = name === 'tensorflow-gpu' ? ['@tensorflow/tfjs-node-gpu'] : ['tfjs-node-native', '@tensorflow/tfjs-node'];
+      const r = tryNative(pkgs, 'tensorflow');
+      if ('reason' in r) {
+        skipped.push({ name, reason: r.reason });
+        continue;
+      }
+      await tf.setBackend('tensorflow');
+      await tf.ready();
+      current = finish(name, 'tensorflow', r.pkg, packageVersion(r.pkg), skipped, []);
+      break;
+    }
+    if (name === 'wasm') {
+      try {
+        const before = {
+          rej: process.listeners('unhandledRejection') as Function[],
+          exc: process.listeners('uncaughtException') as Function[],
+        };
+        nodeRequire('@tensorflow/tfjs-backend-wasm');
+        const ok = await tf.setBackend('wasm');
+        removeEmscriptenCrashHandlers(before);
+        if (!ok) throw new Error('tf.setBackend("wasm") returned false');
+        await tf.ready();
+        const kernels = registerWasmKernels();
+        current = finish(name, 'wasm', '@tensorflow/tfjs-backend-wasm', packageVersion('@tensorflow/tfjs-backend-wasm'), skipped, kernels);
+        break;
+      } catch (e) {
+        skipped.push({ name, reason: (e as Error).message.split('\n')[0] });
+        continue;
+      }
+    }
+    if (name === 'cpu') {
+      await tf.setBackend('cpu');
+      await tf.ready();
+      current = finish(name, 'cpu', '@tensorflow/tfjs-backend-cpu', packageVersion('@tensorflow/tfjs-backend-cpu'), skipped, []);
+      break;
+    }
+  }
+  if (!current || (wanted && current.name !== wanted)) {
+    const why = skipped.map((s) => `${s.name}: ${s.reason}`).join('\n  ');
+    throw new Error(`backend '${wanted ?? 'auto'}' could not be initialised:\n  ${why}`);
+  }
+  if (!opts.quiet && !announced) {
+    announced = true;
+    console.log(current.summary);
+  }
+  return current;
+}
+
+function finish(
+  name: BackendName,
+  tfjsBackend: string,
+  packageName: string,
+  version: string,
+  skipped: { name: BackendName; reason: string }[],
+  kitKernels: string[],
+): BackendInfo {
+  const skippedText = skipped.length
+    ? ` Skipped: ${skipped.map((s) => `${s.name} (${s.reason})`).join('; ')}.`
+    : '';
+  const kernelsText = kitKernels.length ? ` Kit kernels: ${kitKernels.join(', ')}.` : '';
+  return {
+    name,
+    tfjsBackend,
+    packageName,
+    version,
+    skipped,
+    kitKernels,
+    summary: `[priorclip-kit] backend: ${name} (${packageName}@${version}).${skippedText}${kernelsText}`,
+  };
+}
