@@ -1,9 +1,9 @@
 /**
  * File helpers: atomic writes (temp file + rename, so a crash never leaves half a file) and hashing.
  */
-import * as fs from 'fs';
-import * as path from 'path';
-import * as crypto from 'crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as crypto from 'node:crypto';
 
 /** Write `data` to `file` atomically: write `file.<pid>.<n>.tmp`, fsync, then rename over `file`. */
 let tmpCounter = 0;

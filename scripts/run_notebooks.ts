@@ -1,0 +1,542 @@
+/**
+ * `npm run notebooks`: execute every notebooks/*.ipynb headless under the real tslab kernel.
+ *
+ *   npm run notebooks                         # all notebooks, in name order
+ *   npm run notebooks -- --only 03_losses     # notebooks whose name starts with / contains 03_losses (repeatable)
+ *   npm run notebooks -- --profile full       # sets KIT_PROFILE for the kernels
+ *   npm run notebooks -- --timeout 600        # per-cell timeout in seconds (default KIT_NOTEBOOK_TIMEOUT or 3600)
+ *   npm run notebooks -- --keep-going         # after a failure, still run the remaining notebooks
+ *   npm run notebooks -- --dir other/folder   # run the notebooks of another folder (still from the project root)
+ *   npm run notebooks -- --install-kernel     # write .jupyter/kernels/tslab for interactive use, then exit
+ *   npm run notebooks -- --typecheck          # type-check src/ as tslab compiles it (TS 5.0, NOT strict), then exit
+ *
+ * How: writes a project-local kernelspec build/jupyter/kernels/tslab/kernel.json whose argv runs
+ * scripts/tslab-kernel.sh (cd to the project root, exec node_modules/.bin/tslab kernel), points
+ * JUPYTER_PATH at it, and runs `jupyter nbconvert --to notebook --execute` for each notebook,
+ * writing executed copies to build/notebooks/. On failure nbconvert only says `<Error>: ` (tslab sends
+ * the message as a stderr stream, not as an error output), so this script reruns the failing notebook
+ * with --allow-errors and prints the failing cell's number, source and real error text. tslab reports
+ * type errors in imported src/ files as `137:9 - message` without the file name; the script then
+ * re-checks src/ with tslab's own compiler and options (see tslabTypecheck) to name the file.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { spawn, spawnSync } from 'child_process';
+import { atomicWriteJson, projectRoot } from '../src/utils/fs';
+
+/** Per-cell execution timeout (seconds) unless `--timeout` or KIT_NOTEBOOK_TIMEOUT says otherwise. */
+export const DEFAULT_CELL_TIMEOUT_S = 3600;
+/** Kernelspec name every notebook's metadata.kernelspec.name must use. */
+export const KERNEL_NAME = 'tslab';
+/** Lines of nbconvert's own log printed when a failure is not a cell error (dead kernel, timeout). */
+const LOG_TAIL_LINES = 40;
+
+export interface KernelSpec {
+  argv: string[];
+  display_name: string;
+  language: string;
+  env?: Record<string, string>;
+  metadata?: Record<string, unknown>;
+}
+
+/** The kernelspec for this checkout: absolute paths, so it works from any Jupyter cwd. */
+export function kernelSpec(root = projectRoot()): KernelSpec {
+  const bash = fs.existsSync('/bin/bash') ? '/bin/bash' : 'bash';
+  return {
+    argv: [bash, path.join(root, 'scripts', 'tslab-kernel.sh'), '{connection_file}'],
+    display_name: 'TypeScript (PriorCLIP Kit)',
+    language: 'typescript',
+    metadata: { kit: 'priorclip-kit', root },
+  };
+}
+
+/**
+ * Write `<jupyterDir>/kernels/tslab/kernel.json` (atomically) and return the kernel folder.
+ * `jupyterDir` is what JUPYTER_PATH must point at.
+ */
+export function writeKernelSpec(jupyterDir: string, root = projectRoot()): string {
+  const dir = path.join(jupyterDir, 'kernels', KERNEL_NAME);
+  atomicWriteJson(path.join(dir, 'kernel.json'), kernelSpec(root));
+  return dir;
+}
+
+/**
+ * Jupyter executable: env JUPYTER (which must work if set), then /usr/bin/jupyter, then `jupyter` on
+ * PATH; null if none can run `nbconvert --version`.
+ */
+export function findJupyter(): string | null {
+  const works = (c: string) =>
+    fs.existsSync(c) && spawnSync(c, ['nbconvert', '--version'], { encoding: 'utf8', timeout: 60_000 }).status === 0;
+  if (process.env.JUPYTER) {
+    if (works(process.env.JUPYTER)) return process.env.JUPYTER;
+    throw new Error(`JUPYTER=${process.env.JUPYTER} cannot run \`nbconvert --version\`; fix or unset it`);
+  }
+  const candidates = ['/usr/bin/jupyter'];
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (dir) candidates.push(path.join(dir, 'jupyter'));
+  }
+  return candidates.find(works) ?? null;
+}
+
+const INSTALL_HELP = [
+  'jupyter with nbconvert was not found (tried $JUPYTER, /usr/bin/jupyter, jupyter on PATH).',
+  'Install it:',
+  '  Debian/Ubuntu: sudo apt-get install -y --no-install-recommends jupyter-nbconvert python3-nbclient jupyter-client',
+  '  elsewhere:     pip install jupyter nbconvert nbclient   (then set JUPYTER=/path/to/jupyter if it is not on PATH)',
+  'or run `npm run setup`, which does the apt part when run as root.',
+].join('\n');
+
+/** A notebook cell as stored in .ipynb JSON (the parts this script reads). */
+export interface NotebookCell {
+  cell_type: string;
+  source: string | string[];
+  outputs?: NotebookOutput[];
+  execution_count?: number | null;
+  metadata?: Record<string, unknown>;
+  id?: string;
+}
+export interface NotebookOutput {
+  output_type: string;
+  name?: string;
+  text?: string | string[];
+  ename?: string;
+  evalue?: string;
+  traceback?: string[];
+  data?: Record<string, unknown>;
+}
+export interface NotebookJson {
+  cells: NotebookCell[];
+  metadata: Record<string, unknown>;
+  nbformat: number;
+  nbformat_minor: number;
+}
+
+function joinText(t: string | string[] | undefined): string {
+  if (t === undefined) return '';
+  return Array.isArray(t) ? t.join('') : t;
+}
+
+/** Strip ANSI colour codes (tracebacks from other kernels carry them). */
+function stripAnsi(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/\x1b\[[0-9;]*m/g, '');
+}
+
+/** Code-cell source extracted from nbconvert's "An error occurred while executing the following cell" block. */
+export function failingSourceFromLog(log: string): string | null {
+  const m = /An error occurred while executing the following cell:\n-{5,}\n([\s\S]*?)\n-{5,}\n/.exec(log);
+  return m ? m[1] : null;
+}
+
+export interface CellFailure {
+  /** 0-based index among all cells. */
+  index: number;
+  /** 1-based number among code cells (what a reader counts). */
+  codeCellNumber: number;
+  source: string;
+  /** The real error text: error outputs' traceback, else the cell's stderr stream. */
+  message: string;
+}
+
+/** Error text of one executed cell: error outputs first, then stderr streams. Empty if none. */
+export function cellErrorText(cell: NotebookCell): string {
+  const outs = cell.outputs ?? [];
+  const errors = outs.filter((o) => o.output_type === 'error');
+  if (errors.length) {
+    return errors
+      .map((o) => (o.traceback?.length ? stripAnsi(o.traceback.join('\n')) : `${o.ename ?? 'Error'}: ${o.evalue ?? ''}`))
+      .join('\n');
+  }
+  return dropKernelFrames(
+    outs
+      .filter((o) => o.output_type === 'stream' && o.name === 'stderr')
+      .map((o) => joinText(o.text))
+      .join(''),
+  );
+}
+
+/** Drop stack frames inside tslab and node:vm: they are the same for every error and bury the useful ones. */
+function dropKernelFrames(text: string): string {
+  return text
+    .split('\n')
+    .filter((l) => !/^\s+at .*(node_modules[\\/]tslab[\\/]|node:vm:|sigintHandlersWrap)/.test(l))
+    .join('\n');
+}
+
+/**
+ * Locate the failing cell in an executed notebook. `failingSource` (from nbconvert's log) pins it
+ * exactly; without it, the first code cell with an error output, else the last code cell with
+ * stderr text before a run of cells that produced nothing.
+ */
+export function findFailure(nb: NotebookJson, failingSource: string | null): CellFailure | null {
+  const code = nb.cells.map((c, i) => ({ c, i })).filter(({ c }) => c.cell_type === 'code');
+  let hit: { c: NotebookCell; i: number } | undefined;
+  if (failingSource !== null) {
+    const want = failingSource.trim();
+    hit = code.find(({ c }) => joinText(c.source).trim() === want);
+  }
+  if (!hit) hit = code.find(({ c }) => (c.outputs ?? []).some((o) => o.output_type === 'error'));
+  if (!hit) {
+    const withStderr = code.filter(({ c }) => cellErrorText(c).trim().length > 0);
+    hit = withStderr[withStderr.length - 1];
+  }
+  if (!hit) return null;
+  return {
+    index: hit.i,
+    codeCellNumber: code.findIndex((x) => x.i === hit!.i) + 1,
+    source: joinText(hit.c.source),
+    message: cellErrorText(hit.c).trim(),
+  };
+}
+
+/**
+ * Compiler options tslab 1.0.22 uses for cells and the files they import (node_modules/tslab/dist/
+ * converter.js): TypeScript 5.0.4, NOT strict (so no strictNullChecks: narrowing differs from our
+ * tsconfig), declarations on, Node10 resolution. Code that passes `npm run typecheck` can still fail here.
+ */
+export const TSLAB_TSC_ARGS = [
+  '--module', 'esnext', '--moduleResolution', 'node10', '--esModuleInterop', '--target', 'es2022', '--lib', 'es2022',
+  '--declaration', '--emitDeclarationOnly', '--experimentalDecorators', '--resolveJsonModule', '--skipLibCheck',
+  '--types', 'node',
+];
+
+/** All .ts files under a folder, sorted. */
+function tsFilesUnder(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) out.push(p);
+    }
+  };
+  if (fs.existsSync(dir)) walk(dir);
+  return out.sort();
+}
+
+/** One diagnostic from tslab's compiler: file (relative to root), line, column, message. */
+export interface TslabDiagnostic {
+  file: string;
+  line: number;
+  col: number;
+  message: string;
+}
+
+/**
+ * Type-check `files` (default: all of src/) with tslab's bundled TypeScript and tslab's options.
+ * Returns the diagnostics (empty = tslab will compile them).
+ */
+export function tslabTypecheck(root = projectRoot(), files = tsFilesUnder(path.join(root, 'src'))): TslabDiagnostic[] {
+  const tsc = path.join(root, 'node_modules', '@tslab', 'typescript-for-tslab', 'bin', 'tsc');
+  if (!fs.existsSync(tsc)) throw new Error(`tslab's TypeScript is missing (${tsc}); run npm ci`);
+  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kit-tslab-tsc-'));
+  try {
+    const r = spawnSync(process.execPath, [tsc, ...TSLAB_TSC_ARGS, '--outDir', outDir, ...files], {
+      cwd: root,
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const diags: TslabDiagnostic[] = [];
+    let last: TslabDiagnostic | null = null;
+    for (const line of (r.stdout ?? '').split('\n')) {
+      const m = /^(.+?)\((\d+),(\d+)\): error TS\d+: (.*)$/.exec(line);
+      if (m) {
+        last = { file: m[1], line: Number(m[2]), col: Number(m[3]), message: m[4] };
+        diags.push(last);
+      } else if (last && /^\s+\S/.test(line)) last.message += '\n' + line.trim();
+    }
+    return diags;
+  } finally {
+    fs.rmSync(outDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * tslab resolves EVERY `require(id)` of an imported file against that file's folder first, bare
+ * package names included (tslab 1.0.22 executor.js wrapRequire). So src/utils/fs.ts importing 'fs'
+ * loads itself forever ("Maximum call stack size exceeded"). Returns such imports; the fix is the
+ * `node:` prefix for builtins ('node:fs') or renaming the file.
+ */
+export function tslabShadowedImports(root = projectRoot(), files = tsFilesUnder(path.join(root, 'src'))): { file: string; id: string }[] {
+  const out: { file: string; id: string }[] = [];
+  const re = /(?:\bfrom\s+|\brequire\(\s*|\bimport\(\s*)['"]([^'".][^'"]*)['"]/g;
+  for (const file of files) {
+    const dir = path.dirname(file);
+    const text = fs.readFileSync(file, 'utf8');
+    for (const m of text.matchAll(re)) {
+      const id = m[1];
+      if (id.startsWith('node:')) continue;
+      if (fs.existsSync(path.join(dir, `${id}.ts`)) || fs.existsSync(path.join(dir, id, 'index.ts'))) {
+        out.push({ file: path.relative(root, file), id });
+      }
+    }
+  }
+  return out;
+}
+
+/** `L:C - message` lines: how tslab prints diagnostics of imported files (no file name). */
+export function namelessDiagnostics(message: string): { line: number; col: number }[] {
+  const out: { line: number; col: number }[] = [];
+  for (const m of message.matchAll(/^(\d+):(\d+) - /gm)) out.push({ line: Number(m[1]), col: Number(m[2]) });
+  return out;
+}
+
+interface RunResult {
+  status: number;
+  log: string;
+  seconds: number;
+}
+
+function runNbconvert(jupyter: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<RunResult> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(jupyter, ['nbconvert', ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => chunks.push(b));
+    child.stderr.on('data', (b: Buffer) => chunks.push(b));
+    child.on('error', (e) => resolve({ status: 127, log: String(e), seconds: (Date.now() - t0) / 1000 }));
+    child.on('close', (code) =>
+      resolve({ status: code ?? 1, log: Buffer.concat(chunks).toString('utf8'), seconds: (Date.now() - t0) / 1000 }),
+    );
+  });
+}
+
+interface Options {
+  only: string[];
+  timeout: number;
+  profile?: string;
+  installKernel: boolean;
+  typecheck: boolean;
+  /** Run the remaining notebooks after a failure. */
+  keepGoing: boolean;
+  /** Folder holding the notebooks (default notebooks/). */
+  dir?: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const envTimeout = Number(process.env.KIT_NOTEBOOK_TIMEOUT);
+  const opts: Options = {
+    only: [],
+    timeout: Number.isFinite(envTimeout) && envTimeout > 0 ? envTimeout : DEFAULT_CELL_TIMEOUT_S,
+    installKernel: false,
+    typecheck: false,
+    keepGoing: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`run_notebooks: ${a} needs a value`);
+      return v;
+    };
+    if (a === '--only') opts.only.push(...value().split(','));
+    else if (a.startsWith('--only=')) opts.only.push(...a.slice('--only='.length).split(','));
+    else if (a === '--timeout') opts.timeout = Number(value());
+    else if (a === '--profile') opts.profile = value();
+    else if (a === '--dir') opts.dir = path.resolve(value());
+    else if (a === '--install-kernel') opts.installKernel = true;
+    else if (a === '--typecheck') opts.typecheck = true;
+    else if (a === '--keep-going') opts.keepGoing = true;
+    else if (a === '--help' || a === '-h') {
+      console.log(fs.readFileSync(__filename, 'utf8').split('*/')[0]);
+      process.exit(0);
+    } else if (!a.startsWith('-')) opts.only.push(a);
+    else throw new Error(`run_notebooks: unknown option ${a} (see --help)`);
+  }
+  if (!(opts.timeout > 0)) throw new Error(`run_notebooks: --timeout must be a positive number of seconds`);
+  return opts;
+}
+
+/** notebooks/*.ipynb in name order, filtered by `only` (prefix or substring of the file name). */
+export function listNotebooks(dir: string, only: string[] = []): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const all = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.ipynb') && !f.startsWith('.'))
+    .sort();
+  if (!only.length) return all;
+  return all.filter((f) => only.some((o) => f.startsWith(o) || f.includes(o)));
+}
+
+function indent(s: string, pad = '    '): string {
+  return s
+    .split('\n')
+    .map((l) => pad + l)
+    .join('\n');
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const root = projectRoot();
+
+  if (opts.installKernel) {
+    const dir = writeKernelSpec(path.join(root, '.jupyter'), root);
+    writeKernelSpec(path.join(root, 'build', 'jupyter'), root);
+    console.log(`kernelspec written: ${path.join(dir, 'kernel.json')}`);
+    console.log(`interactive use: JUPYTER_PATH=${path.join(root, '.jupyter')} jupyter lab`);
+    return;
+  }
+
+  if (opts.typecheck) {
+    const t0 = Date.now();
+    const diags = tslabTypecheck(root);
+    for (const d of diags) console.log(`${d.file}:${d.line}:${d.col} - ${d.message}`);
+    const shadowed = tslabShadowedImports(root);
+    for (const s of shadowed) {
+      console.log(`${s.file}: imports '${s.id}', which tslab resolves to the sibling file ${s.id}.ts (endless recursion); use 'node:${s.id}' or rename the file`);
+    }
+    console.log(
+      `tslab type-check of src/ (TypeScript 5.0.4, tslab's non-strict options): ${diags.length} error(s), ` +
+        `${shadowed.length} shadowed import(s), in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
+    process.exit(diags.length || shadowed.length ? 1 : 0);
+  }
+
+  const jupyter = findJupyter();
+  if (!jupyter) {
+    console.error(INSTALL_HELP);
+    process.exit(2);
+  }
+  const jupyterDir = path.join(root, 'build', 'jupyter');
+  writeKernelSpec(jupyterDir, root);
+  const nbDir = opts.dir ?? path.join(root, 'notebooks');
+  const outDir = path.join(root, 'build', 'notebooks');
+  fs.mkdirSync(outDir, { recursive: true });
+
+  const notebooks = listNotebooks(nbDir, opts.only);
+  if (!notebooks.length) {
+    console.error(`no notebooks matched in ${nbDir}${opts.only.length ? ` (--only ${opts.only.join(',')})` : ''}`);
+    process.exit(1);
+  }
+
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    JUPYTER_PATH: [jupyterDir, process.env.JUPYTER_PATH].filter(Boolean).join(path.delimiter),
+    // Keep Jupyter's runtime files (connection files) inside build/, not in the user's home.
+    JUPYTER_RUNTIME_DIR: path.join(jupyterDir, 'runtime'),
+  };
+  if (opts.profile) env.KIT_PROFILE = opts.profile;
+
+  console.log(
+    `running ${notebooks.length} notebook(s) with ${jupyter} (kernel ${KERNEL_NAME}, cell timeout ${opts.timeout} s` +
+      `${env.KIT_PROFILE ? `, profile ${env.KIT_PROFILE}` : ''}) → ${path.relative(root, outDir)}/`,
+  );
+  const baseArgs = [
+    '--to',
+    'notebook',
+    '--execute',
+    `--ExecutePreprocessor.kernel_name=${KERNEL_NAME}`,
+    `--ExecutePreprocessor.timeout=${opts.timeout}`,
+    '--output-dir',
+    outDir,
+  ];
+  // Cheap pre-flight (milliseconds): a src file importing a bare name equal to a sibling file crashes tslab.
+  for (const sh of tslabShadowedImports(root)) {
+    console.log(`warning: ${sh.file} imports '${sh.id}', which tslab resolves to its sibling ${sh.id}.ts (endless recursion); use 'node:${sh.id}'`);
+  }
+  const times: { name: string; seconds: number; ok: boolean }[] = [];
+  for (const name of notebooks) {
+    const file = path.join(nbDir, name);
+    process.stdout.write(`▶ ${name} ... `);
+    const r = await runNbconvert(jupyter, [...baseArgs, file], env, root);
+    if (r.status === 0) {
+      console.log(`ok in ${r.seconds.toFixed(1)} s`);
+      times.push({ name, seconds: r.seconds, ok: true });
+      continue;
+    }
+    console.log(`FAILED after ${r.seconds.toFixed(1)} s`);
+    times.push({ name, seconds: r.seconds, ok: false });
+    await reportFailure(name, file, r, jupyter, baseArgs, env, root, outDir);
+    if (!opts.keepGoing) break;
+  }
+  printSummary(times);
+  const failed = times.filter((t) => !t.ok).length;
+  const skipped = notebooks.length - times.length;
+  if (failed) {
+    console.log(`\n${failed} notebook(s) failed${skipped ? `, ${skipped} not run (use --keep-going to run them anyway)` : ''}`);
+    process.exit(1);
+  }
+}
+
+function printSummary(times: { name: string; seconds: number; ok: boolean }[]): void {
+  const total = times.reduce((s, t) => s + t.seconds, 0);
+  console.log('\nnotebook                                  seconds  result');
+  for (const t of times) console.log(`${t.name.padEnd(40)} ${t.seconds.toFixed(1).padStart(8)}  ${t.ok ? 'ok' : 'FAILED'}`);
+  console.log(`${'total'.padEnd(40)} ${total.toFixed(1).padStart(8)}`);
+}
+
+/** Failure reports go to stdout so they stay in order with the progress lines above them. */
+function say(text: string): void {
+  console.log(text);
+}
+
+async function reportFailure(
+  name: string,
+  file: string,
+  first: RunResult,
+  jupyter: string,
+  baseArgs: string[],
+  env: NodeJS.ProcessEnv,
+  root: string,
+  outDir: string,
+): Promise<void> {
+  const log = first.log;
+  const isCellError = /CellExecutionError/.test(log);
+  say(`\n✗ notebook ${path.relative(root, file)} failed.`);
+  if (!isCellError) {
+    const kind = /DeadKernelError/.test(log)
+      ? 'the kernel died (crash or out of memory)'
+      : /timed out|TimeoutError/.test(log)
+        ? 'a cell timed out (raise --timeout or KIT_NOTEBOOK_TIMEOUT)'
+        : 'nbconvert failed';
+    say(`  ${kind}. Last lines of nbconvert's log:`);
+    say(indent(log.trimEnd().split('\n').slice(-LOG_TAIL_LINES).join('\n')));
+    return;
+  }
+  const failingSource = failingSourceFromLog(log);
+  // nbconvert printed only "<Error>: ". Rerun with --allow-errors to capture the cell's stderr.
+  say('  nbconvert reports only "<Error>"; rerunning with --allow-errors to read the real message ...');
+  const rerun = await runNbconvert(jupyter, [...baseArgs, '--allow-errors', file], env, root);
+  const executed = path.join(outDir, name);
+  let failure: CellFailure | null = null;
+  if (rerun.status === 0 && fs.existsSync(executed)) {
+    const nb = JSON.parse(fs.readFileSync(executed, 'utf8')) as NotebookJson;
+    failure = findFailure(nb, failingSource);
+  }
+  if (failure) {
+    say(`  cell: code cell ${failure.codeCellNumber} (cell index ${failure.index})`);
+    say('  source:');
+    say(indent(failure.source, '    | '));
+    say('  error:');
+    say(indent(failure.message || '(the cell wrote no error text; see the executed notebook)'));
+    const nameless = namelessDiagnostics(failure.message);
+    if (nameless.length) {
+      say('  tslab does not name the file of these type errors; checking src/ with tslab\'s compiler ...');
+      const diags = tslabTypecheck(root).filter((d) => nameless.some((n) => n.line === d.line && n.col === d.col));
+      if (diags.length) for (const d of diags) say(`    ${d.file}:${d.line}:${d.col} - ${d.message.split('\n')[0]}`);
+      else say('    (not found in src/: the error is in the cell itself or in a file outside src/)');
+      say('  note: tslab compiles with TypeScript 5.0.4 and WITHOUT strict mode; `npm run notebooks -- --typecheck` checks all of src/.');
+    }
+    if (/Maximum call stack size exceeded/.test(failure.message)) {
+      for (const s of tslabShadowedImports(root)) {
+        say(`  likely cause: ${s.file} imports '${s.id}', which tslab resolves to its sibling ${s.id}.ts; use 'node:${s.id}'.`);
+      }
+    }
+    say(`  partially executed notebook: ${path.relative(root, executed)}`);
+  } else {
+    if (failingSource) {
+      say('  source:');
+      say(indent(failingSource, '    | '));
+    }
+    say('  could not recover the message by rerunning; last lines of nbconvert\'s log:');
+    say(indent((rerun.status === 0 ? log : rerun.log).trimEnd().split('\n').slice(-LOG_TAIL_LINES).join('\n')));
+  }
+}
+
+if (require.main === module) {
+  main().catch((e: unknown) => {
+    say((e as Error).message ?? e);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# `npm run setup`: everything a fresh Debian/Ubuntu machine needs to run the kit, its tests and notebooks.
+#
+#   1. System tools (only those missing): Jupyter's nbconvert + nbclient + jupyter-client (to execute
+#      notebooks headless) and Chromium (PNG figures). As root this runs apt-get; otherwise it prints the
+#      command to run.
+#   2. npm ci (skipped when node_modules already matches package-lock.json; KIT_SETUP_FORCE_NPM=1 forces it).
+#   3. The project-local tslab kernelspec (.jupyter/kernels/tslab and build/jupyter/kernels/tslab).
+#
+# Idempotent: a second run only checks and finishes in a few seconds.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+say() { printf '[setup] %s\n' "$*"; }
+
+# --- 1. system packages -------------------------------------------------------------------------
+APT_PACKAGES=(jupyter-nbconvert python3-nbclient jupyter-client chromium)
+missing=()
+if command -v dpkg-query >/dev/null 2>&1; then
+  for p in "${APT_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+      missing+=("$p")
+    fi
+  done
+else
+  # Not Debian: check the commands instead and explain.
+  { [ -n "${JUPYTER:-}" ] || command -v jupyter >/dev/null 2>&1; } || missing+=(jupyter)
+  { [ -n "${KIT_CHROMIUM:-}" ] || command -v chromium >/dev/null 2>&1; } || missing+=(chromium)
+fi
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  say "system packages present: ${APT_PACKAGES[*]}"
+elif ! command -v apt-get >/dev/null 2>&1; then
+  say "missing: ${missing[*]}. This is not a Debian/Ubuntu machine; install Jupyter (pip install jupyter nbconvert"
+  say "nbclient; set JUPYTER=/path/to/jupyter if needed) and Chromium (set KIT_CHROMIUM=/path/to/chrome)."
+elif [ "$(id -u)" -eq 0 ]; then
+  say "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update
+  apt-get install -y --no-install-recommends "${missing[@]}"
+else
+  say "missing system packages: ${missing[*]}. Run:"
+  say "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}"
+  say "(continuing: tests run without them; notebooks need Jupyter, PNG figures need Chromium)"
+fi
+
+# --- 2. npm packages ----------------------------------------------------------------------------
+# npm ci writes node_modules/.package-lock.json; when it equals package-lock.json's packages the install is current.
+lock_current() {
+  [ -f node_modules/.package-lock.json ] && [ -x node_modules/.bin/tsx ] && [ -x node_modules/.bin/tslab ] &&
+    node -e '
+      const a = require("./package-lock.json").packages || {};
+      const b = require("./node_modules/.package-lock.json").packages || {};
+      const strip = (p) => Object.fromEntries(Object.entries(p).filter(([k]) => k !== "")
+        .map(([k, v]) => [k, v.version]));
+      const x = strip(a), y = strip(b);
+      const bad = Object.keys(x).filter((k) => !(k in y) && !a[k].optional)
+        .concat(Object.keys(x).filter((k) => k in y && x[k] !== y[k]));
+      process.exit(bad.length ? 1 : 0);
+    ' 2>/dev/null
+}
+if [ "${KIT_SETUP_FORCE_NPM:-0}" != "1" ] && lock_current; then
+  say "node_modules matches package-lock.json (set KIT_SETUP_FORCE_NPM=1 to reinstall)"
+else
+  say "npm ci"
+  npm ci
+fi
+
+# --- 3. kernelspec ------------------------------------------------------------------------------
+node_modules/.bin/tsx scripts/run_notebooks.ts --install-kernel | sed 's/^/[setup] /'
+say "done. Next: npm test; npm run notebooks"
