@@ -1,0 +1,153 @@
+/**
+ * PIR's progressive-attention building blocks (`jaychempan/PIR` `models/pir.py`, MCAN-style):
+ * `MHAtt`, the `ffn` MLP, `MHSA` (the "SA" block) and `CroSA` (the "CA" block). Both blocks are
+ * post-LN and keep the reference `state_dict` key names:
+ *
+ *   MHSA  : mhatt.linear_{v,k,q,merge}.{weight,bias}, ffn.0, ffn.1 (LayerNorm 2D), ffn.3, norm1, norm2
+ *   CroSA : mhatt_cross.linear_{v,k,q,merge}.*,       ffn.0, ffn.1, ffn.3, norm1, norm2
+ *
+ * Semantics (method.md §2.1, golden README §1):
+ *   MHAtt(v, k, q)  = linear_merge(SDPA(linear_q(q), linear_k(k), linear_v(v)))   (dropout on the map)
+ *   ffn(x)          = Linear(D→2D) → LayerNorm(2D) → GELU(erf) → Linear(2D→D)
+ *   MHSA(x)         : h = LN1(x + Drop(MHAtt(x, x, x)));  out = LN2(h + Drop(ffn(h)))
+ *   CroSA(x, y)     : h = LN1(y + Drop(MHAtt(v=y, k=y, q=x)));  out = LN2(h + Drop(ffn(h)))
+ * CroSA's query comes from x; keys, values AND the residual come from y.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { SeedStream } from '../utils/random';
+import { ParamStore } from './params';
+import { Linear, LayerNorm, Mlp, dropout, joinKey, scaledDotProductAttention } from './layers';
+
+/** Size and regularisation of one PAE block (PIR yaml: `embed_dim`, `head`, `dropout_r`). */
+export interface PaeBlockConfig {
+  /** Token width D (PIR `embed_dim`, 512 in the reference). */
+  width: number;
+  /** Attention heads H; D must be divisible by H (PIR `head`, 8). */
+  heads: number;
+  /** Dropout rate on the attention map and both residual branches (PIR `dropout_r`, 0.2). */
+  dropout: number;
+  /** FFN hidden width as a multiple of D (PIR `build_mlp`: 2). */
+  mlpRatio: number;
+}
+
+/** The reference block configuration at a given width (PIR: 8 heads, dropout 0.2, FFN 2D). */
+export const PIR_BLOCK_DEFAULTS: Omit<PaeBlockConfig, 'width'> = { heads: 8, dropout: 0.2, mlpRatio: 2 };
+
+/** PIR `MHAtt`: separate q/k/v projections, attention-map dropout, `linear_merge`. */
+export class MHAtt {
+  readonly linearV: Linear;
+  readonly linearK: Linear;
+  readonly linearQ: Linear;
+  readonly linearMerge: Linear;
+
+  constructor(store: ParamStore, readonly prefix: string, readonly cfg: PaeBlockConfig) {
+    const lin = (name: string): Linear => new Linear(store, joinKey(prefix, name), { inFeatures: cfg.width, outFeatures: cfg.width });
+    // Registration order = the reference module order (state_dict order).
+    this.linearV = lin('linear_v');
+    this.linearK = lin('linear_k');
+    this.linearQ = lin('linear_q');
+    this.linearMerge = lin('linear_merge');
+  }
+
+  /** v, k `[B, Lk, D]`, q `[B, Lq, D]` → `[B, Lq, D]` (output length = query length). */
+  apply(v: tf.Tensor, k: tf.Tensor, q: tf.Tensor, seeds: SeedStream | null = null): tf.Tensor3D {
+    return tf.tidy(() => {
+      const att = scaledDotProductAttention(this.linearQ.apply(q), this.linearK.apply(k), this.linearV.apply(v), this.cfg.heads, {
+        dropout: { rate: this.cfg.dropout, seeds },
+      }); // [B, Lq, D]
+      return this.linearMerge.apply(att) as tf.Tensor3D; // [B, Lq, D]
+    });
+  }
+}
+
+/** PIR `build_mlp(D, D)`: `ffn.0` Linear(D,2D) → `ffn.1` LayerNorm(2D) → GELU → `ffn.3` Linear(2D,D). */
+export function pirFfn(store: ParamStore, prefix: string, cfg: PaeBlockConfig): Mlp {
+  return new Mlp(store, prefix, {
+    inFeatures: cfg.width,
+    hiddenFeatures: cfg.mlpRatio * cfg.width,
+    fc1Name: '0',
+    hiddenNormName: '1',
+    fc2Name: '3',
+    activation: 'gelu',
+  });
+}
+
+/** Intermediate values of one block call (caller disposes them). */
+export type BlockTrace = {
+  /** Attention output before the residual `[B, L, D]`. */
+  mhatt: tf.Tensor3D;
+  /** After the first residual + LayerNorm `[B, L, D]`. */
+  afterNorm1: tf.Tensor3D;
+  /** Block output `[B, L, D]`. */
+  out: tf.Tensor3D;
+};
+
+/** The parts every post-LN PAE block has, registered in the reference order. */
+class PostLnParts {
+  readonly attention: MHAtt;
+  readonly ffn: Mlp;
+  readonly norm1: LayerNorm;
+  readonly norm2: LayerNorm;
+
+  constructor(store: ParamStore, prefix: string, readonly cfg: PaeBlockConfig, attentionName: string) {
+    if (cfg.width % cfg.heads !== 0) throw new Error(`${prefix}: width ${cfg.width} is not divisible by ${cfg.heads} heads`);
+    this.attention = new MHAtt(store, joinKey(prefix, attentionName), cfg);
+    this.ffn = pirFfn(store, joinKey(prefix, 'ffn'), cfg);
+    this.norm1 = new LayerNorm(store, joinKey(prefix, 'norm1'), { dim: cfg.width });
+    this.norm2 = new LayerNorm(store, joinKey(prefix, 'norm2'), { dim: cfg.width });
+  }
+
+  /** `h = LN1(res + Drop(att)); out = LN2(h + Drop(ffn(h)))`. */
+  tail(residual: tf.Tensor, att: tf.Tensor3D, seeds: SeedStream | null): BlockTrace {
+    const afterNorm1 = this.norm1.apply(tf.add(residual, dropout(att, this.cfg.dropout, seeds))) as tf.Tensor3D; // [B, L, D]
+    const out = this.norm2.apply(tf.add(afterNorm1, dropout(this.ffn.apply(afterNorm1), this.cfg.dropout, seeds))) as tf.Tensor3D; // [B, L, D]
+    return { mhatt: att, afterNorm1, out };
+  }
+}
+
+/** PIR `MHSA` (SA block): self-attention, post-LN. Keys `<prefix>.mhatt.*`, `ffn.*`, `norm1`, `norm2`. */
+export class MHSA {
+  private readonly parts: PostLnParts;
+
+  constructor(store: ParamStore, readonly prefix: string, readonly cfg: PaeBlockConfig) {
+    this.parts = new PostLnParts(store, prefix, cfg, 'mhatt');
+  }
+
+  /** x `[B, L, D]` → all intermediates (caller disposes). `seeds` non-null only in training. */
+  trace(x: tf.Tensor3D, seeds: SeedStream | null = null): BlockTrace {
+    return tf.tidy(() => {
+      const att = this.parts.attention.apply(x, x, x, seeds); // [B, L, D]
+      return this.parts.tail(x, att, seeds);
+    });
+  }
+
+  /** x `[B, L, D]` → `[B, L, D]`. */
+  apply(x: tf.Tensor3D, seeds: SeedStream | null = null): tf.Tensor3D {
+    return tf.tidy(() => this.trace(x, seeds).out);
+  }
+}
+
+/**
+ * PIR `CroSA` (CA block): query from x; keys, values and residual from y; post-LN.
+ * Keys `<prefix>.mhatt_cross.*`, `ffn.*`, `norm1`, `norm2`.
+ */
+export class CroSA {
+  private readonly parts: PostLnParts;
+
+  constructor(store: ParamStore, readonly prefix: string, readonly cfg: PaeBlockConfig) {
+    this.parts = new PostLnParts(store, prefix, cfg, 'mhatt_cross');
+  }
+
+  /** x `[B, Lx, D]` (query), y `[B, Ly, D]` (keys/values/residual) → intermediates `[B, Ly, D]`. */
+  trace(x: tf.Tensor3D, y: tf.Tensor3D, seeds: SeedStream | null = null): BlockTrace {
+    return tf.tidy(() => {
+      const att = this.parts.attention.apply(y, y, x, seeds); // [B, Lx, D]; Lx = 1 broadcasts over y like PyTorch
+      return this.parts.tail(y, att, seeds);
+    });
+  }
+
+  /** x `[B, Lx, D]`, y `[B, Ly, D]` → `[B, Ly, D]`. */
+  apply(x: tf.Tensor3D, y: tf.Tensor3D, seeds: SeedStream | null = null): tf.Tensor3D {
+    return tf.tidy(() => this.trace(x, y, seeds).out);
+  }
+}
