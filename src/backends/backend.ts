@@ -63,18 +63,22 @@ function packageVersion(pkg: string): string {
   }
 }
 
-/** Try one native package; return null on success or the reason it cannot run. */
+/** Why a native package is absent here (stated once, in the skip reason). */
+const NATIVE_MISSING_WHY =
+  'optional dependency not installed (its install script downloads libtensorflow, which needs internet access)';
+
+/** Try one native package; return the package that loaded or the reason none can run. */
 function tryNative(pkgs: string[], tfjsName: string): { pkg: string } | { reason: string } {
   const reasons: string[] = [];
   for (const pkg of pkgs) {
     try {
       const meta = nodeRequire(`${pkg}/package.json`) as { name?: string };
       if (meta.name !== '@tensorflow/tfjs-node' && meta.name !== '@tensorflow/tfjs-node-gpu') {
-        reasons.push(`${pkg} is ${meta.name} (an alias, not the native package)`);
+        reasons.push(`${pkg} is ${meta.name} (an npm alias of plain tfjs for danfojs-node, not the native package)`);
         continue;
       }
     } catch {
-      reasons.push(`${pkg} is not installed`);
+      reasons.push(`${pkg}: ${NATIVE_MISSING_WHY}`);
       continue;
     }
     try {
@@ -89,14 +93,29 @@ function tryNative(pkgs: string[], tfjsName: string): { pkg: string } | { reason
   return { reason: reasons.join('; ') };
 }
 
-/** Remove process listeners that the wasm glue adds (they turn any unhandled rejection into a crash). */
-function removeEmscriptenCrashHandlers(before: { rej: Function[]; exc: Function[] }): void {
-  for (const l of process.listeners('unhandledRejection')) {
-    if (!before.rej.includes(l)) process.removeListener('unhandledRejection', l as (...a: unknown[]) => void);
-  }
-  for (const l of process.listeners('uncaughtException')) {
-    if (!before.exc.includes(l)) process.removeListener('uncaughtException', l as (...a: unknown[]) => void);
-  }
+type ProcessListener = (...args: unknown[]) => void;
+
+interface ProcessListeners {
+  rej: ProcessListener[];
+  exc: ProcessListener[];
+}
+
+function processListeners(): ProcessListeners {
+  return {
+    rej: process.listeners('unhandledRejection') as ProcessListener[],
+    exc: process.listeners('uncaughtException') as ProcessListener[],
+  };
+}
+
+/**
+ * Remove the process listeners that the wasm (emscripten) glue adds while it instantiates:
+ * `process.on('unhandledRejection', r => { throw r })` turns any unhandled rejection into a crash,
+ * which kills a tslab kernel (tooling.md §4, pitfall 5).
+ */
+function removeEmscriptenCrashHandlers(before: ProcessListeners): void {
+  const now = processListeners();
+  for (const l of now.rej) if (!before.rej.includes(l)) process.removeListener('unhandledRejection', l);
+  for (const l of now.exc) if (!before.exc.includes(l)) process.removeListener('uncaughtException', l);
 }
 
 /**
@@ -130,16 +149,17 @@ export async function initBackend(
       break;
     }
     if (name === 'wasm') {
+      const before = processListeners();
       try {
-        const before = {
-          rej: process.listeners('unhandledRejection') as Function[],
-          exc: process.listeners('uncaughtException') as Function[],
-        };
         nodeRequire('@tensorflow/tfjs-backend-wasm');
-        const ok = await tf.setBackend('wasm');
-        removeEmscriptenCrashHandlers(before);
+        let ok = false;
+        try {
+          ok = await tf.setBackend('wasm');
+          await tf.ready();
+        } finally {
+          removeEmscriptenCrashHandlers(before);
+        }
         if (!ok) throw new Error('tf.setBackend("wasm") returned false');
-        await tf.ready();
         const kernels = registerWasmKernels();
         current = finish(name, 'wasm', '@tensorflow/tfjs-backend-wasm', packageVersion('@tensorflow/tfjs-backend-wasm'), skipped, kernels);
         break;
