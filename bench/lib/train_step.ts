@@ -1,0 +1,200 @@
+/**
+ * The stage-2 training step of the default kit config, built exactly as `src/training/stages.ts` +
+ * `src/training/trainer.ts` build it (the trainer's `optimiserStep` is not exported, so this file
+ * repeats its body for `accumSteps = 1`: `tf.variableGrads` of `totalLoss(model.forward(...))`
+ * inside `tf.tidy`, the loss-part vector, `clipByGlobalNorm` (which the trainer calls even with
+ * `gradClipNorm = 0`), then `AdamW.apply`; `loss` and the grad norm are downloaded each step as
+ * the trainer does).
+ *
+ * Stage-2 trainable set (embedded-fast preset: `trainTextEncoder: false`, `trainPrior: false`):
+ * image backbone + projections, fusion (S-PAE, T-PAE, conv_proj), temperatures. The text encoder,
+ * text_proj and the prior encoder run forward (in training mode, with dropout) but are frozen.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { SeedStream } from '../../src/utils/random';
+import { createModel } from '../../src/models/factory';
+import { ModelConfig, ParamGroup, RetrievalModel } from '../../src/models/model';
+import { pirParamGroup } from '../../src/models/pir';
+import { torchShape } from '../../src/models/params';
+import { DEFAULT_LOSS_CONFIG, LossConfig, totalLoss } from '../../src/losses/total_loss';
+import { AdamW, AdamWConfig, clipByGlobalNorm } from '../../src/training/adamw';
+import { optimisedEntries } from '../../src/training/trainer';
+
+/** Stage-2 optimiser settings of the default preset (src/configs/experiments/embedded-fast.json). */
+export const STAGE2_OPTIM = { lr: 1e-3, weightDecay: 0.01, beta1: 0.9, beta2: 0.98, eps: 1e-8, noDecay: 'pir' as const, gradClipNorm: 0 };
+/** Stage-2 batch size of the default preset. */
+export const STAGE2_BATCH = 32;
+/** Scene classes of the embedded data. */
+const NUM_CLASSES = 18;
+
+/** One parameter as the PyTorch reference must build it. */
+export interface ParamSpec {
+  key: string;
+  /** PyTorch shape (kit layout converted). */
+  torchShape: number[];
+  trainable: boolean;
+  decay: boolean;
+}
+
+/** Wall milliseconds of the parts of one step (filled by `step(phases)`). */
+export interface StepPhases {
+  /** tf.variableGrads (forward + backward) + loss download. */
+  gradsMs: number;
+  /** clipByGlobalNorm (norm download + a clone of every gradient, even with gradClipNorm 0). */
+  clipMs: number;
+  /** AdamW.apply. */
+  adamwMs: number;
+}
+
+function nowMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
+/** A ready-to-time training step. */
+export interface KitTrainStep {
+  model: RetrievalModel;
+  batchSize: number;
+  /** Image ids and scene labels of the fixed batch (also given to the PyTorch reference). */
+  imageIds: number[];
+  labels: number[];
+  params: ParamSpec[];
+  loss: LossConfig;
+  /** One optimiser step; returns the loss and the gradient norm (both downloaded, as the trainer does). */
+  step(phases?: StepPhases): { loss: number; gradNorm: number };
+  /** Forward pass + loss only (training mode, no tape), downloaded: the forward share of a step. */
+  forwardOnly(): number;
+  dispose(): void;
+}
+
+/** Stage-2 trainability of a parameter (stages.ts `trainableFor('stage2')` with the preset's switches). */
+export function stage2Trainable(group: ParamGroup | 'all'): boolean {
+  if (group === 'priorHead' || group === 'prior' || group === 'text') return false;
+  return true;
+}
+
+/** Random CLIP-normalised-looking images `[B, S, S, 3]` (values ~N(0,1), like normalised pixels). */
+function randomImages(seeds: SeedStream, B: number, S: number): tf.Tensor4D {
+  const n = B * S * S * 3;
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = seeds.normal();
+  return tf.tensor4d(v, [B, S, S, 3]);
+}
+
+/** Random token rows int32 `[B, L]` with ids in [1, vocab). */
+function randomTokens(seeds: SeedStream, B: number, L: number, vocab: number): tf.Tensor2D {
+  const v = new Int32Array(B * L);
+  for (let i = 0; i < v.length; i++) v[i] = 1 + seeds.int(vocab - 1);
+  return tf.tensor2d(v, [B, L], 'int32');
+}
+
+/** Fixed random inputs for an encoder/training benchmark. */
+export function randomBatch(config: ModelConfig, B: number, seeds: SeedStream): { images: tf.Tensor4D; tokens: tf.Tensor2D } {
+  if (config.kind === 'priorclip') {
+    const S = config.vision_cfg.image_size;
+    return { images: randomImages(seeds, B, S), tokens: randomTokens(seeds, B, config.text_cfg.context_length, config.text_cfg.vocab_size) };
+  }
+  return { images: randomImages(seeds, B, config.imageSize), tokens: randomTokens(seeds, B, config.text.contextLength, config.text.vocabSize) };
+}
+
+/** Build the stage-2 step for a PIR-style config. */
+export function buildStage2Step(config: ModelConfig, batchSize: number, seeds: SeedStream): KitTrainStep {
+  if (config.kind === 'priorclip') throw new Error('bench: the training-step benchmark expects a pir-small / pir config');
+  const model = createModel(config, seeds.child('model'));
+  const group = (k: string): ParamGroup | 'all' => (model.paramGroup ? model.paramGroup(k) : pirParamGroup(k));
+  const entries = optimisedEntries(model.params, [], (k) => stage2Trainable(group(k)));
+  const optCfg: AdamWConfig = { beta1: STAGE2_OPTIM.beta1, beta2: STAGE2_OPTIM.beta2, eps: STAGE2_OPTIM.eps, weightDecay: STAGE2_OPTIM.weightDecay, noDecay: STAGE2_OPTIM.noDecay };
+  const optimizer = new AdamW(entries, optCfg);
+  const vars = optimizer.variables();
+  const decaySet = new Set(optimizer.groups().decay);
+  const trainSet = new Set(entries.map((e) => e.key));
+  const params: ParamSpec[] = model.params.list().map((e) => ({
+    key: e.key,
+    torchShape: torchShape(e.variable.shape, e.layout),
+    trainable: trainSet.has(e.key),
+    decay: decaySet.has(e.key),
+  }));
+  const data = seeds.child('data');
+  const { images, tokens } = randomBatch(config, batchSize, data);
+  // A caption batch: random image ids (a few repeats, i.e. several captions of one image) and their scene labels.
+  const imageIds: number[] = [];
+  const labels: number[] = [];
+  for (let i = 0; i < batchSize; i++) {
+    const id = data.int(batchSize);
+    imageIds.push(id);
+    labels.push(id % NUM_CLASSES);
+  }
+  const ids = tf.tensor1d(imageIds, 'int32');
+  const labs = tf.tensor1d(labels, 'int32');
+  const loss = { ...DEFAULT_LOSS_CONFIG };
+  const stepStream = seeds.child('step');
+  let micro = 0;
+  const forwardOnly = (): number => {
+    const microSeeds = stepStream.child(`fwd${micro++}`);
+    const l = tf.tidy(() => {
+      if (Reflect.has(model, 'dropoutSeeds')) Reflect.set(model, 'dropoutSeeds', microSeeds.child('model').child('dropout'));
+      const o = model.forward(images, tokens, { training: true });
+      return totalLoss({ imageFeatures: o.imageFeatures, textFeatures: o.textFeatures, temp: o.temp, temp2: o.temp2, logitScale: o.logitScale, imageIds: ids, labels: labs }, loss).total;
+    });
+    const v = l.dataSync()[0];
+    l.dispose();
+    return v;
+  };
+  const step = (phases?: StepPhases): { loss: number; gradNorm: number } => {
+    const t0 = phases ? nowMs() : 0;
+    const microSeeds = stepStream.child(String(micro++));
+    const out = tf.tidy(() => {
+      let parts: Record<string, tf.Scalar> = {};
+      const { value, grads } = tf.variableGrads(() => {
+        // stages.ts bindDropoutStream
+        if (Reflect.has(model, 'dropoutSeeds')) Reflect.set(model, 'dropoutSeeds', microSeeds.child('model').child('dropout'));
+        const o = model.forward(images, tokens, { training: true });
+        const l = totalLoss({ imageFeatures: o.imageFeatures, textFeatures: o.textFeatures, temp: o.temp, temp2: o.temp2, logitScale: o.logitScale, imageIds: ids, labels: labs }, loss);
+        parts = l.parts;
+        for (const t of Object.values(parts)) tf.keep(t);
+        return tf.div(l.total, 1) as tf.Scalar;
+      }, vars);
+      const names = Object.keys(parts);
+      const partVec = names.length ? tf.stack(names.map((n) => parts[n])) : tf.zeros([0]);
+      for (const t of new Set(Object.values(parts))) t.dispose();
+      return { value, partVec, grads };
+    });
+    const lossValue = out.value.dataSync()[0];
+    out.partVec.dataSync();
+    out.value.dispose();
+    out.partVec.dispose();
+    const t1 = phases ? nowMs() : 0;
+    const clipped = clipByGlobalNorm(out.grads, STAGE2_OPTIM.gradClipNorm);
+    const t2 = phases ? nowMs() : 0;
+    try {
+      optimizer.apply(clipped.grads, STAGE2_OPTIM.lr);
+      if (phases) {
+        tf.tidy(() => {
+          vars[vars.length - 1].dataSync(); // wait for the update (wasm is synchronous; this keeps the measurement honest on async backends)
+        });
+        const t3 = nowMs();
+        phases.gradsMs = t1 - t0;
+        phases.clipMs = t2 - t1;
+        phases.adamwMs = t3 - t2;
+      }
+    } finally {
+      for (const t of Object.values(clipped.grads)) t.dispose();
+      for (const t of Object.values(out.grads)) t.dispose();
+    }
+    return { loss: lossValue, gradNorm: clipped.norm };
+  };
+  return {
+    model,
+    batchSize,
+    imageIds,
+    labels,
+    params,
+    loss,
+    step,
+    forwardOnly,
+    dispose: () => {
+      optimizer.dispose();
+      model.dispose();
+      tf.dispose([images, tokens, ids, labs]);
+    },
+  };
+}
