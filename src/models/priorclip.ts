@@ -1,0 +1,238 @@
+/**
+ * PriorCLIP, open domain (`jaychempan/PriorCLIP`, open_clip model "PIR"; method.md §2.2).
+ *
+ *   r = res_visual(image)                          ModifiedResNet prior, [B, embed]
+ *   y = vision_proj_res(r)[:, None]                Linear(embed → vision width), [B, 1, Wv]
+ *   v = visual(image, y)                           soft-belief ViT, pooled at the prior slot, [B, embed]
+ *   t = text(tokens)                               causal text transformer, EOT pooling, [N, embed]
+ *   forward: normalize(v), normalize(t), exp(logit_scale)
+ *
+ * Every weight is registered in a ParamStore under its exact open_clip `state_dict` key and in the
+ * reference's state_dict order (CLIP's own parameters, then vision_proj_res, visual, res_visual,
+ * transformer, token_embedding, ln_final), so `state_dict` import/export needs no renaming.
+ * (The reference hard-codes `vision_proj_res = Linear(512, 768)`; the kit builds
+ * Linear(embed_dim → vision width), which is the same module at full size.)
+ */
+import * as tf from '@tensorflow/tfjs';
+import { SeedStream } from '../utils/random';
+import { ParamStore, normalInit, constantInit, torchShape } from './params';
+import { Linear, l2normalize } from './layers';
+import { VisionTransformer } from './open_clip/vision_transformer';
+import { ModifiedResNet } from './open_clip/modified_resnet';
+import { TextTower, TEXT_POSITIONAL_STD, textInitStds } from './open_clip/text_transformer';
+import { Capture } from './open_clip/transformer';
+import { PriorClipConfig, PriorClipDerived, derivePriorClip, resolvePriorClipConfig } from './open_clip/config';
+import { ShapePlanStore } from './open_clip/shape_plan';
+import { BeliefOutput, EncodeOptions, ForwardOutput, ParamGroup, RetrievalModel } from './model';
+
+export type { PriorClipConfig } from './open_clip/config';
+export { PRIORCLIP_VIT_B_32, resolvePriorClipConfig } from './open_clip/config';
+
+/** open_clip's training loop clamps the `logit_scale` parameter to [0, ln 100] after every step. */
+export const MAX_LOGIT_SCALE = Math.log(100);
+
+/**
+ * The open-domain PriorCLIP model. The towers have no dropout, so `opts.training` changes nothing;
+ * BatchNorm in the prior always uses its running statistics (eval mode, as for parity).
+ */
+export class PriorClip implements RetrievalModel {
+  readonly params: ParamStore;
+  readonly derived: PriorClipDerived;
+  readonly positionalEmbedding: tf.Variable;
+  readonly textProjection: tf.Variable;
+  readonly logitScaleParam: tf.Variable;
+  readonly visionProjRes: Linear;
+  readonly visual: VisionTransformer;
+  readonly resVisual: ModifiedResNet;
+  readonly text: TextTower;
+
+  /** Build the model; `store` may be injected (e.g. a `ShapePlanStore` to list keys without allocating). */
+  constructor(readonly config: PriorClipConfig, seeds: SeedStream, store?: ParamStore) {
+    this.derived = derivePriorClip(config);
+    const p = store ?? new ParamStore(seeds.child('priorclip'));
+    this.params = p;
+    const { embed_dim: E, vision_cfg: v, text_cfg: t } = config;
+    const act = config.quick_gelu ? 'quick_gelu' : 'gelu';
+    const tstd = textInitStds(t.width, t.layers);
+    // CLIP's own parameters, in the reference order.
+    this.positionalEmbedding = p.add('positional_embedding', [t.context_length, t.width], normalInit(TEXT_POSITIONAL_STD), 'raw');
+    this.textProjection = p.add('text_projection', [t.width, E], normalInit(tstd.projection), 'raw');
+    this.logitScaleParam = p.add('logit_scale', [], constantInit(config.init_logit_scale), 'raw');
+    // Children in registration order.
+    this.visionProjRes = new Linear(p, 'vision_proj_res', { inFeatures: E, outFeatures: v.width });
+    this.visual = new VisionTransformer(p, 'visual', {
+      imageSize: v.image_size,
+      patchSize: v.patch_size,
+      width: v.width,
+      layers: v.layers,
+      heads: this.derived.visionHeads,
+      outputDim: E,
+      belief: config.soft_belief,
+      mlpRatio: v.mlp_ratio,
+      activation: act,
+    });
+    this.resVisual = new ModifiedResNet(p, 'res_visual', {
+      layers: v.res_layers,
+      outputDim: E,
+      heads: this.derived.priorPoolHeads,
+      imageSize: v.image_size,
+      width: v.res_width,
+    });
+    this.text = new TextTower(
+      p,
+      { contextLength: t.context_length, vocabSize: t.vocab_size, width: t.width, heads: t.heads, layers: t.layers, mlpRatio: t.mlp_ratio, activation: act },
+      this.positionalEmbedding,
+      this.textProjection,
+    );
+  }
+
+  private checkImages(images: tf.Tensor4D): void {
+    const s = this.config.vision_cfg.image_size;
+    if (images.rank !== 4 || images.shape[3] !== 3) throw new Error(`priorclip: images must be NHWC [B, H, W, 3], got [${images.shape}]`);
+    if (images.shape[1] !== s || images.shape[2] !== s) {
+      throw new Error(`priorclip: images are ${images.shape[1]}×${images.shape[2]}, the model's vision_cfg.image_size is ${s}`);
+    }
+  }
+
+  /** The projected prior y `[B, 1, Wv]` (`vision_proj_res(res_visual(images))`). */
+  prior(images: tf.Tensor4D, capture: Capture | null = null): tf.Tensor3D {
+    return tf.tidy(() => {
+      const r = this.resVisual.apply(images, capture); // [B, E]
+      const y = this.visionProjRes.apply(r) as tf.Tensor2D; // [B, Wv]
+      capture?.('vision_proj_res', y);
+      return tf.expandDims(y, 1) as tf.Tensor3D; // [B, 1, Wv]
+    });
+  }
+
+  /** Unnormalised image embedding `[B, E]` (open_clip `encode_image(normalize=False)`). */
+  encodeImageRaw(images: tf.Tensor4D, capture: Capture | null = null): tf.Tensor2D {
+    this.checkImages(images);
+    return tf.tidy(() => {
+      const y = this.config.soft_belief === 'none' ? null : this.prior(images, capture);
+      const out = this.visual.apply(images, y, capture); // [B, E]
+      capture?.('image_embed_unnormalized', out);
+      return out;
+    });
+  }
+
+  /** Unnormalised text embedding `[N, E]` (open_clip `encode_text(normalize=False)`). */
+  encodeTextRaw(tokens: tf.Tensor2D, capture: Capture | null = null): tf.Tensor2D {
+    return tf.tidy(() => {
+      const out = this.text.apply(tokens, capture); // [N, E]
+      capture?.('text_embed_unnormalized', out);
+      return out;
+    });
+  }
+
+  /** L2-normalised image embedding `[B, E]`. images NHWC, CLIP-normalised. */
+  encodeImage(images: tf.Tensor4D, _opts: EncodeOptions = {}): tf.Tensor2D {
+    return tf.tidy(() => l2normalize(this.encodeImageRaw(images), -1));
+  }
+
+  /** L2-normalised text embedding `[N, E]`. tokens int32 `[N, L]`. */
+  encodeText(tokens: tf.Tensor2D, _opts: EncodeOptions = {}): tf.Tensor2D {
+    return tf.tidy(() => l2normalize(this.encodeTextRaw(tokens), -1));
+  }
+
+  /** Clamp the `logit_scale` parameter to [0, ln 100] in place (open_clip does this after each optimiser step). */
+  clampLogitScale(): void {
+    tf.tidy(() => this.logitScaleParam.assign(tf.clipByValue(this.logitScaleParam, 0, MAX_LOGIT_SCALE)));
+  }
+
+  /**
+   * Parameter group of a state_dict key: `prior` = `res_visual.*` (the instruction encoder),
+   * `fusion` = `vision_proj_res.*` (prior → ViT width), `image` = `visual.*`, `scale` = `logit_scale`,
+   * `text` = the text tower (`transformer.*`, `token_embedding`, `positional_embedding`, `ln_final`, `text_projection`).
+   */
+  paramGroup(key: string): ParamGroup {
+    if (key.startsWith('res_visual.')) return 'prior';
+    if (key.startsWith('vision_proj_res.')) return 'fusion';
+    if (key.startsWith('visual.')) return 'image';
+    if (key === 'logit_scale') return 'scale';
+    return 'text';
+  }
+
+  /** `exp(logit_scale)`. */
+  logitScale(): tf.Scalar {
+    return tf.tidy(() => tf.exp(this.logitScaleParam) as tf.Scalar);
+  }
+
+  /** open_clip `CLIP.forward(image, text)` with `output_dict=True`. */
+  forward(images: tf.Tensor4D, tokens: tf.Tensor2D, opts: EncodeOptions = {}): ForwardOutput {
+    return tf.tidy(() => ({
+      imageFeatures: this.encodeImage(images, opts),
+      textFeatures: this.encodeText(tokens, opts),
+      logitScale: this.logitScale(),
+    }));
+  }
+
+  /**
+   * Soft belief of every ViT token (CLS first, then the grid² patches, row-major) given the image's
+   * own prior: `[B, grid²+1]`. `grid` is the patch grid.
+   */
+  beliefs(images: tf.Tensor4D): BeliefOutput {
+    this.checkImages(images);
+    const belief = tf.tidy(() => this.visual.beliefs(images, this.prior(images)));
+    return { belief, grid: [this.derived.grid, this.derived.grid] };
+  }
+
+  /**
+   * Everything the parity fixture checks: runs the full forward and returns the named intermediates
+   * (`res/*`, `vision_proj_res`, `vit/*`, `text/ln_final`, the raw and normalised embeddings,
+   * `logit_scale`, `logits_per_image`). Caller disposes the returned tensors.
+   */
+  forwardWithIntermediates(images: tf.Tensor4D, tokens: tf.Tensor2D): Map<string, tf.Tensor> {
+    const out = new Map<string, tf.Tensor>();
+    const capture: Capture = (name, t) => {
+      out.get(name)?.dispose();
+      out.set(name, tf.keep(t.clone()));
+    };
+    tf.tidy(() => {
+      const img = this.encodeImageRaw(images, capture);
+      const txt = this.encodeTextRaw(tokens, capture);
+      const imgN = l2normalize(img, -1); // [B, E]
+      const txtN = l2normalize(txt, -1); // [N, E]
+      const scale = this.logitScale();
+      capture('image_features', imgN);
+      capture('text_features', txtN);
+      capture('logit_scale', scale);
+      capture('logits_per_image', tf.mul(scale, tf.matMul(imgN, txtN, false, true))); // [B, E]·[N, E]ᵀ → [B, N]
+    });
+    return out;
+  }
+
+  dispose(): void {
+    this.text.dispose();
+    this.params.dispose();
+  }
+}
+
+/** Create a PriorCLIP model from a config object (open_clip PIR.json format; merged onto PIR.json defaults). */
+export function createPriorClip(config: Partial<PriorClipConfig> | PriorClipConfig | unknown, seeds: SeedStream): PriorClip {
+  return new PriorClip(resolvePriorClipConfig(config), seeds);
+}
+
+/** One state_dict entry of a shape plan. */
+export interface PlannedTensor {
+  key: string;
+  /** PyTorch shape. */
+  shape: number[];
+  dtype: 'F32' | 'I64';
+  trainable: boolean;
+}
+
+/**
+ * The state_dict keys, torch shapes and dtypes a config produces, in state_dict order, without
+ * allocating the weights (the model is built against a `ShapePlanStore`).
+ */
+export function priorClipShapePlan(config: unknown): PlannedTensor[] {
+  const cfg = resolvePriorClipConfig(config);
+  const store = new ShapePlanStore();
+  try {
+    const m = new PriorClip(cfg, new SeedStream(0), store);
+    m.text.dispose();
+    return store.planned.map((e) => ({ key: e.key, shape: torchShape(e.shape, e.layout), dtype: e.torchDtype, trainable: e.trainable }));
+  } finally {
+    store.dispose();
+  }
+}
