@@ -1,0 +1,216 @@
+/**
+ * Walkthrough helpers of notebooks 02/03 (src/notebook/walkthrough/spatial.ts, temporal.ts,
+ * session.ts) on a tiny PIR model: the packaged intermediates agree with the model's own outputs,
+ * attention rows are distributions, recomputed attention matches a naive loop, nothing leaks, and a
+ * saved run is loaded back by `loadWalkthrough`.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/backends/backend';
+import { SeedStream } from '../src/utils/random';
+import { createModel, resolveModelConfig } from '../src/models/factory';
+import { PirModel } from '../src/models/pir';
+import { saveCheckpoint } from '../src/models/checkpoint';
+import { DEFAULT_EMBEDDED_DATA } from '../src/data/embedded';
+import { WORD_EOT, WORD_PAD, WORD_SOT, WordTokenizer } from '../src/data/word_tokenizer';
+import {
+  beliefModePanels,
+  beliefModes,
+  beliefOnObjects,
+  crossAttentionMap,
+  meanTokenSimilarity,
+  softBeliefRows,
+  traceSpatialPae,
+} from '../src/notebook/walkthrough/spatial';
+import { temporalRoundRows, tokenStrings, traceTemporalPae } from '../src/notebook/walkthrough/temporal';
+import { RUN_CHECKPOINT, RUN_VOCAB, batchImages, loadWalkthrough, trainedRunId, trainedRunIds, walkthroughBatch } from '../src/notebook/walkthrough/session';
+
+/** 16-px images → 4×4 grid (N = 17), D = 16, 2 heads, K = 5, two rounds on each side. */
+const TINY = {
+  kind: 'pir-small',
+  name: 'tiny',
+  embedDim: 16,
+  imageSize: 16,
+  heads: 2,
+  image: { channels: [4, 8] },
+  prior: { channels: [4, 8], numClasses: 3 },
+  text: { vocabSize: 20, contextLength: 8, width: 16, layers: 1, heads: 2 },
+  spatialPae: { filterSize: 5, numRounds: 2 },
+  temporalPae: { numRounds: 2 },
+};
+
+let model: PirModel;
+let images: tf.Tensor4D;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nb-walkthrough-pae-'));
+
+before(async () => {
+  await initBackend('wasm', { quiet: true });
+  model = createModel(resolveModelConfig(TINY), new SeedStream(3)) as PirModel;
+  images = tf.randomNormal([3, 16, 16, 3], 0, 1, 'float32', 11) as tf.Tensor4D;
+});
+after(() => {
+  model.dispose();
+  images.dispose();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const close = (a: number, b: number, tol = 1e-5) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
+
+test('traceSpatialPae: belief rows are distributions, kept = top-K of the belief, attention rows sum to 1', () => {
+  const n0 = tf.memory().numTensors;
+  const w = traceSpatialPae(model, images);
+  assert.equal(tf.memory().numTensors, n0, 'no tensor leak');
+  assert.equal(w.numTokens, 17);
+  assert.equal(w.kept, 5);
+  assert.equal(w.rounds.length, 2);
+  w.belief.forEach((row, b) => {
+    close(row.reduce((s, v) => s + v, 0), 1);
+    const top = Array.from(row.keys()).sort((i, j) => row[j] - row[i]).slice(0, 5);
+    assert.deepEqual(new Set(w.keptIdx[b]), new Set(top));
+  });
+  for (const r of w.rounds) {
+    assert.equal(r.attention.length, 3);
+    for (const row of r.attention) {
+      assert.equal(row.length, 5);
+      close(row.reduce((s, v) => s + v, 0), 1);
+    }
+    assert.ok(r.meanCosToPrevious > -1 && r.meanCosToPrevious <= 1 + 1e-6);
+  }
+  // The packaged belief is the model's own `beliefs()`.
+  const own = model.beliefs(images);
+  const ownRows = own.belief.arraySync() as number[][];
+  tf.dispose(own as unknown as tf.TensorContainerObject);
+  ownRows.forEach((row, b) => row.forEach((v, j) => close(v, w.belief[b][j])));
+  // cos(embedding, normalize(g)) is a cosine.
+  for (const c of w.embeddingVsGlobal) assert.ok(c >= -1 - 1e-6 && c <= 1 + 1e-6);
+});
+
+test('crossAttentionMap equals a naive per-head loop over the CA block weights', () => {
+  const q = tf.randomNormal([1, 2, 16], 0, 1, 'float32', 5) as tf.Tensor3D;
+  const k = tf.randomNormal([1, 3, 16], 0, 1, 'float32', 6) as tf.Tensor3D;
+  const att = crossAttentionMap(model, 'img_ca.0', q, k, 2).arraySync() as number[][][][];
+  const p = model.params;
+  const W = (name: string) => p.get(`img_ca.0.mhatt_cross.${name}.weight`).arraySync() as number[][]; // [in, out]
+  const bias = (name: string) => p.get(`img_ca.0.mhatt_cross.${name}.bias`).arraySync() as number[];
+  const proj = (x: number[], name: string) => bias(name).map((b0, o) => b0 + x.reduce((s, xi, i) => s + xi * W(name)[i][o], 0));
+  const qs = (q.arraySync() as number[][][])[0].map((r) => proj(r, 'linear_q'));
+  const ks = (k.arraySync() as number[][][])[0].map((r) => proj(r, 'linear_k'));
+  for (let h = 0; h < 2; h++) {
+    for (let i = 0; i < 2; i++) {
+      const scores = ks.map((kr) => kr.slice(h * 8, h * 8 + 8).reduce((s, v, d) => s + v * qs[i][h * 8 + d], 0) / Math.sqrt(8));
+      const m = Math.max(...scores);
+      const e = scores.map((s) => Math.exp(s - m));
+      const z = e.reduce((a, b) => a + b, 0);
+      e.forEach((v, j) => close(att[0][h][i][j], v / z, 1e-4));
+    }
+  }
+  tf.dispose([q, k]);
+});
+
+test('meanTokenSimilarity is 1 for identical tokens and 0 for orthogonal ones', () => {
+  const same = tf.tensor3d([[[1, 2], [1, 2], [2, 4]]]);
+  const orth = tf.tensor3d([[[1, 0], [0, 1]]]);
+  close(meanTokenSimilarity(same), 1);
+  close(meanTokenSimilarity(orth), 0);
+  tf.dispose([same, orth]);
+});
+
+test('beliefModes: hard keeps the top-K, soft weights follow w[j] = 1/sqrt(1 + sorted_ind[j])', () => {
+  const n0 = tf.memory().numTensors;
+  const m = beliefModes(model, images);
+  assert.equal(tf.memory().numTensors, n0);
+  for (let b = 0; b < 3; b++) {
+    const row = m.hard.belief[b];
+    const best = Math.max(...row);
+    assert.equal(row[m.hard.keptIdx[b][0]], best);
+    assert.equal(m.softHead[b].length, 17);
+    for (const r of softBeliefRows(m, b, 4)) {
+      close(r['w[j] (multiplies token j)'], 1 / Math.sqrt(1 + r['sorted_ind[j] (token of rank j)']));
+    }
+  }
+  const panels = beliefModePanels(m, 0);
+  assert.equal(panels.length, 3);
+  for (const p of panels) close(Math.max(...Array.from(p.belief)), 1); // each scaled to its maximum
+});
+
+test('beliefOnObjects: all belief on a key object cell → key share 1; uniform → key share = area', () => {
+  const grid: [number, number] = [2, 2];
+  const objs = [{ kind: 'plane' as const, colour: 'red', role: 'key' as const, box: [0, 0, 0.5, 0.5] as [number, number, number, number] }];
+  const focused = beliefOnObjects([0.2, 0.8, 0, 0, 0], grid, objs, 'a');
+  close(focused.keyBelief, 1);
+  close(focused.keyArea, 0.25);
+  close(focused.globalToken, 0.2);
+  const uniform = beliefOnObjects([0, 0.25, 0.25, 0.25, 0.25], grid, objs, 'b');
+  close(uniform.keyBelief, 0.25);
+  assert.equal(uniform.distractorBelief, 0);
+  assert.throws(() => beliefOnObjects([1, 0, 0], grid, objs, 'c'), /do not fit/);
+});
+
+test('traceTemporalPae: per-token change, token-0 attention over all L keys, word strings', () => {
+  const tok = WordTokenizer.build(['a red plane', 'two ships at the pier'], { contextLength: 8 });
+  const { ids, length } = tok.encodeBatch(['a red plane', 'two ships at the pier'], { padding: 'longest' });
+  const n0 = tf.memory().numTensors;
+  const w = traceTemporalPae(model, tok, ids, length);
+  assert.equal(tf.memory().numTensors, n0);
+  assert.equal(w.rounds.length, 2);
+  assert.deepEqual(w.words[0].slice(0, 5), ['<sot>', 'a', 'red', 'plane', '<eot>']);
+  assert.equal(w.words[0][length - 1], '<pad>');
+  assert.deepEqual(tokenStrings(tok, Int32Array.from([WORD_SOT, WORD_EOT, WORD_PAD]), 3), [['<sot>', '<eot>', '<pad>']]);
+  for (const r of w.rounds) {
+    assert.equal(r.cosPerToken.length, 2);
+    assert.equal(r.cosPerToken[0].length, length);
+    for (const row of r.attention) close(row.reduce((s, v) => s + v, 0), 1);
+    assert.ok(Number.isFinite(r.meanCosWords) && Number.isFinite(r.meanCosPads));
+  }
+  assert.equal(temporalRoundRows(w).length, 3);
+});
+
+test('trainedRunIds: the main job run first, then the notebook-budget run', () => {
+  assert.deepEqual(trainedRunIds('stage2'), ['embedded-fast__stage2__s0', 'embedded-fast-nb__stage2__s0']);
+});
+
+test('loadWalkthrough builds the preset at initial weights, or loads a saved run by id', async () => {
+  const data = { ...DEFAULT_EMBEDDED_DATA, classes: ['airport', 'port'], imagesPerClass: 8, imageSize: 16 };
+  const overrides = { imageSize: 16, image: { channels: [4, 8] }, prior: { channels: [4, 8] }, embedDim: 16, heads: 2, text: { width: 16, layers: 1, heads: 2 } };
+  const seeds = () => new SeedStream(1).child('walkthrough');
+  const fresh = await loadWalkthrough(seeds(), { data, dataRoot: tmp, modelOverrides: overrides });
+  assert.equal(fresh.source.kind, 'initial');
+  assert.equal(fresh.config.text.vocabSize, fresh.tokenizer.vocabSize);
+  assert.equal(fresh.config.prior.numClasses, 2);
+  const batch = walkthroughBatch(fresh, { size: 2, split: 'train', perClass: 1 });
+  assert.deepEqual(batch.records.map((r) => r.sceneClass).sort(), ['airport', 'port']);
+  const grouped = walkthroughBatch(fresh, { size: 4, split: 'train', perClass: 2 });
+  assert.deepEqual(Array.from(grouped.labels), [0, 0, 1, 1]);
+  // Save it as a "run", then load by id into a model built from a different seed.
+  const prev = process.env.KIT_RUNS_DIR;
+  process.env.KIT_RUNS_DIR = path.join(tmp, 'runs');
+  try {
+    const id = trainedRunId('stage2', 'unit', 0);
+    const dir = path.join(tmp, 'runs', id);
+    fs.mkdirSync(dir, { recursive: true });
+    saveCheckpoint(path.join(dir, RUN_CHECKPOINT), fresh.model);
+    fresh.tokenizer.save(path.join(dir, RUN_VOCAB));
+    const loaded = await loadWalkthrough(new SeedStream(99), { data, dataRoot: tmp, runId: ['absent-run', id] });
+    assert.deepEqual(loaded.source, { kind: 'run', runId: id, file: path.join(dir, RUN_CHECKPOINT) });
+    assert.equal(loaded.source.kind, 'run');
+    const a = batchImages(batch);
+    const e1 = fresh.model.encodeImage(a);
+    const e2 = loaded.model.encodeImage(a);
+    const diff = tf.max(tf.abs(tf.sub(e1, e2))).dataSync()[0];
+    assert.ok(diff < 1e-5, `embeddings differ by ${diff}`);
+    tf.dispose([a, e1, e2]);
+    loaded.model.dispose();
+    const missing = await loadWalkthrough(seeds(), { data, dataRoot: tmp, modelOverrides: overrides, runId: 'no-such-run' });
+    assert.equal(missing.source.kind, 'initial');
+    assert.match(missing.note, /no finished run no-such-run yet/);
+    missing.model.dispose();
+  } finally {
+    if (prev === undefined) delete process.env.KIT_RUNS_DIR;
+    else process.env.KIT_RUNS_DIR = prev;
+    fresh.model.dispose();
+  }
+});
