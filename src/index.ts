@@ -15,8 +15,8 @@ export * as experiment from './config/experiment';
 export * as runs from './runs/record';
 
 export * as dataTypes from './data/types';
-export * as embedded from './data/embedded';
-export * as loaders from './data/loaders';
+export * as embedded from './data/embedded/index';
+export * as loaders from './data/loaders/index';
 export * as exportData from './data/export';
 export * as summary from './data/summary';
 export * as images from './data/image_preprocess';

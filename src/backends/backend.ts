@@ -134,7 +134,7 @@ export async function initBackend(
   if (current && (wanted === undefined || wanted === current.name)) return current;
 
   const skipped: { name: BackendName; reason: string }[] = [];
-  const candidates: BackendName[] = wanted ? [wanted] : [...BACKEND_ORDER];
+  const candidates: BackendName[] = wanted ? [wanted as BackendName] : [...BACKEND_ORDER];
   for (const name of candidates) {
     if (name === 'tensorflow-gpu' || name === 'tensorflow') {
       const pkgs = name === 'tensorflow-gpu' ? ['@tensorflow/tfjs-node-gpu'] : ['tfjs-node-native', '@tensorflow/tfjs-node'];

@@ -13,12 +13,12 @@
  */
 import * as path from 'path';
 import { checkDataset, formatCheckReport } from '../data/check';
-import { loadDataset, parseSplit } from '../data/loaders';
+import { loadDataset, parseSplit } from '../data/loaders/index';
 import { Split } from '../data/types';
 import { mergeConfig } from '../config/resolve';
 import { readJson } from '../utils/fs';
 import { createProgress, Progress } from '../utils/progress';
-import { DEFAULT_EMBEDDED_DATA, EmbeddedDataConfig, generateEmbeddedDataset } from '../data/embedded';
+import { DEFAULT_EMBEDDED_DATA, EmbeddedDataConfig, generateEmbeddedDataset } from '../data/embedded/index';
 import { exportKarpathy, exportWebdataset, WebdatasetExportMode } from '../data/export';
 
 const USAGE = [

@@ -22,7 +22,7 @@ import * as tf from '@tensorflow/tfjs';
 import { SeedStream } from '../utils/random';
 import { RgbImage, decodeImage } from '../io/image_codecs';
 import { ImageRecord, RetrievalDataset, Split, splitImages, splitView } from './types';
-import { decodeRecordImage, readRecordImageBytes } from './loaders';
+import { decodeRecordImage, readRecordImageBytes } from './loaders/index';
 import { ImageWorkerPool, PrepareConfig, PrepareJob, prepareConfig, prepareImage } from './loaders/image_worker';
 import { AugmentConfig, augmentImage } from './augment';
 import { CLIP_MEAN, CLIP_STD, DEFAULT_IMAGE_SIZE, EvalTransform, evalResize, normalizeInto } from './image_preprocess';

@@ -5,7 +5,7 @@
  */
 import { RetrievalDataset, Split, SPLITS } from './types';
 import * as path from 'path';
-import { DetectedFormat, decodeRecordImage, detectFormat, loadDataset, splitFromName } from './loaders';
+import { DetectedFormat, decodeRecordImage, detectFormat, loadDataset, splitFromName } from './loaders/index';
 
 /** One problem found by the check. */
 export interface CheckProblem {

@@ -636,7 +636,7 @@ export function torchStateDict(
     }
     sd = inner;
     for (const [k, v] of root.map) {
-      if (typeof k === 'string' && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || v === null)) info[k] = v;
+      if (typeof k === 'string' && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || v === null)) info[k] = v as string | number | boolean | null;
     }
   }
   const keys = [...sd.map.keys()].map(String);

@@ -92,7 +92,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  */
 export function resolveModelConfig(override: unknown, source = 'model config'): ModelConfig {
   if (override !== undefined && !isRecord(override)) throw new ConfigError(`${source}: the model config must be an object`, 'model');
-  const kindRaw = override?.kind ?? 'pir-small';
+  const kindRaw = (override as Record<string, unknown> | undefined)?.kind ?? 'pir-small';
   if (typeof kindRaw !== 'string') throw new ConfigError(`${source}: 'kind' must be a string`, 'kind');
   const kind = checkEnum(kindRaw, MODEL_KINDS, 'kind');
   if (kind === 'priorclip') return resolvePriorClipConfig(override, source);

@@ -21,7 +21,11 @@ export function compareTensor(
   exp: SafeTensor,
   tol: OutputTolerance,
 ): ParityRow {
-  const tolFields = tol.exact ? { exact: true } : { rtol: tol.rtol, atol: tol.atol };
+  // Read the tolerance through one explicit shape: tslab's non-strict TS 5.0 does not narrow the union.
+  const t = tol as { exact: boolean; rtol?: number; atol?: number };
+  const rtol = t.rtol ?? 0;
+  const atol = t.atol ?? 0;
+  const tolFields = t.exact ? { exact: true } : { rtol, atol };
   if (gotShape.length !== exp.shape.length || gotShape.some((d, i) => d !== exp.shape[i])) {
     return { name, maxAbs: Infinity, maxRel: Infinity, pass: false, ...tolFields, error: `shape [${gotShape}] vs expected [${exp.shape}]` };
   }
@@ -34,7 +38,7 @@ export function compareTensor(
   let pass = true;
   for (let i = 0; i < e.length; i++) {
     const d = Math.abs(got[i] - e[i]);
-    const ok = tol.exact ? got[i] === e[i] : d <= tol.atol + tol.rtol * Math.abs(e[i]);
+    const ok = t.exact ? got[i] === e[i] : d <= atol + rtol * Math.abs(e[i]);
     if (!ok) pass = false;
     if (!(d <= maxAbs)) maxAbs = d; // NaN-propagating max
     if (Math.abs(e[i]) > REL_FLOOR && !(d / Math.abs(e[i]) <= maxRel)) maxRel = d / Math.abs(e[i]);

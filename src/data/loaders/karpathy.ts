@@ -33,7 +33,7 @@ export function parseKarpathy(json: unknown, file: string, opts: LoadOptions = {
     const fileName = typeof img.filepath === 'string' && img.filepath.length > 0 ? `${img.filepath}/${img.filename}` : img.filename;
     const rec: RawRecord = { fileName, split, captions, where };
     if (typeof img.imgid === 'number') rec.sourceId = img.imgid;
-    if (typeof img.class === 'string' || img.class === null) rec.sceneClass = img.class;
+    if (typeof img.class === 'string' || img.class === null) rec.sceneClass = img.class as string | null;
     if (typeof img.coarse_caption === 'string') rec.coarseCaption = img.coarse_caption;
     return rec;
   });
