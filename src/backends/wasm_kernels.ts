@@ -10,6 +10,7 @@
  * | `GatherV2` | wasm's gather is ~60 ns per element (150 ms for a CLIP token-embedding lookup): JS row copies. |
  * | `UnsortedSegmentSum` | missing (the gradient of `tf.gather`, i.e. of every embedding, fails). JS scatter-add. |
  * | `MaxPoolGrad` | wasm routes the gradient to the wrong cell when a whole window is negative. JS, first max wins (same rule as the cpu backend). |
+ * | `AvgPoolGrad` | native one is slow (~10 ms for a [32, 32, 32, 32] input, 2×2 stride 2, like a conv on it): JS scatter (~1–2 ms) for unpadded windows. |
  * | `BatchMatMul` | wasm is fast only for one plain 2-D product: transposed operands → explicit `Transpose`; batched products → one 2-D product when a side is shared, else ONE depthwise conv (4–20× faster than wasm's batch loop). |
  * | `_FusedMatMul` | transposed operands → explicit `Transpose`, then the plain kernel. |
  * | `Transpose` | axes that stay adjacent are merged first; a permutation that keeps memory order shares the buffer; what is still rank ≥ 5 runs in JS (wasm's rank-5 path is ~10× slower). |
@@ -43,6 +44,7 @@ export const WASM_KIT_KERNELS = [
   'DepthwiseConv2dNativeBackpropInput',
   'UnsortedSegmentSum',
   'MaxPoolGrad',
+  'AvgPoolGrad',
   'BatchMatMul',
   '_FusedMatMul',
   'Transpose',
@@ -64,6 +66,7 @@ const USED_ORIGINALS = [
   'Identity',
   'Cast',
   'GatherV2',
+  'AvgPoolGrad',
 ] as const;
 
 function originals(): Map<string, tf.KernelConfig> {
@@ -627,6 +630,53 @@ function maxPoolGrad({ inputs, backend: b, attrs }: KernelArgs): TensorInfo {
 }
 
 // ---------------------------------------------------------------------------------------------
+// AvgPoolGrad: wasm's kernel takes ~10 ms for a [32, 32, 32, 32] input (2×2, stride 2), as long as
+// a 3×3 conv on it; the scatter below takes ~1–2 ms. Unpadded windows only (every window averages
+// fh·fw real cells); padded ones go to the original kernel.
+
+function avgPoolGrad(args: KernelArgs): TensorInfo {
+  const { inputs, backend: b, attrs } = args;
+  const backend = asBackend(b);
+  const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
+  const a = attrs as unknown as MaxPoolGradAttrs;
+  const info = tf.backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode,
+  );
+  const p = info.padInfo;
+  if (p.top !== 0 || p.left !== 0 || p.bottom !== 0 || p.right !== 0 || dy.dtype !== 'float32') return one(orig('AvgPoolGrad')(args));
+  const [n, h, w, c] = input.shape;
+  const { outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw } = info;
+  const fh = info.effectiveFilterHeight;
+  const fw = info.effectiveFilterWidth;
+  return jsKernel(backend, [...input.shape], 'float32', [dy], ([dyIn], outIn) => {
+    avgPoolGradScatter(dyIn as Float32Array, outIn as Float32Array, n, h, w, c, oh, ow, sh, sw, fh, fw);
+  });
+}
+
+/** dx += dy/(fh·fw) over each unpadded window (row by row; monomorphic Float32Array loops). */
+function avgPoolGradScatter(
+  dyv: Float32Array, out: Float32Array, n: number, h: number, w: number, c: number,
+  oh: number, ow: number, sh: number, sw: number, fh: number, fw: number,
+): void {
+  const mult = 1 / (fh * fw);
+  for (let b0 = 0; b0 < n; b0++) {
+    for (let r = 0; r < oh; r++) {
+      const dyRow = (b0 * oh + r) * ow * c;
+      for (let i = r * sh; i < r * sh + fh; i++) {
+        const outRow = (b0 * h + i) * w * c;
+        for (let q = 0; q < ow; q++) {
+          const d = dyRow + q * c;
+          for (let j = q * sw; j < q * sw + fw; j++) {
+            const o = outRow + j * c;
+            for (let ch = 0; ch < c; ch++) out[o + ch] += dyv[d + ch] * mult;
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Transpose: merge axes that stay adjacent; rank ≤ 4 → the wasm kernel, rank ≥ 5 → JS (wasm's generic
 // rank-5 path is ~10× slower; open_clip-style qkv permutes [B, L, 3, H, Dh] → [3, B, H, L, Dh] hit it).
 
@@ -868,6 +918,7 @@ export function registerWasmKernels(): string[] {
     DepthwiseConv2dNativeBackpropInput: depthwiseBackpropInput,
     UnsortedSegmentSum: unsortedSegmentSum,
     MaxPoolGrad: maxPoolGrad,
+    AvgPoolGrad: store.has('AvgPoolGrad') ? avgPoolGrad : null,
     BatchMatMul: batchMatMul,
     _FusedMatMul: store.has('_FusedMatMul') ? fusedMatMul : null,
     Transpose: transposeKernel,
