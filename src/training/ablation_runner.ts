@@ -1,0 +1,239 @@
+/**
+ * The ablation runner: ablations × seeds of a suite (src/configs/suites/<name>.json), each variant
+ * trained by the recipe (stages.ts; stages identical to the preset's are shared, finished runs are
+ * never retrained), then one results table — mean ± std over seeds of R@1/5/10 in both directions
+ * and mR on the TEST split (checkpoints were selected on validation mR) — written as CSV / JSON /
+ * Markdown under `data/runs/<suite>/` and `figures/`, plus an mR bar chart.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { spawn } from 'child_process';
+import { ExperimentConfig, FULL_MODEL, SuiteSpec, loadAblation, loadSuite, resolveExperiment } from '../config/experiment';
+import { readRunRecord, runsDir } from '../runs/record';
+import { projectRoot } from '../utils/fs';
+import { PreparedData } from './data_prep';
+import { TestSummary, prepareExperimentData, runRecipe, stageRunIds, STAGES } from './stages';
+import { ResultRow, SummaryRow, summarise, writeResults } from './results';
+
+/** Options of `runSuite`. */
+export interface SuiteOptions {
+  /** Seeds (default: the suite's). */
+  seeds?: number[];
+  /** Only these ablations (default: the suite's list). */
+  ablations?: string[];
+  /** Extra overrides applied to every variant (and the base), e.g. a smaller budget. */
+  overrides?: unknown;
+  /** Data prepared by the caller (the same data config). */
+  data?: PreparedData;
+  /** Log lines (default stderr). */
+  log?: (line: string) => void;
+  /** Progress bars per stage (default true). */
+  progress?: boolean;
+  /** Write the mR bar chart through saveFigure (default true). */
+  figures?: boolean;
+  /** Folder for the results (default `data/runs/<suite>/`). */
+  outDir?: string;
+  /** Folder for the copy of the table next to the figures (default `figures/`; null = none). */
+  tableDir?: string | null;
+  /**
+   * Training processes in parallel (default 1 = in this process). tfjs-wasm runs one thread per
+   * process, so 2 workers use both cores of a 2-core machine. Each worker is `src/cli/train.ts` in a
+   * child process; a variant starts once its seed's full model (whose stages it shares) finished.
+   */
+  workers?: number;
+}
+
+/** What a suite produced. */
+export interface SuiteOutcome {
+  suite: string;
+  preset: string;
+  rows: ResultRow[];
+  summary: SummaryRow[];
+  /** Files written. */
+  files: string[];
+  /** Variants trained in this call / taken from finished run records. */
+  trained: number;
+  reused: number;
+  seconds: number;
+}
+
+/** Test row from a finished final-stage run record, or null when the variant has not finished. */
+function finishedRow(exp: ExperimentConfig, base: ExperimentConfig, ablation: string, seed: number): ResultRow | null {
+  const ids = stageRunIds(exp, seed, ablation, base);
+  let seconds = 0;
+  for (const s of STAGES) {
+    const id = ids[s];
+    if (id === null) continue;
+    const r = readRunRecord(id);
+    if (!r || r.status !== 'finished') return null;
+    seconds += r.timings.totalSeconds ?? 0;
+  }
+  const finalId = ids.stage2 ?? ids.stage1;
+  if (!finalId) return null;
+  const rec = readRunRecord(finalId);
+  const test = rec?.metrics.test as TestSummary | undefined;
+  const best = rec?.metrics.bestVal as { mR: number } | null | undefined;
+  if (!test) return null;
+  return rowOf(ablation, seed, finalId, test, best ? best.mR : Number.NaN, seconds);
+}
+
+function rowOf(ablation: string, seed: number, id: string, t: TestSummary, valMR: number, seconds: number): ResultRow {
+  return {
+    ablation,
+    seed,
+    runId: id,
+    i2t_r1: t.i2t.r1,
+    i2t_r5: t.i2t.r5,
+    i2t_r10: t.i2t.r10,
+    t2i_r1: t.t2i.r1,
+    t2i_r5: t.t2i.r5,
+    t2i_r10: t.t2i.r10,
+    mR: t.mR,
+    val_mR: valMR,
+    seconds,
+  };
+}
+
+/** Run (or complete) a suite and write its results table. */
+export async function runSuite(suiteArg: string | SuiteSpec, opts: SuiteOptions = {}): Promise<SuiteOutcome> {
+  const t0 = Date.now();
+  const suite = typeof suiteArg === 'string' ? loadSuite(suiteArg) : suiteArg;
+  const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const seeds = opts.seeds ?? suite.seeds;
+  const ablations = opts.ablations ?? suite.ablations;
+  const base = resolveExperiment(suite.preset, null, opts.overrides);
+  let data = opts.data ?? null;
+  if ((opts.workers ?? 1) > 1) {
+    await trainInWorkers(suite, ablations, seeds, base, opts.overrides, opts.workers ?? 1, log);
+  }
+  const rows: ResultRow[] = [];
+  const descriptions: Record<string, string> = {};
+  let trained = 0;
+  let reused = 0;
+  const total = ablations.length * seeds.length;
+  let k = 0;
+  for (const seed of seeds) {
+    for (const ab of ablations) {
+      k += 1;
+      const spec = loadAblation(ab);
+      descriptions[ab] = spec.description;
+      const exp = resolveExperiment(suite.preset, ab === FULL_MODEL ? null : spec, opts.overrides);
+      const done = finishedRow(exp, base, ab, seed);
+      if (done) {
+        rows.push(done);
+        reused += 1;
+        log(`[suite ${suite.name} ${k}/${total}] ${ab} s${seed}: finished earlier, test mR ${done.mR.toFixed(2)}`);
+        continue;
+      }
+      if (!data) data = await prepareExperimentData(base);
+      log(`[suite ${suite.name} ${k}/${total}] ${ab} s${seed}: training`);
+      const out = await runRecipe(exp, { variant: ab, seed, base, data, log, progress: opts.progress });
+      const secs = out.stages.reduce((a, s) => a + s.seconds, 0);
+      rows.push(rowOf(ab, seed, out.finalRunId, out.test, out.valBest, secs));
+      trained += 1;
+      log(`[suite ${suite.name} ${k}/${total}] ${ab} s${seed}: test mR ${out.test.mR.toFixed(2)} (val ${out.valBest.toFixed(2)}) in ${out.seconds.toFixed(0)} s`);
+    }
+  }
+  const summary = summarise(rows, ablations, descriptions);
+  const outDir = opts.outDir ?? path.join(runsDir(), suite.name);
+  fs.mkdirSync(outDir, { recursive: true });
+  const files = [...writeResults(path.join(outDir, 'results'), rows, summary)];
+  const tableDir = opts.tableDir === undefined ? path.join(projectRoot(), 'figures') : opts.tableDir;
+  if (tableDir !== null) files.push(...writeResults(path.join(tableDir, `ablations_${suite.name}`), rows, summary));
+  if (opts.figures !== false) {
+    try {
+      const { ablationBarsFigure } = await import('../plotting/figures/ablation_bars');
+      const { saveFigure } = await import('../plotting/save');
+      const fig = ablationBarsFigure(
+        summary.map((s) => ({ variant: s.ablation, values: rows.filter((r) => r.ablation === s.ablation).map((r) => r.mR) })),
+        { metric: 'test mR (%)', fullModel: FULL_MODEL, title: `Ablations (${suite.name}, ${suite.preset}): test mR over seeds ${seeds.join(', ')}` },
+      );
+      const saved = await saveFigure(fig, `ablations_${suite.name}_mR`, { runs: rows.map((r) => r.runId), configs: [suite.preset, `suite:${suite.name}`], source: 'src/training/ablation_runner.ts' });
+      files.push(saved.json, saved.html, ...(saved.png ? [saved.png] : []));
+    } catch (e) {
+      log(`[suite ${suite.name}] figure not written: ${(e as Error).message}`);
+    }
+  }
+  return { suite: suite.name, preset: suite.preset, rows, summary, files, trained, reused, seconds: (Date.now() - t0) / 1000 };
+}
+
+/** One (ablation, seed) to train. */
+interface Job {
+  ablation: string;
+  seed: number;
+}
+
+/** Lines of a failed worker's stderr quoted in the error. */
+const WORKER_ERROR_TAIL = 20;
+
+/** Train one variant in a child process (`src/cli/train.ts`). */
+function spawnTrain(preset: string, job: Job, overrides: unknown, log: (l: string) => void): Promise<void> {
+  const args = ['--import', 'tsx', path.join(projectRoot(), 'src', 'cli', 'train.ts'), '--preset', preset, '--seed', String(job.seed), '--no-progress'];
+  if (job.ablation !== FULL_MODEL) args.push('--ablation', job.ablation);
+  if (overrides !== undefined) args.push('--overrides', JSON.stringify(overrides));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: projectRoot(), env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    const tag = `[worker ${job.ablation} s${job.seed}]`;
+    child.stdout.on('data', (d: Buffer) => d.toString().split('\n').filter((l) => l.trim()).forEach((l) => log(`${tag} ${l}`)));
+    child.stderr.on('data', (d: Buffer) => {
+      const text = d.toString();
+      err += text;
+      text.split('\n').filter((l) => /^\[/.test(l) && !/^\[priorclip-kit\]/.test(l)).forEach((l) => log(`${tag} ${l}`));
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`${tag} exited with ${code ?? signal}:\n${err.split('\n').slice(-WORKER_ERROR_TAIL).join('\n')}`));
+    });
+  });
+}
+
+/**
+ * Train every unfinished (ablation, seed) with `workers` child processes. The full model of a seed
+ * goes first (its stages 0–1 are shared by the ablations of that seed); an ablation starts once the
+ * full model of its seed has finished, so no two processes ever train the same run.
+ */
+export async function trainInWorkers(suite: SuiteSpec, ablations: readonly string[], seeds: readonly number[], base: ExperimentConfig, overrides: unknown, workers: number, log: (l: string) => void): Promise<void> {
+  const pending: Job[] = [];
+  const fullDone = new Set<number>();
+  for (const seed of seeds) {
+    if (finishedRow(base, base, FULL_MODEL, seed)) fullDone.add(seed);
+    else pending.push({ ablation: FULL_MODEL, seed });
+  }
+  for (const seed of seeds) {
+    for (const ab of ablations) {
+      if (ab === FULL_MODEL) continue;
+      const exp = resolveExperiment(suite.preset, loadAblation(ab), overrides);
+      if (!finishedRow(exp, base, ab, seed)) pending.push({ ablation: ab, seed });
+    }
+  }
+  if (pending.length === 0) return;
+  log(`[suite ${suite.name}] ${pending.length} variants to train with ${workers} worker processes`);
+  const running = new Set<Promise<void>>();
+  let failure: Error | null = null;
+  while ((pending.length > 0 || running.size > 0) && failure === null) {
+    let idx = pending.findIndex((j) => j.ablation === FULL_MODEL || fullDone.has(j.seed));
+    while (running.size < workers && idx >= 0) {
+      const job = pending.splice(idx, 1)[0];
+      log(`[suite ${suite.name}] start ${job.ablation} s${job.seed}`);
+      const p: Promise<void> = spawnTrain(suite.preset, job, overrides, log).then(
+        () => {
+          if (job.ablation === FULL_MODEL) fullDone.add(job.seed);
+          log(`[suite ${suite.name}] done ${job.ablation} s${job.seed}`);
+          running.delete(p);
+        },
+        (e: unknown) => {
+          failure = e as Error;
+          running.delete(p);
+        },
+      );
+      running.add(p);
+      idx = pending.findIndex((j) => j.ablation === FULL_MODEL || fullDone.has(j.seed));
+    }
+    if (running.size === 0) break;
+    await Promise.race(running);
+  }
+  await Promise.allSettled([...running]);
+  if (failure) throw failure;
+}

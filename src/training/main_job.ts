@@ -1,0 +1,267 @@
+/**
+ * The main job (`npm run main`): everything the kit's results need, in order, resumable:
+ *
+ *   1. data       generate (or reuse) the embedded dataset
+ *   2. train      stages 0 → 1 → 2 of the profile's preset (full model, first seed)
+ *   3. ablations  the profile's suite (ablations × seeds) → results table + mR bar chart
+ *   4. evaluate   the main model's best checkpoint on the test split (per-class, recall curves)
+ *   5. figures    loss curves, recall curves (saveFigure → figures/)
+ *   6. notebooks  `npm run notebooks` in a child process (skip with `--no-notebooks`)
+ *
+ * Each step is skipped when its outputs exist (finished run records, figure files, executed
+ * notebooks), so a killed job continues where it stopped. A profile is a suite file
+ * (src/configs/suites/<profile>.json): it names the preset, the ablations and the seeds, so the
+ * default profile states exactly what it runs; `full` runs the paper-sized suite.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { spawnSync } from 'child_process';
+import { FULL_MODEL, SuiteSpec, loadSuite, resolveExperiment } from '../config/experiment';
+import { readRunRecord, runDir, runsDir } from '../runs/record';
+import { atomicWriteJson, projectRoot, readJson } from '../utils/fs';
+import { embeddedDatasetDir } from '../data/embedded/generate';
+import { createModel } from '../models/factory';
+import { SeedStream } from '../utils/random';
+import { loadCheckpoint, StepLog } from './train_state';
+import { runSuite, trainInWorkers } from './ablation_runner';
+import { evaluateSplit, modelForData, prepareExperimentData, runRecipe, stageRunIds, STAGES } from './stages';
+import { PreparedData } from './data_prep';
+
+/**
+ * Profile names: a suite file name, or the notebooks' names (`src/notebook/setup.ts`: `fast` | `full`).
+ * `fast` is the `default` suite; the notebooks run with `fast` when the job runs `default`.
+ */
+export const PROFILE_ALIASES: Record<string, string> = { fast: 'default' };
+/** Notebook profile (KIT_PROFILE) for a suite profile. */
+export function notebookProfile(profile: string): string {
+  return profile === 'default' ? 'fast' : profile;
+}
+
+/** Worker processes of the main job: one per core of the 2-core target machine. */
+export const DEFAULT_WORKERS = 2;
+
+/** Options of the main job. */
+export interface MainJobOptions {
+  /** Profile = suite name (`default` | `full` | any suite file). */
+  profile?: string;
+  /** Run the notebooks at the end (default true). */
+  notebooks?: boolean;
+  /** Re-execute notebooks even when executed copies exist. */
+  rerunNotebooks?: boolean;
+  /** Seeds for the ablation suite (default: the suite's). */
+  seeds?: number[];
+  /** Log lines (default stderr). */
+  log?: (line: string) => void;
+  /** Per-stage progress bars (default true). */
+  progress?: boolean;
+  /** A suite object instead of the profile's file (tests, notebooks). */
+  suite?: SuiteSpec;
+  /** Overrides applied to the preset and every ablation (tests, quick looks). */
+  overrides?: unknown;
+  /** Render figures and copy the ablation table to figures/ (default true; PNG needs Chromium). */
+  figures?: boolean;
+  /** Training processes in parallel (default 2: tfjs-wasm uses one core per process). 1 = in-process. */
+  workers?: number;
+}
+
+/** Timing of one step of the job. */
+export interface StepReport {
+  step: 'data' | 'train' | 'ablations' | 'evaluate' | 'figures' | 'notebooks';
+  status: 'ran' | 'skipped' | 'failed';
+  /** Wall seconds. */
+  seconds: number;
+  /** CPU seconds of this process (absent for skipped steps and child processes). */
+  cpuSeconds?: number;
+  detail: string;
+}
+
+/** Summary written to `data/runs/main_<profile>.json`. */
+export interface MainJobReport {
+  profile: string;
+  preset: string;
+  startedAt: string;
+  finishedAt: string;
+  totalSeconds: number;
+  /** CPU seconds of this process (user + system); child processes (notebooks) not included. */
+  cpuSeconds: number;
+  steps: StepReport[];
+  /** Final run id of the main model and its test mR. */
+  main: { runId: string; testMR: number } | null;
+}
+
+/** Run the main job. */
+export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobReport> {
+  const t0 = Date.now();
+  const cpu0 = process.cpuUsage();
+  const startedAt = new Date().toISOString();
+  const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const requested = opts.profile ?? 'default';
+  const profile = opts.suite ? opts.suite.name : (PROFILE_ALIASES[requested] ?? requested);
+  const suite = opts.suite ?? loadSuite(profile);
+  const seeds = opts.seeds ?? suite.seeds;
+  const base = resolveExperiment(suite.preset, null, opts.overrides);
+  const mainSeed = seeds[0];
+  const steps: StepReport[] = [];
+  let data: PreparedData | null = null;
+  const getData = async () => {
+    if (!data) data = await prepareExperimentData(base);
+    return data;
+  };
+  const step = async (name: StepReport['step'], done: () => boolean, fn: () => Promise<string>): Promise<void> => {
+    const ts = Date.now();
+    const c0 = process.cpuUsage();
+    if (done()) {
+      steps.push({ step: name, status: 'skipped', seconds: 0, detail: 'outputs exist' });
+      log(`[main] ${name}: skipped (outputs exist)`);
+      return;
+    }
+    log(`[main] ${name}: running`);
+    try {
+      const detail = await fn();
+      const s = (Date.now() - ts) / 1000;
+      const c = process.cpuUsage(c0);
+      steps.push({ step: name, status: 'ran', seconds: s, cpuSeconds: (c.user + c.system) / 1e6, detail });
+      log(`[main] ${name}: done in ${s.toFixed(1)} s — ${detail}`);
+    } catch (e) {
+      steps.push({ step: name, status: 'failed', seconds: (Date.now() - ts) / 1000, detail: (e as Error).message });
+      writeReport();
+      throw e;
+    }
+  };
+  const ids = stageRunIds(base, mainSeed, FULL_MODEL, base);
+  const finalId = ids.stage2 ?? ids.stage1;
+  const reportFile = path.join(runsDir(), `main_${profile}.json`);
+  const writeReport = (): MainJobReport => {
+    const rec = finalId ? readRunRecord(finalId) : null;
+    const test = rec?.metrics.test as { mR: number } | undefined;
+    const report: MainJobReport = {
+      profile,
+      preset: suite.preset,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      totalSeconds: (Date.now() - t0) / 1000,
+      cpuSeconds: ((c) => (c.user + c.system) / 1e6)(process.cpuUsage(cpu0)),
+      steps,
+      main: finalId && test ? { runId: finalId, testMR: test.mR } : null,
+    };
+    atomicWriteJson(reportFile, report);
+    return report;
+  };
+
+  // 1. data
+  await step(
+    'data',
+    () => base.data.source === 'embedded' && fs.existsSync(embeddedDatasetDir(base.data.embedded)),
+    async () => {
+      const d = await getData();
+      return `${d.dataset.images.length} images, ${d.dataset.classes.length} classes (${d.seconds.toFixed(1)} s)`;
+    },
+  );
+  // 2. the main model's stages
+  const allFinished = () => STAGES.every((s) => ids[s] === null || readRunRecord(ids[s] as string)?.status === 'finished');
+  const workers = opts.workers ?? DEFAULT_WORKERS;
+  await step('train', allFinished, async () => {
+    if (workers > 1) {
+      // the full model of every seed, in parallel (the ablations of each seed share its stages 0–1)
+      await trainInWorkers(suite, [FULL_MODEL], seeds, base, opts.overrides, workers, log);
+      const rec = finalId ? readRunRecord(finalId) : null;
+      const test = rec?.metrics.test as { mR: number } | undefined;
+      return `full model × seeds ${seeds.join(',')} in ${workers} workers; main ${finalId} test mR ${test ? test.mR.toFixed(2) : '?'}`;
+    }
+    const out = await runRecipe(base, { variant: FULL_MODEL, seed: mainSeed, base, data: await getData(), log, progress: opts.progress });
+    return out.stages.map((s) => `${s.stage} ${s.status} ${s.seconds.toFixed(0)} s (cpu ${s.cpuSeconds.toFixed(0)} s)${s.examplesPerSecond ? ` ${s.examplesPerSecond.toFixed(0)} ex/s (${(s.examplesPerCpuSecond ?? 0).toFixed(0)} per cpu-s)` : ''}`).join('; ') + `; test mR ${out.test.mR.toFixed(2)}`;
+  });
+  // 3. ablation suite
+  const resultsFile = path.join(runsDir(), suite.name, 'results.json');
+  await step(
+    'ablations',
+    () => suiteComplete(resultsFile, suite.ablations, seeds),
+    async () => {
+      const out = await runSuite(suite, { seeds, data: workers > 1 ? undefined : await getData(), log, progress: opts.progress, overrides: opts.overrides, figures: opts.figures, tableDir: opts.figures === false ? null : undefined, workers });
+      return `${out.trained} trained, ${out.reused} reused, ${out.rows.length} rows → ${path.relative(projectRoot(), resultsFile)}`;
+    },
+  );
+  // 4. evaluation of the main model (full metrics: per class, curves)
+  const evalFile = finalId ? path.join(runDir(finalId), 'test_metrics.json') : '';
+  await step('evaluate', () => !finalId || fs.existsSync(evalFile), async () => {
+    const d = await getData();
+    const model = createModel(modelForData(base.model, d), new SeedStream(mainSeed).child('model'));
+    try {
+      loadCheckpoint(path.join(runDir(finalId as string), 'best.safetensors'), model.params, null);
+      const m = await evaluateSplit(base, model, d, 'test');
+      atomicWriteJson(evalFile, { runId: finalId, split: 'test', metrics: { ...m, ranks: undefined, hits: undefined } });
+      return `test mR ${m.mR.toFixed(2)} (${m.numImages} images, ${m.numTexts} captions) → ${path.relative(projectRoot(), evalFile)}`;
+    } finally {
+      model.dispose();
+    }
+  });
+  // 5. figures
+  const lossFig = path.join(projectRoot(), 'figures', `training_${base.name}.json`);
+  if (opts.figures === false) steps.push({ step: 'figures', status: 'skipped', seconds: 0, detail: 'figures disabled' });
+  else await step('figures', () => fs.existsSync(lossFig), async () => {
+    const { lossCurvesFigure } = await import('../plotting/figures/loss_curves');
+    const { saveFigure } = await import('../plotting/save');
+    const histories = STAGES.filter((s) => ids[s] !== null).map((s) => {
+      const id = ids[s] as string;
+      const logFile = path.join(runDir(id), 'losses.json');
+      const logs = fs.existsSync(logFile) ? readJson<StepLog[]>(logFile) : [];
+      const rec = readRunRecord(id);
+      const val = (rec?.metrics.val as { step: number; metrics: Record<string, number> }[] | undefined) ?? [];
+      return {
+        name: s,
+        points: logs.map((l) => ({ step: l.step, total: l.loss, parts: l.parts })),
+        validation: val.map((v) => ({ step: v.step, value: v.metrics.mR ?? v.metrics.accuracy ?? 0 })),
+      };
+    });
+    const files: string[] = [];
+    for (const h of histories) {
+      const fig = lossCurvesFigure([h], { smoothing: 0.6, validationLabel: h.name === 'stage0' ? 'val accuracy (%)' : 'val mR (%)', title: `${base.name} ${h.name}: training loss` });
+      const saved = await saveFigure(fig, `training_${base.name}_${h.name}`, { runs: [ids[h.name as 'stage0'] as string], configs: [base.name], source: 'src/training/main_job.ts' });
+      files.push(saved.html);
+    }
+    // the overview puts stages 1 and 2 on one step axis (stage 2 continues after stage 1)
+    let offset = 0;
+    const shifted = histories
+      .filter((h) => h.name !== 'stage0')
+      .map((h) => {
+        const o = offset;
+        offset += h.points.length ? h.points[h.points.length - 1].step : 0;
+        return { ...h, points: h.points.map((p) => ({ ...p, step: p.step + o })), validation: h.validation.map((v) => ({ ...v, step: v.step + o })) };
+      });
+    const overview = lossCurvesFigure(shifted, { smoothing: 0.6, validationLabel: 'val mR (%)', title: `${base.name}: stages 1–2 loss and validation mR` });
+    await saveFigure(overview, `training_${base.name}`, { runs: STAGES.map((s) => ids[s]).filter((x): x is string => x !== null), configs: [base.name], source: 'src/training/main_job.ts' });
+    return `${files.length + 1} figures`;
+  });
+  // 6. notebooks
+  if (opts.notebooks === false) {
+    steps.push({ step: 'notebooks', status: 'skipped', seconds: 0, detail: '--no-notebooks' });
+  } else {
+    await step('notebooks', () => !opts.rerunNotebooks && notebooksExecuted(), async () => {
+      const nb = notebookProfile(profile);
+      const r = spawnSync('npm', ['run', 'notebooks', '--', '--profile', nb], { cwd: projectRoot(), stdio: 'inherit', env: { ...process.env, KIT_PROFILE: nb } });
+      if (r.status !== 0) throw new Error(`npm run notebooks exited with ${r.status}`);
+      return `executed notebooks (profile ${nb}) in build/notebooks/`;
+    });
+  }
+  const report = writeReport();
+  log(`[main] finished in ${report.totalSeconds.toFixed(1)} s; report → ${path.relative(projectRoot(), reportFile)}`);
+  return report;
+}
+
+/** True when a suite results file covers every (ablation, seed). */
+function suiteComplete(file: string, ablations: readonly string[], seeds: readonly number[]): boolean {
+  if (!fs.existsSync(file)) return false;
+  const r = readJson<{ rows: { ablation: string; seed: number }[] }>(file);
+  return ablations.every((a) => seeds.every((s) => r.rows.some((x) => x.ablation === a && x.seed === s)));
+}
+
+/** True when every notebook has an executed copy in build/notebooks/ that is newer than its source. */
+function notebooksExecuted(): boolean {
+  const src = path.join(projectRoot(), 'notebooks');
+  const out = path.join(projectRoot(), 'build', 'notebooks');
+  if (!fs.existsSync(src) || !fs.existsSync(out)) return false;
+  return fs
+    .readdirSync(src)
+    .filter((f) => f.endsWith('.ipynb'))
+    .every((f) => fs.existsSync(path.join(out, f)) && fs.statSync(path.join(out, f)).mtimeMs >= fs.statSync(path.join(src, f)).mtimeMs);
+}
