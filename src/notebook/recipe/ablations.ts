@@ -1,0 +1,263 @@
+/**
+ * Ablation results for notebook 07: reuse the suite table `npm run main` wrote, or run a reduced
+ * suite that fits the fast profile, and say exactly which.
+ *
+ *   const ab = await ablationResults(env.profile);
+ *   showMarkdown(ab.provenance);                  // what was run / reused, seeds, preset
+ *   showTable(summaryTable(ab.summary));
+ *
+ * Also the published PIR Table 1 rows the kit can be compared with (method.md §7.1).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { FULL_MODEL, SuiteSpec, loadAblation, loadSuite } from '../../config/experiment';
+import { runsDir } from '../../runs/record';
+import { projectRoot, readJson } from '../../utils/fs';
+import { ResultRow, SummaryRow, summarise } from '../../training/results';
+import { runSuite } from '../../training/ablation_runner';
+import { PreparedData } from '../../training/data_prep';
+import { AblationResult } from '../../plotting/figures/ablation_bars';
+import { Row } from '../../evaluation/tables';
+import { Profile } from '../setup';
+import { PROFILE_SUITES, notebookBudget, NOTEBOOK_STAGE2_EPOCHS, NOTEBOOK_STAGE2_STEPS } from './stages';
+
+/** The reduced suite the fast profile runs when the main job's results are absent: every ablation
+ *  of the default suite, ONE seed (the first). Stated in `provenance`. */
+export const REDUCED_SEEDS = 1;
+
+/** Where the results came from. */
+export interface AblationResults {
+  suite: SuiteSpec;
+  /** 'main-job': the complete suite table in data/runs/<suite>/results.json; 'reduced': run here. */
+  source: 'main-job' | 'reduced';
+  rows: ResultRow[];
+  summary: SummaryRow[];
+  /** Ablations and seeds actually in the table. */
+  ablations: string[];
+  seeds: number[];
+  /** One Markdown paragraph saying exactly what was run or reused. */
+  provenance: string;
+  /** Variants trained in this call (0 when reused). */
+  trained: number;
+  seconds: number;
+}
+
+/** The suite results file the main job writes. */
+export function suiteResultsFile(suite: string): string {
+  return path.join(runsDir(), suite, 'results.json');
+}
+
+/** Rows of a results file when it covers every (ablation, seed) of the suite, else null. */
+export function completeSuiteRows(suite: SuiteSpec): ResultRow[] | null {
+  const f = suiteResultsFile(suite.name);
+  if (!fs.existsSync(f)) return null;
+  const r = readJson<{ rows: ResultRow[] }>(f);
+  const ok = suite.ablations.every((a) => suite.seeds.every((s) => r.rows.some((x) => x.ablation === a && x.seed === s)));
+  return ok ? r.rows : null;
+}
+
+/** Options of `ablationResults`. */
+export interface AblationResultsOptions {
+  /** Suite name (default: the profile's suite). */
+  suite?: string;
+  /** Data prepared earlier. */
+  data?: PreparedData;
+  log?: (line: string) => void;
+}
+
+/**
+ * The profile's ablation table: the main job's complete results when present; otherwise (fast
+ * profile) the suite's ablations with its first seed only, trained or reused by run id, written to
+ * `data/runs/<suite>-notebook/` (never over the main job's table). The full profile runs the whole
+ * suite.
+ */
+export async function ablationResults(profile: Profile, opts: AblationResultsOptions = {}): Promise<AblationResults> {
+  const t0 = Date.now();
+  const suite = loadSuite(opts.suite ?? PROFILE_SUITES[profile]);
+  const descriptions: Record<string, string> = {};
+  for (const a of suite.ablations) descriptions[a] = loadAblation(a).description;
+  const done = completeSuiteRows(suite);
+  if (done) {
+    const summary = summarise(done, suite.ablations, descriptions);
+    return {
+      suite,
+      source: 'main-job',
+      rows: done,
+      summary,
+      ablations: suite.ablations,
+      seeds: suite.seeds,
+      provenance:
+        `Reused the complete results of suite **${suite.name}** written by \`npm run main\` ` +
+        `(\`${path.relative(projectRoot(), suiteResultsFile(suite.name))}\`): preset \`${suite.preset}\`, ` +
+        `${suite.ablations.length} variants (${suite.ablations.join(', ')}) × seeds ${suite.seeds.join(', ')}; nothing was trained here.`,
+      trained: 0,
+      seconds: (Date.now() - t0) / 1000,
+    };
+  }
+  const seeds = profile === 'full' ? suite.seeds : suite.seeds.slice(0, REDUCED_SEEDS);
+  const overrides = profile === 'full' ? undefined : notebookBudget(suite.preset);
+  const outDir = path.join(runsDir(), `${suite.name}-notebook`);
+  const out = await runSuite(suite, {
+    seeds,
+    overrides,
+    data: opts.data,
+    log: opts.log ?? ((l: string) => console.log(l)),
+    figures: false,
+    tableDir: null,
+    outDir,
+  });
+  const full = seeds.length === suite.seeds.length;
+  return {
+    suite,
+    source: full ? 'main-job' : 'reduced',
+    rows: out.rows,
+    summary: out.summary,
+    ablations: suite.ablations,
+    seeds,
+    provenance:
+      (full ? `Ran the complete suite **${suite.name}**` : `The main job's results for suite **${suite.name}** are not there, so this notebook ran a **reduced suite**`) +
+      `: preset \`${suite.preset}\`, variants ${suite.ablations.join(', ')}, seed${seeds.length > 1 ? 's' : ''} ${seeds.join(', ')}` +
+      (full ? '' : ` (the suite file lists seeds ${suite.seeds.join(', ')}; with one seed the ± columns are 0 and say nothing about noise)`) +
+      (overrides ? `, in the notebook budget (experiment name \`${String(overrides.name)}\`, stage 2 cut to ${NOTEBOOK_STAGE2_EPOCHS} × ${NOTEBOOK_STAGE2_STEPS} optimiser steps; stages 0–1 as the preset)` : '') +
+      `. ${out.trained} variant(s) trained here, ${out.reused} reused from finished runs; every variant shares the stage-0/1 runs its config does not change. ` +
+      `Table written to \`${path.relative(projectRoot(), outDir)}/\`. \`npm run main\` runs the full suite.`,
+    trained: out.trained,
+    seconds: out.seconds,
+  };
+}
+
+/** Inputs of `ablationBarsFigure` for one metric column. */
+export function ablationBars(rows: readonly ResultRow[], order: readonly string[], metric: keyof ResultRow = 'mR'): AblationResult[] {
+  return order
+    .map((a) => ({ variant: a, values: rows.filter((r) => r.ablation === a).map((r) => Number(r[metric])) }))
+    .filter((r) => r.values.length > 0);
+}
+
+/** Per-seed Δ mR of an ablation against the full model run with the same seed (paired: the two share
+ *  the seed and every stage the ablation does not change). */
+export function pairedDeltas(rows: readonly ResultRow[], ablation: string): { seed: number; delta: number }[] {
+  const out: { seed: number; delta: number }[] = [];
+  for (const r of rows.filter((x) => x.ablation === ablation)) {
+    const f = rows.find((x) => x.ablation === FULL_MODEL && x.seed === r.seed);
+    if (f) out.push({ seed: r.seed, delta: r.mR - f.mR });
+  }
+  return out.sort((a, b) => a.seed - b.seed);
+}
+
+/** Δ of each ablation vs the full model, per metric (mean over seeds), as rows; with `rows`, also the
+ *  per-seed (paired) Δ mR. */
+export function effectRows(summary: readonly SummaryRow[], rows?: readonly ResultRow[]): Row[] {
+  const full = summary.find((s) => s.ablation === FULL_MODEL);
+  if (!full) return [];
+  const d = (x: number) => Math.round(x * 100) / 100;
+  return summary
+    .filter((s) => s.ablation !== FULL_MODEL)
+    .map((s) => ({
+      ablation: s.ablation,
+      'Δ mR': d(s.mean.mR - full.mean.mR),
+      'Δ i→t R@1': d(s.mean.i2t_r1 - full.mean.i2t_r1),
+      'Δ t→i R@1': d(s.mean.t2i_r1 - full.mean.t2i_r1),
+      'Δ i→t R@10': d(s.mean.i2t_r10 - full.mean.i2t_r10),
+      'Δ t→i R@10': d(s.mean.t2i_r10 - full.mean.t2i_r10),
+      'std mR (ablation / full)': `${d(s.std.mR)} / ${d(full.std.mR)}`,
+      seeds: s.seeds.length,
+      ...(rows ? { 'Δ mR per seed (paired)': pairedDeltas(rows, s.ablation).map((p) => `s${p.seed}: ${p.delta >= 0 ? '+' : ''}${p.delta.toFixed(2)}`).join(', ') } : {}),
+      // a difference smaller than the spread of either variant over seeds is not a finding
+      reading: verdict(s, full),
+    }));
+}
+
+/** Plain-words reading of one ablation's Δ mR against the seed spread. */
+export function verdict(s: SummaryRow, full: SummaryRow): string {
+  const delta = s.mean.mR - full.mean.mR;
+  const n = Math.min(s.seeds.length, full.seeds.length);
+  if (n < 2) return `${delta < 0 ? 'lower' : 'higher'} than full by ${Math.abs(delta).toFixed(2)} (one seed: no noise estimate)`;
+  const noise = Math.max(s.std.mR, full.std.mR);
+  if (Math.abs(delta) <= noise) return `within seed noise (|Δ| ≤ ${noise.toFixed(2)})`;
+  return delta < 0 ? 'removing it hurts (beyond seed noise)' : 'removing it helps (beyond seed noise)';
+}
+
+/** A row of PIR (ACM MM'23) Table 1 (method.md §7.1, verified from the PIR repository figure). */
+export interface PaperRow {
+  method: string;
+  loss: string;
+  dataset: 'RSICD' | 'RSITMD';
+  i2t: [number, number, number];
+  t2i: [number, number, number];
+  mR: number;
+}
+
+/** The two Table 1 rows whose difference is the paper's own "full PIR vs baseline" comparison. */
+export const PIR_TABLE1: readonly PaperRow[] = [
+  { method: 'VSE₂ baseline (is_baseline)', loss: 'CL', dataset: 'RSICD', i2t: [10.52, 25.07, 36.78], t2i: [6.11, 23.64, 38.28], mR: 23.4 },
+  { method: 'PIR', loss: 'CL+AL', dataset: 'RSICD', i2t: [9.88, 27.26, 39.16], t2i: [6.97, 24.56, 38.92], mR: 24.46 },
+  { method: 'VSE₂ baseline (is_baseline)', loss: 'CL', dataset: 'RSITMD', i2t: [16.15, 40.04, 53.1], t2i: [10.75, 38.98, 60.18], mR: 36.53 },
+  { method: 'PIR', loss: 'CL+AL', dataset: 'RSITMD', i2t: [18.14, 41.15, 52.88], t2i: [12.17, 41.68, 63.41], mR: 38.24 },
+];
+
+/** Paper rows as a table. */
+export function paperRows(): Row[] {
+  return PIR_TABLE1.map((p) => ({
+    source: 'PIR Table 1 (paper)',
+    dataset: p.dataset,
+    method: `${p.method} (${p.loss})`,
+    'i→t R@1/5/10': p.i2t.join(' / '),
+    't→i R@1/5/10': p.t2i.join(' / '),
+    mR: p.mR,
+  }));
+}
+
+/**
+ * The paper's full-vs-baseline Δ mR next to the kit's Δ for the same comparison when the table has
+ * a `baseline` variant, and otherwise next to each single-mechanism removal (labelled as such).
+ */
+export function paperComparisonRows(summary: readonly SummaryRow[]): Row[] {
+  const d = (x: number) => Math.round(x * 100) / 100;
+  const out: Row[] = [];
+  for (const ds of ['RSICD', 'RSITMD'] as const) {
+    const base = PIR_TABLE1.find((p) => p.dataset === ds && p.loss === 'CL');
+    const pir = PIR_TABLE1.find((p) => p.dataset === ds && p.loss === 'CL+AL');
+    if (base && pir) out.push({ source: `paper, ${ds}`, comparison: 'PIR (full) − VSE₂ baseline', 'Δ mR (full − other)': d(pir.mR - base.mR), 'full mR': pir.mR, 'other mR': base.mR });
+  }
+  const full = summary.find((s) => s.ablation === FULL_MODEL);
+  if (!full) return out;
+  const baseline = summary.find((s) => s.ablation === 'baseline');
+  const others = baseline ? [baseline] : summary.filter((s) => s.ablation !== FULL_MODEL);
+  for (const s of others) {
+    out.push({
+      source: `kit, embedded data (${s.seeds.length} seed${s.seeds.length > 1 ? 's' : ''})`,
+      comparison: s.ablation === 'baseline' ? 'full − baseline (same comparison)' : `full − ${s.ablation} (one mechanism only)`,
+      'Δ mR (full − other)': d(full.mean.mR - s.mean.mR),
+      'full mR': d(full.mean.mR),
+      'other mR': d(s.mean.mR),
+    });
+  }
+  return out;
+}
+
+/** The suite's variants: name, what it tests, and its override (what the config changes). */
+export function suiteRows(profile: Profile, suiteName?: string): Row[] {
+  const suite = loadSuite(suiteName ?? PROFILE_SUITES[profile]);
+  return suite.ablations.map((a) => {
+    const spec = loadAblation(a);
+    return { ablation: a, 'what it tests': spec.description, overrides: a === FULL_MODEL ? '—' : JSON.stringify(spec.overrides) };
+  });
+}
+
+/** The summary as `mean ± std` strings per metric (test split), with Δ mR against the full model. */
+export function summaryRows(summary: readonly SummaryRow[]): Row[] {
+  const pm = (m: number, s: number) => `${m.toFixed(2)} ± ${s.toFixed(2)}`;
+  return summary.map((s) => ({
+    ablation: s.ablation,
+    seeds: s.seeds.join(', '),
+    'i→t R@1': pm(s.mean.i2t_r1, s.std.i2t_r1),
+    'i→t R@5': pm(s.mean.i2t_r5, s.std.i2t_r5),
+    'i→t R@10': pm(s.mean.i2t_r10, s.std.i2t_r10),
+    't→i R@1': pm(s.mean.t2i_r1, s.std.t2i_r1),
+    't→i R@5': pm(s.mean.t2i_r5, s.std.t2i_r5),
+    't→i R@10': pm(s.mean.t2i_r10, s.std.t2i_r10),
+    'mR (test)': pm(s.mean.mR, s.std.mR),
+    'Δ mR vs full': Number.isFinite(s.deltaMR) ? Math.round(s.deltaMR * 100) / 100 : null,
+    'val mR': pm(s.mean.val_mR, s.std.val_mR),
+  }));
+}

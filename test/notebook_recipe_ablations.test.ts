@@ -1,0 +1,86 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { loadSuite } from '../src/config/experiment';
+import { ResultRow, summarise } from '../src/training/results';
+import { PIR_TABLE1, ablationBars, completeSuiteRows, effectRows, paperComparisonRows, summaryRows, verdict } from '../src/notebook/recipe/ablations';
+import { configRows, notebookBudget, profileExperiment, PROFILE_PRESETS } from '../src/notebook/recipe/stages';
+import { chanceRow } from '../src/notebook/recipe/models';
+import { EvaluationResult } from '../src/evaluation/evaluate';
+
+function row(ablation: string, seed: number, mR: number): ResultRow {
+  return { ablation, seed, runId: `x__${ablation}__s${seed}`, i2t_r1: mR, i2t_r5: mR, i2t_r10: mR, t2i_r1: mR, t2i_r5: mR, t2i_r10: mR, mR, val_mR: mR, seconds: 1 };
+}
+
+test('PIR Table 1 rows: mR is the mean of the six recalls (method.md §7.1) and the paper Δs are +1.06 / +1.71', () => {
+  for (const p of PIR_TABLE1) {
+    const mean = [...p.i2t, ...p.t2i].reduce((a, b) => a + b, 0) / 6;
+    assert.ok(Math.abs(mean - p.mR) < 0.006, `${p.dataset} ${p.method}: ${mean} vs ${p.mR}`);
+  }
+  const rows = paperComparisonRows([]);
+  assert.deepEqual(rows.map((r) => r['Δ mR (full − other)']), [1.06, 1.71]);
+});
+
+test('effect rows and verdicts: one seed never claims a finding; two seeds compare Δ with the seed spread', () => {
+  const one = summarise([row('full', 0, 10), row('no-prior', 0, 12)], ['full', 'no-prior']);
+  assert.match(String(effectRows(one)[0].reading), /one seed: no noise estimate/);
+  const noisy = summarise([row('full', 0, 10), row('full', 1, 14), row('no-prior', 0, 11), row('no-prior', 1, 12)], ['full', 'no-prior']);
+  assert.match(verdict(noisy[1], noisy[0]), /within seed noise/);
+  const clear = summarise([row('full', 0, 20), row('full', 1, 20.2), row('no-prior', 0, 15), row('no-prior', 1, 15.1)], ['full', 'no-prior']);
+  assert.match(verdict(clear[1], clear[0]), /removing it hurts/);
+  assert.equal(effectRows(clear)[0]['Δ mR'], -5.05);
+  const cmp = paperComparisonRows(clear);
+  assert.equal(cmp[2]['Δ mR (full − other)'], 5.05);
+  assert.match(String(cmp[2].comparison), /one mechanism only/);
+  assert.equal(summaryRows(clear)[0]['mR (test)'], '20.10 ± 0.14');
+  assert.deepEqual(ablationBars([row('full', 0, 1), row('full', 1, 2)], ['full', 'absent'], 'mR'), [{ variant: 'full', values: [1, 2] }]);
+});
+
+test('completeSuiteRows accepts a results file only when it covers every ablation × seed of the suite', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nbrecipe-runs-'));
+  const prev = process.env.KIT_RUNS_DIR;
+  process.env.KIT_RUNS_DIR = dir;
+  try {
+    const suite = loadSuite('default');
+    assert.equal(completeSuiteRows(suite), null);
+    fs.mkdirSync(path.join(dir, suite.name), { recursive: true });
+    const all = suite.ablations.flatMap((a) => suite.seeds.map((s) => row(a, s, 5)));
+    fs.writeFileSync(path.join(dir, suite.name, 'results.json'), JSON.stringify({ rows: all.slice(1) }));
+    assert.equal(completeSuiteRows(suite), null);
+    fs.writeFileSync(path.join(dir, suite.name, 'results.json'), JSON.stringify({ rows: all }));
+    assert.equal(completeSuiteRows(suite)?.length, all.length);
+  } finally {
+    if (prev === undefined) delete process.env.KIT_RUNS_DIR;
+    else process.env.KIT_RUNS_DIR = prev;
+  }
+});
+
+test('the notebook budget renames the experiment and changes only stage 2', () => {
+  const base = profileExperiment('fast');
+  const nbExp = profileExperiment('fast', notebookBudget(PROFILE_PRESETS.fast));
+  assert.equal(nbExp.name, `${base.name}-nb`);
+  assert.deepEqual(nbExp.train.stage0, base.train.stage0);
+  assert.deepEqual(nbExp.train.stage1, base.train.stage1);
+  assert.notDeepEqual(nbExp.train.stage2, base.train.stage2);
+  const rows = configRows(base, ['train.stage1']);
+  assert.ok(rows.some((r) => r.key === 'train.stage1.captions'));
+  assert.throws(() => configRows(base, ['train.nope']), /not a config section/);
+});
+
+test('chanceRow: random ranking recall for I images with 5 captions each', () => {
+  const r = { metrics: { numImages: 90, numTexts: 450 } } as unknown as EvaluationResult;
+  const c = chanceRow(r);
+  assert.equal(c['t→i R@10'], 11.11);
+  // i→t R@1: 1 − (445/450)(444/449)…(441/446) ≈ 5 / 450
+  assert.ok(Math.abs(Number(c['i→t R@1']) - 1.11) < 0.01);
+});
+
+test('pairedDeltas pairs each variant with the full model of the same seed', async () => {
+  const { pairedDeltas } = await import('../src/notebook/recipe/ablations');
+  const rows = [row('full', 0, 10), row('full', 1, 20), row('no-prior', 1, 17), row('no-prior', 0, 9), row('no-prior', 2, 5)];
+  assert.deepEqual(pairedDeltas(rows, 'no-prior'), [{ seed: 0, delta: -1 }, { seed: 1, delta: -3 }]);
+  const sum = summarise(rows.slice(0, 4), ['full', 'no-prior']);
+  assert.equal(effectRows(sum, rows.slice(0, 4))[0]['Δ mR per seed (paired)'], 's0: -1.00, s1: -3.00');
+});
