@@ -196,7 +196,8 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
     }
   });
   // 5. figures
-  const lossFig = path.join(projectRoot(), 'figures', `training_${base.name}.json`);
+  const { figuresDir } = await import('../plotting/save');
+  const lossFig = path.join(figuresDir(), `training_${base.name}.json`);
   if (opts.figures === false) steps.push({ step: 'figures', status: 'skipped', seconds: 0, detail: 'figures disabled' });
   else await step('figures', () => fs.existsSync(lossFig), async () => {
     const { lossCurvesFigure } = await import('../plotting/figures/loss_curves');
