@@ -46,7 +46,7 @@ export function beliefFigure(b: { image: RgbImage; grid: [number, number]; panel
 
 /** A caption and its top images. */
 export function textQuery(q: { caption: string; results: RetrievedImage[] }): PlotlyFigure {
-  return textQueryFigure(q.caption, q.results, `Text query → top ${q.results.length} images`);
+  return textQueryFigure(q.caption, q.results, `Text query → top ${q.results.length} images: “${q.caption.length > 90 ? q.caption.slice(0, 89) + '…' : q.caption}”`);
 }
 
 /** An image and its top captions. */
