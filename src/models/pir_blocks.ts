@@ -151,3 +151,45 @@ export class CroSA {
     return tf.tidy(() => this.trace(x, y, seeds).out);
   }
 }
+
+/** Key names of one PAE's modules (`img_sa`/`txt_sa`, …). */
+export interface PaeRoundKeys {
+  sa: string;
+  ca: string;
+  mapping: string;
+  head: string;
+}
+
+/** The modules of n PAE rounds plus the output head, shared by Spatial-PAE and Temporal-PAE. */
+export interface PaeRoundModules {
+  /** `mapping_*.i`: Linear(D, D) applied to the query source of round i. */
+  mapping: Linear[];
+  /** `*_sa.i`: the self-attention block of round i. */
+  sa: MHSA[];
+  /** `*_ca.i`: the cross-attention block of round i. */
+  ca: CroSA[];
+  /** `head_*`: Linear(D, D) on the first token after the rounds. */
+  head: Linear;
+  blockCfg: PaeBlockConfig;
+}
+
+/**
+ * Register the modules of `numRounds` PAE rounds in PIRBase.__init__ order (all mappings, all SA blocks,
+ * all CA blocks, then the head), so the ParamStore order matches the reference state_dict.
+ */
+export function buildPaeRounds(
+  store: ParamStore,
+  width: number,
+  cfg: { numRounds: number; heads: number; dropout: number; mlpRatio: number },
+  keys: PaeRoundKeys,
+  owner: string,
+): PaeRoundModules {
+  if (!(cfg.numRounds >= 0 && Number.isInteger(cfg.numRounds))) throw new Error(`${owner}: numRounds must be an integer ≥ 0, got ${cfg.numRounds}`);
+  const blockCfg: PaeBlockConfig = { width, heads: cfg.heads, dropout: cfg.dropout, mlpRatio: cfg.mlpRatio };
+  const out: PaeRoundModules = { mapping: [], sa: [], ca: [], head: null as unknown as Linear, blockCfg };
+  for (let i = 0; i < cfg.numRounds; i++) out.mapping.push(new Linear(store, `${keys.mapping}.${i}`, { inFeatures: width, outFeatures: width }));
+  for (let i = 0; i < cfg.numRounds; i++) out.sa.push(new MHSA(store, `${keys.sa}.${i}`, blockCfg));
+  for (let i = 0; i < cfg.numRounds; i++) out.ca.push(new CroSA(store, `${keys.ca}.${i}`, blockCfg));
+  out.head = new Linear(store, keys.head, { inFeatures: width, outFeatures: width });
+  return out;
+}

@@ -27,7 +27,7 @@ import * as tf from '@tensorflow/tfjs';
 import { SeedStream } from '../utils/random';
 import { ParamStore } from './params';
 import { Linear, argsortDescending, gatherRows, l2normalize } from './layers';
-import { CroSA, MHSA, PaeBlockConfig } from './pir_blocks';
+import { CroSA, MHSA, PaeBlockConfig, PaeRoundKeys, buildPaeRounds } from './pir_blocks';
 import { softBelief, tokenBelief } from './soft_belief';
 
 /** How token beliefs are used. */
@@ -64,12 +64,7 @@ export const PIR_SPATIAL_PAE: SpatialPaeConfig = {
 };
 
 /** Module key prefixes (the reference names). */
-export interface SpatialPaeKeys {
-  sa: string;
-  ca: string;
-  mapping: string;
-  head: string;
-}
+export type SpatialPaeKeys = PaeRoundKeys;
 export const SPATIAL_PAE_KEYS: SpatialPaeKeys = { sa: 'img_sa', ca: 'img_ca', mapping: 'mapping_img', head: 'head_img' };
 
 /** One SA + CA round. */
@@ -102,9 +97,9 @@ export type SpatialPaeTrace = {
 
 /** Spatial-PAE with the PIR parameter names (`img_sa.i`, `img_ca.i`, `mapping_img.i`, `head_img`). */
 export class SpatialPae {
-  readonly sa: MHSA[] = [];
-  readonly ca: CroSA[] = [];
-  readonly mapping: Linear[] = [];
+  readonly sa: MHSA[];
+  readonly ca: CroSA[];
+  readonly mapping: Linear[];
   readonly head: Linear;
   readonly blockCfg: PaeBlockConfig;
 
@@ -114,14 +109,13 @@ export class SpatialPae {
     readonly cfg: SpatialPaeConfig,
     keys: SpatialPaeKeys = SPATIAL_PAE_KEYS,
   ) {
-    this.blockCfg = { width, heads: cfg.heads, dropout: cfg.dropout, mlpRatio: cfg.mlpRatio };
-    if (!(cfg.numRounds >= 0 && Number.isInteger(cfg.numRounds))) throw new Error(`SpatialPae: numRounds must be an integer ≥ 0, got ${cfg.numRounds}`);
     if (!(cfg.filterSize >= 1 && Number.isInteger(cfg.filterSize))) throw new Error(`SpatialPae: filterSize must be an integer ≥ 1, got ${cfg.filterSize}`);
-    // Registration order follows PIRBase.__init__: mapping, sa, ca lists, then the head.
-    for (let i = 0; i < cfg.numRounds; i++) this.mapping.push(new Linear(store, `${keys.mapping}.${i}`, { inFeatures: width, outFeatures: width }));
-    for (let i = 0; i < cfg.numRounds; i++) this.sa.push(new MHSA(store, `${keys.sa}.${i}`, this.blockCfg));
-    for (let i = 0; i < cfg.numRounds; i++) this.ca.push(new CroSA(store, `${keys.ca}.${i}`, this.blockCfg));
-    this.head = new Linear(store, keys.head, { inFeatures: width, outFeatures: width });
+    const m = buildPaeRounds(store, width, cfg, keys, 'SpatialPae');
+    this.sa = m.sa;
+    this.ca = m.ca;
+    this.mapping = m.mapping;
+    this.head = m.head;
+    this.blockCfg = m.blockCfg;
   }
 
   /**

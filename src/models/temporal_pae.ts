@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { SeedStream } from '../utils/random';
 import { ParamStore } from './params';
 import { Linear, l2normalize } from './layers';
-import { CroSA, MHSA, PaeBlockConfig } from './pir_blocks';
+import { CroSA, MHSA, PaeBlockConfig, PaeRoundKeys, buildPaeRounds } from './pir_blocks';
 import { PaeRoundTrace } from './spatial_pae';
 
 /** Temporal-PAE configuration (PIR yaml names in brackets). */
@@ -33,12 +33,7 @@ export interface TemporalPaeConfig {
 export const PIR_TEMPORAL_PAE: TemporalPaeConfig = { enabled: true, numRounds: 3, heads: 8, dropout: 0.2, mlpRatio: 2 };
 
 /** Module key prefixes (the reference names). */
-export interface TemporalPaeKeys {
-  sa: string;
-  ca: string;
-  mapping: string;
-  head: string;
-}
+export type TemporalPaeKeys = PaeRoundKeys;
 export const TEMPORAL_PAE_KEYS: TemporalPaeKeys = { sa: 'txt_sa', ca: 'txt_ca', mapping: 'mapping_txt', head: 'head_txt' };
 
 /** Every intermediate of one Temporal-PAE call (caller disposes). */
@@ -52,9 +47,9 @@ export type TemporalPaeTrace = {
 
 /** Temporal-PAE with the PIR parameter names (`txt_sa.i`, `txt_ca.i`, `mapping_txt.i`, `head_txt`). */
 export class TemporalPae {
-  readonly sa: MHSA[] = [];
-  readonly ca: CroSA[] = [];
-  readonly mapping: Linear[] = [];
+  readonly sa: MHSA[];
+  readonly ca: CroSA[];
+  readonly mapping: Linear[];
   readonly head: Linear;
   readonly blockCfg: PaeBlockConfig;
 
@@ -64,12 +59,12 @@ export class TemporalPae {
     readonly cfg: TemporalPaeConfig,
     keys: TemporalPaeKeys = TEMPORAL_PAE_KEYS,
   ) {
-    if (!(cfg.numRounds >= 0 && Number.isInteger(cfg.numRounds))) throw new Error(`TemporalPae: numRounds must be an integer ≥ 0, got ${cfg.numRounds}`);
-    this.blockCfg = { width, heads: cfg.heads, dropout: cfg.dropout, mlpRatio: cfg.mlpRatio };
-    for (let i = 0; i < cfg.numRounds; i++) this.mapping.push(new Linear(store, `${keys.mapping}.${i}`, { inFeatures: width, outFeatures: width }));
-    for (let i = 0; i < cfg.numRounds; i++) this.sa.push(new MHSA(store, `${keys.sa}.${i}`, this.blockCfg));
-    for (let i = 0; i < cfg.numRounds; i++) this.ca.push(new CroSA(store, `${keys.ca}.${i}`, this.blockCfg));
-    this.head = new Linear(store, keys.head, { inFeatures: width, outFeatures: width });
+    const m = buildPaeRounds(store, width, cfg, keys, 'TemporalPae');
+    this.sa = m.sa;
+    this.ca = m.ca;
+    this.mapping = m.mapping;
+    this.head = m.head;
+    this.blockCfg = m.blockCfg;
   }
 
   /** T `[B, L, D]` projected text tokens (position 0 = [CLS]) → intermediates. */
