@@ -138,7 +138,8 @@ export async function runSuite(suiteArg: string | SuiteSpec, opts: SuiteOptions 
   const outDir = opts.outDir ?? path.join(runsDir(), suite.name);
   fs.mkdirSync(outDir, { recursive: true });
   const files = [...writeResults(path.join(outDir, 'results'), rows, summary)];
-  const tableDir = opts.tableDir === undefined ? path.join(projectRoot(), 'figures') : opts.tableDir;
+  const { figuresDir } = await import('../plotting/save');
+  const tableDir = opts.tableDir === undefined ? figuresDir() : opts.tableDir;
   if (tableDir !== null) files.push(...writeResults(path.join(tableDir, `ablations_${suite.name}`), rows, summary));
   if (opts.figures !== false) {
     try {
