@@ -34,8 +34,9 @@ test('summarise and aggregateKernels compute what they say', () => {
   ]);
 });
 
-test('stage-2 trainable set freezes the text encoder and the prior (embedded-fast preset)', () => {
+test('stage-2 trainable set freezes the text encoder and the prior, not the text projection (embedded-fast preset)', () => {
   assert.equal(stage2Trainable('text'), false);
+  assert.equal(stage2Trainable('textProj'), true);
   assert.equal(stage2Trainable('prior'), false);
   assert.equal(stage2Trainable('priorHead'), false);
   assert.equal(stage2Trainable('image'), true);

@@ -151,13 +151,14 @@ test('parameter names follow the PIR reference', async () => {
   assert.equal(model.paramGroup?.('conv_encoder.fc.weight'), 'priorHead');
   assert.equal(model.paramGroup?.('conv_encoder.convs.1.bias'), 'prior');
   assert.equal(model.paramGroup?.('text_encoder.layers.0.norm1.weight'), 'text');
+  assert.equal(model.paramGroup?.('text_proj.weight'), 'textProj');
   assert.equal(model.paramGroup?.('img_sa.0.norm1.weight'), 'fusion');
   assert.equal(model.paramGroup?.('temp2'), 'scale');
   const sum = summarizeParams(model);
   assert.equal(sum.total, model.params.numElements());
   assert.equal(Object.values(sum.byGroup).reduce((a, b) => a + b, 0), sum.total);
   assert.equal(sum.byGroup.scale, 2);
-  for (const g of ['image', 'text', 'prior', 'priorHead', 'fusion']) assert.ok((sum.byGroup[g] ?? 0) > 0, `group ${g} is empty`);
+  for (const g of ['image', 'text', 'textProj', 'prior', 'priorHead', 'fusion']) assert.ok((sum.byGroup[g] ?? 0) > 0, `group ${g} is empty`);
   // Ablations drop their modules' parameters.
   const base = createModel(loadModelPreset('pir-small-baseline'), new SeedStream(1));
   const bk = base.params.list().map((e) => e.key);

@@ -106,6 +106,7 @@ test('RetrievalModel contract: encoders, forward, beliefs; the old soft-belief f
   assert.equal(model.paramGroup('res_visual.layer1.0.conv1.weight'), 'prior');
   assert.equal(model.paramGroup('visual.proj'), 'image');
   assert.equal(model.paramGroup('token_embedding.weight'), 'text');
+  assert.equal(model.paramGroup('text_projection'), 'textProj');
   assert.equal(model.paramGroup('logit_scale'), 'scale');
   // Other formulas on the same weights give other image features (and the text side is unchanged).
   for (const soft of ['c20bbe30', 'none'] as const) {
@@ -158,7 +159,7 @@ test('the factory builds the priorclip-tiny preset; every trainable parameter ge
   // Only the residual branches behind the zero-initialised bn3.weight are cut off at init.
   for (const k of zero) assert.match(k, /^res_visual\.layer\d\.\d+\.(conv[123]\.weight|bn[12]\.(weight|bias))$/);
   assert.ok(zero.length < trainable.length / 4, `${zero.length} zero gradients`);
-  for (const g of ['image', 'prior', 'fusion', 'text', 'scale']) assert.ok(groups.has(g), `gradient reaches ${g}`);
+  for (const g of ['image', 'prior', 'fusion', 'text', 'textProj', 'scale']) assert.ok(groups.has(g), `gradient reaches ${g}`);
   tf.dispose([value, ...Object.values(grads)]);
   assert.equal(tf.memory().numTensors, n0);
   tf.dispose([images, tokens]);

@@ -6,9 +6,10 @@
  * `gradClipNorm = 0`), then `AdamW.apply`; `loss` and the grad norm are downloaded each step as
  * the trainer does).
  *
- * Stage-2 trainable set (embedded-fast preset: `trainTextEncoder: false`, `trainPrior: false`):
- * image backbone + projections, fusion (S-PAE, T-PAE, conv_proj), temperatures. The text encoder,
- * text_proj and the prior encoder run forward (in training mode, with dropout) but are frozen.
+ * Stage-2 trainable set: `stageTrainsGroup('stage2', …)` of the embedded-fast preset
+ * (`trainTextEncoder: false`, `trainTextProjection: true`, `trainPrior: false`): image backbone +
+ * projections, text_proj, fusion (S-PAE, T-PAE, conv_proj), temperatures. The text encoder and the
+ * prior encoder run forward (in training mode, with dropout) but are frozen.
  */
 import * as tf from '@tensorflow/tfjs';
 import { SeedStream } from '../../src/utils/random';
@@ -19,6 +20,8 @@ import { torchShape } from '../../src/models/params';
 import { DEFAULT_LOSS_CONFIG, LossConfig, totalLoss } from '../../src/losses/total_loss';
 import { AdamW, AdamWConfig, clipByGlobalNorm } from '../../src/training/adamw';
 import { optimisedEntries } from '../../src/training/trainer';
+import { stageTrainsGroup } from '../../src/training/stages';
+import { resolveExperiment } from '../../src/config/experiment';
 
 /** Stage-2 optimiser settings of the default preset (src/configs/experiments/embedded-fast.json). */
 export const STAGE2_OPTIM = { lr: 1e-3, weightDecay: 0.01, beta1: 0.9, beta2: 0.98, eps: 1e-8, noDecay: 'pir' as const, gradClipNorm: 0 };
@@ -66,10 +69,9 @@ export interface KitTrainStep {
   dispose(): void;
 }
 
-/** Stage-2 trainability of a parameter (stages.ts `trainableFor('stage2')` with the preset's switches). */
+/** Stage-2 trainability of a parameter group under the default preset (the rule `runRecipe` applies). */
 export function stage2Trainable(group: ParamGroup | 'all'): boolean {
-  if (group === 'priorHead' || group === 'prior' || group === 'text') return false;
-  return true;
+  return stageTrainsGroup('stage2', resolveExperiment('embedded-fast'), group);
 }
 
 /** Random CLIP-normalised-looking images `[B, S, S, 3]` (values ~N(0,1), like normalised pixels). */

@@ -61,6 +61,13 @@ export interface Stage1Config extends StageConfig {
 export interface Stage2Config extends StageConfig {
   /** Train the text encoder (the paper's figure freezes it in stage 2: false). The T-PAE always trains. */
   trainTextEncoder: boolean;
+  /**
+   * Train the text tower's final projection even when `trainTextEncoder` is false. The figure freezes
+   * "the text encoder" without saying whether its projection is included; the kit trains it (true) so
+   * that the text side keeps a trainable map when the T-PAE is ablated (frozen, the w/o-T-PAE
+   * variant has no trainable text parameter at all and measures trainability, not the T-PAE).
+   */
+  trainTextProjection: boolean;
   /** Train the scene-prior encoder (frozen after stage 0 in both references: false). */
   trainPrior: boolean;
 }
@@ -122,7 +129,7 @@ export function defaultExperiment(): ExperimentConfig {
     train: {
       stage0: { ...t, enabled: true, clampLogitScale: false, epochs: 3, lr: 2e-3 },
       stage1: { ...t, enabled: true, captions: 'coarse', affiliationWeight: 0 },
-      stage2: { ...t, enabled: true, trainTextEncoder: false, trainPrior: false },
+      stage2: { ...t, enabled: true, trainTextEncoder: false, trainTextProjection: true, trainPrior: false },
     },
     eval: { tieRule: 'pessimistic', chunkSize: 512, batchSize: 64 },
   };

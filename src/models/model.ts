@@ -47,8 +47,12 @@ export interface BeliefOutput {
   grid: [number, number];
 }
 
-/** Which part of a model a parameter belongs to (freezing, per-group learning rates, reports). */
-export type ParamGroup = 'image' | 'text' | 'prior' | 'priorHead' | 'fusion' | 'scale';
+/**
+ * Which part of a model a parameter belongs to (freezing, per-group learning rates, reports).
+ * `textProj` is the text tower's final projection (PIR `text_proj`, open_clip `text_projection`),
+ * kept apart from `text` so stage 2 can freeze the tower but train the projection.
+ */
+export type ParamGroup = 'image' | 'text' | 'textProj' | 'prior' | 'priorHead' | 'fusion' | 'scale';
 
 /** The model contract. */
 export interface RetrievalModel {

@@ -228,7 +228,8 @@ export function pirParamGroup(key: string): ParamGroup {
   if (key.startsWith('conv_encoder.fc.')) return 'priorHead';
   if (key.startsWith('conv_encoder.')) return 'prior';
   if (key.startsWith('vision_encoder.') || key.startsWith('vision_proj.')) return 'image';
-  if (key.startsWith('text_encoder.') || key.startsWith('text_proj.')) return 'text';
+  if (key.startsWith('text_proj.')) return 'textProj';
+  if (key.startsWith('text_encoder.')) return 'text';
   if (key === 'temp' || key === 'temp2') return 'scale';
   return 'fusion'; // conv_proj, img_sa/img_ca/mapping_img/head_img, txt_sa/txt_ca/mapping_txt/head_txt
 }

@@ -142,13 +142,15 @@ export class PriorClip implements RetrievalModel {
   /**
    * Parameter group of a state_dict key: `prior` = `res_visual.*` (the instruction encoder),
    * `fusion` = `vision_proj_res.*` (prior → ViT width), `image` = `visual.*`, `scale` = `logit_scale`,
-   * `text` = the text tower (`transformer.*`, `token_embedding`, `positional_embedding`, `ln_final`, `text_projection`).
+   * `textProj` = `text_projection`, `text` = the rest of the text tower (`transformer.*`,
+   * `token_embedding`, `positional_embedding`, `ln_final`).
    */
   paramGroup(key: string): ParamGroup {
     if (key.startsWith('res_visual.')) return 'prior';
     if (key.startsWith('vision_proj_res.')) return 'fusion';
     if (key.startsWith('visual.')) return 'image';
     if (key === 'logit_scale') return 'scale';
+    if (key === 'text_projection') return 'textProj';
     return 'text';
   }
 
