@@ -6,9 +6,10 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { ConfigError } from '../src/config/resolve';
 import { defaultExperiment, listAblations, listPresets, loadSuite, resolveExperiment, FULL_MODEL } from '../src/config/experiment';
-import { stageKeys, stageRunIds } from '../src/training/stages';
+import { stageKeys, stageRunIds, stageTrainsGroup } from '../src/training/stages';
+import { ParamGroup } from '../src/models/model';
 import { parseArgs, setsToOverrides } from '../src/training/cli_args';
-import { meanStd, summarise, summaryMarkdown } from '../src/training/results';
+import { summarise, summaryMarkdown } from '../src/training/results';
 
 test('presets resolve and every ablation applies cleanly', () => {
   assert.ok(listPresets().includes('embedded-fast'));
@@ -49,12 +50,20 @@ test('switching the model kind starts from that kind\'s defaults', () => {
 });
 
 test('suites load and name existing ablations', () => {
-  for (const name of ['default', 'full']) {
+  for (const name of ['default', 'paper']) {
     const s = loadSuite(name);
     assert.ok(s.ablations.includes(FULL_MODEL));
     assert.ok(s.seeds.length >= 1);
   }
-  assert.ok(loadSuite('full').seeds.length >= 3);
+  // The paper suite: every ablation the issue lists, three seeds, on the default profile's recipe
+  // (so the default profile's runs are a subset of it).
+  const paper = loadSuite('paper');
+  assert.deepEqual(paper.seeds, [0, 1, 2]);
+  assert.equal(paper.preset, loadSuite('default').preset);
+  for (const a of ['full', 'no-spatial-pae', 'no-temporal-pae', 'no-affiliation', 'no-stage1', 'no-prior', 'belief-soft-head', 'belief-soft-c20bbe30', 'filter-size-k4', 'filter-size-k65', 'nv-1', 'nv-3', 'nt-1', 'nt-3']) {
+    assert.ok(paper.ablations.includes(a), a);
+  }
+  for (const a of loadSuite('default').ablations) assert.ok(paper.ablations.includes(a), a);
 });
 
 test('stages shared with the preset keep the preset run id; changed stages get the ablation name', () => {
@@ -75,6 +84,18 @@ test('stages shared with the preset keep the preset run id; changed stages get t
   assert.equal(defaultExperiment().train.stage2.trainTextEncoder, false);
 });
 
+test('stage trainable groups: the prior only in stage 0, the text tower frozen in stage 2 but not its projection', () => {
+  const exp = resolveExperiment('embedded-fast');
+  assert.deepEqual(['prior', 'priorHead', 'image', 'text', 'textProj', 'fusion', 'scale'].filter((g) => stageTrainsGroup('stage0', exp, g as ParamGroup)), ['prior', 'priorHead']);
+  assert.deepEqual(['prior', 'priorHead', 'image', 'text', 'textProj', 'fusion', 'scale'].filter((g) => stageTrainsGroup('stage1', exp, g as ParamGroup)), ['image', 'text', 'textProj', 'fusion', 'scale']);
+  assert.deepEqual(['prior', 'priorHead', 'image', 'text', 'textProj', 'fusion', 'scale'].filter((g) => stageTrainsGroup('stage2', exp, g as ParamGroup)), ['image', 'textProj', 'fusion', 'scale']);
+  const locked = resolveExperiment('embedded-fast', undefined, { train: { stage2: { trainTextProjection: false } } });
+  assert.equal(stageTrainsGroup('stage2', locked, 'textProj'), false);
+  const open = resolveExperiment('embedded-fast', 'no-stage1');
+  assert.equal(stageTrainsGroup('stage2', open, 'text'), true);
+  assert.equal(stageTrainsGroup('stage2', open, 'textProj'), true);
+});
+
 test('CLI helpers: --set overrides and option errors', () => {
   assert.deepEqual(setsToOverrides(['train.stage2.lr=0.01', 'model.spatialPae.belief=soft-head']), {
     train: { stage2: { lr: 0.01 } },
@@ -88,12 +109,24 @@ test('CLI helpers: --set overrides and option errors', () => {
   assert.throws(() => parseArgs(['--nope'], { suite: 'string' }, 'cmd'), /unknown option --nope/);
 });
 
-test('results: mean ± sample std and the delta to the full model', () => {
-  assert.deepEqual(meanStd([1, 2, 3]), { mean: 2, std: 1 });
+test('results: mean ± sample std, the delta to the full model and the delta paired by seed', () => {
   const row = (ablation: string, seed: number, mR: number) => ({ ablation, seed, runId: `${ablation}${seed}`, i2t_r1: mR, i2t_r5: mR, i2t_r10: mR, t2i_r1: mR, t2i_r5: mR, t2i_r10: mR, mR, val_mR: mR, seconds: 1 });
-  const s = summarise([row('full', 0, 10), row('full', 1, 12), row('no-prior', 0, 8), row('no-prior', 1, 8)], ['full', 'no-prior']);
+  const s = summarise([row('full', 0, 10), row('full', 1, 12), row('no-prior', 0, 8), row('no-prior', 1, 8), row('nv-1', 0, 11), row('nv-1', 1, 11), row('nv-1', 2, 30)], ['full', 'no-prior', 'nv-1']);
   assert.equal(s[0].mean.mR, 11);
   assert.equal(s[1].deltaMR, -3);
   assert.equal(s[1].std.mR, 0);
-  assert.match(summaryMarkdown(s), /\| no-prior \| 2 \|.*-3\.00/);
+  // paired: (8−10, 8−12) = (−2, −4) → −3 ± √2, both seeds lower
+  assert.equal(s[1].pairedDeltaMR.mean, -3);
+  assert.ok(Math.abs(s[1].pairedDeltaMR.std - Math.SQRT2) < 1e-12);
+  assert.deepEqual([s[1].pairedDeltaMR.n, s[1].pairedDeltaMR.lower], [2, 2]);
+  // seed 2 has no full run: unpaired mean uses it (Δ = 52/3 − 11), the paired delta does not ((+1, −1) → 0)
+  assert.ok(Math.abs(s[2].deltaMR - (52 / 3 - 11)) < 1e-12);
+  assert.deepEqual([s[2].pairedDeltaMR.mean, s[2].pairedDeltaMR.n, s[2].pairedDeltaMR.lower], [0, 2, 1]);
+  const md = summaryMarkdown(s);
+  assert.match(md, /\| no-prior \| 2 \|.*\| -3\.00 \| -3\.00 ± 1\.41 \(2\/2 lower\) \|/);
+  assert.match(md, /\| full \| 2 \|.*\| \+0\.00 \|  \|/);
+  // a summary without `full`: deltas are NaN, never invented
+  const alone = summarise([row('no-prior', 0, 8)], ['no-prior']);
+  assert.ok(Number.isNaN(alone[0].deltaMR));
+  assert.equal(alone[0].pairedDeltaMR.n, 0);
 });

@@ -53,10 +53,15 @@ test('recipe + suite on tiny data: stages shared, records written, second call r
   const visKeys = [...s1.keys()].filter((k) => k.startsWith('vision_encoder.'));
   const f32 = (t: { data: unknown } | undefined): number[] => Array.from((t?.data ?? new Float32Array(0)) as Float32Array);
   assert.ok(visKeys.some((k) => JSON.stringify(f32(s2w.get(k))) !== JSON.stringify(f32(s1.get(k)))), 'image encoder trained in stage 2');
+  // the text tower is frozen but its projection trains (train.stage2.trainTextProjection)
+  assert.ok(JSON.stringify(f32(s2w.get('text_proj.weight'))) !== JSON.stringify(f32(s1.get('text_proj.weight'))), 'text_proj trained in stage 2');
   const again = await runSuite(suite, { overrides: TINY, figures: false, progress: false, tableDir: null, log: () => undefined });
   assert.equal(again.trained, 0);
   assert.equal(again.reused, 2);
   assert.deepEqual(again.rows.map((r) => r.mR), out.rows.map((r) => r.mR));
+  // a finished run is never reused under a config it was not trained with (a preset edited afterwards)
+  const edited = { ...TINY, train: { ...TINY.train, stage1: { ...TINY.train?.stage1, lr: 0.0123 } } };
+  await assert.rejects(runSuite(suite, { overrides: edited, figures: false, progress: false, tableDir: null, log: () => undefined }), /tiny__stage1__s0 .* was made from a different stage1 config/);
   assert.equal(tf.memory().numTensors, tensorsBefore, 'no tensors leaked by the recipe');
   delete process.env.KIT_RUNS_DIR;
   fs.rmSync(dir, { recursive: true, force: true });
@@ -70,6 +75,8 @@ test('main job on tiny data: every step runs once, then every step is skipped', 
   const status = (r: typeof first) => Object.fromEntries(r.steps.map((s) => [s.step, s.status]));
   assert.equal(status(first).train, 'ran');
   assert.equal(status(first).ablations, 'ran');
+  // no-prior trained in a worker process, the full model came from the train step
+  assert.match(first.steps.find((x) => x.step === 'ablations')?.detail ?? '', /^1 trained, 1 reused, 2 rows/);
   assert.equal(status(first).evaluate, 'ran');
   assert.equal(status(first).notebooks, 'skipped');
   assert.ok(first.main && first.main.runId === 'tiny__stage2__s0');

@@ -11,12 +11,12 @@
  * Each step is skipped when its outputs exist (finished run records, figure files, executed
  * notebooks), so a killed job continues where it stopped. A profile is a suite file
  * (src/configs/suites/<profile>.json): it names the preset, the ablations and the seeds, so the
- * default profile states exactly what it runs; `full` runs the paper-sized suite.
+ * default profile states exactly what it runs; `full` (suite `paper`) runs the paper's ablation suite.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
-import { FULL_MODEL, SuiteSpec, loadSuite, resolveExperiment } from '../config/experiment';
+import { ExperimentConfig, FULL_MODEL, SuiteSpec, loadAblation, loadSuite, resolveExperiment } from '../config/experiment';
 import { readRunRecord, runDir, runsDir } from '../runs/record';
 import { atomicWriteJson, projectRoot, readJson } from '../utils/fs';
 import { embeddedDatasetDir } from '../data/embedded/generate';
@@ -24,17 +24,19 @@ import { createModel } from '../models/factory';
 import { SeedStream } from '../utils/random';
 import { loadCheckpoint, StepLog } from './train_state';
 import { runSuite, trainInWorkers } from './ablation_runner';
-import { evaluateSplit, modelForData, prepareExperimentData, runRecipe, stageRunIds, STAGES } from './stages';
+import { evaluateSplit, modelForData, prepareExperimentData, runRecipe, stageRunIds, variantFinished, STAGES } from './stages';
 import { PreparedData } from './data_prep';
 
 /**
  * Profile names: a suite file name, or the notebooks' names (`src/notebook/setup.ts`: `fast` | `full`).
- * `fast` is the `default` suite; the notebooks run with `fast` when the job runs `default`.
+ * `fast` is the `default` suite and `full` the `paper` suite; the notebooks run with the matching
+ * notebook profile.
  */
-export const PROFILE_ALIASES: Record<string, string> = { fast: 'default' };
+export const PROFILE_ALIASES: Record<string, string> = { fast: 'default', full: 'paper' };
 /** Notebook profile (KIT_PROFILE) for a suite profile. */
 export function notebookProfile(profile: string): string {
-  return profile === 'default' ? 'fast' : profile;
+  const entry = Object.entries(PROFILE_ALIASES).find(([, suite]) => suite === profile);
+  return entry ? entry[0] : profile;
 }
 
 /** Worker processes of the main job: one per core of the 2-core target machine. */
@@ -42,7 +44,7 @@ export const DEFAULT_WORKERS = 2;
 
 /** Options of the main job. */
 export interface MainJobOptions {
-  /** Profile = suite name (`default` | `full` | any suite file). */
+  /** Profile = suite name (`default` | `paper` | any suite file) or alias (`fast` = default, `full` = paper). */
   profile?: string;
   /** Run the notebooks at the end (default true). */
   notebooks?: boolean;
@@ -158,8 +160,10 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
     },
   );
   // 2. the main model's stages
-  const allFinished = () => STAGES.every((s) => ids[s] === null || readRunRecord(ids[s] as string)?.status === 'finished');
   const workers = opts.workers ?? DEFAULT_WORKERS;
+  // with workers the step trains the full model of every seed, in this process only the main seed's
+  const trainSeeds = workers > 1 ? seeds : [mainSeed];
+  const allFinished = () => trainSeeds.every((s) => variantFinished(base, s, FULL_MODEL, base));
   await step('train', allFinished, async () => {
     if (workers > 1) {
       // the full model of every seed, in parallel (the ablations of each seed share its stages 0–1)
@@ -175,7 +179,7 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
   const resultsFile = path.join(runsDir(), suite.name, 'results.json');
   await step(
     'ablations',
-    () => suiteComplete(resultsFile, suite.ablations, seeds),
+    () => suiteComplete(resultsFile, suite, seeds, base, opts.overrides),
     async () => {
       const out = await runSuite(suite, { seeds, data: workers > 1 ? undefined : await getData(), log, progress: opts.progress, overrides: opts.overrides, figures: opts.figures, tableDir: opts.figures === false ? null : undefined, workers });
       return `${out.trained} trained, ${out.reused} reused, ${out.rows.length} rows → ${path.relative(projectRoot(), resultsFile)}`;
@@ -250,10 +254,15 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
 }
 
 /** True when a suite results file covers every (ablation, seed). */
-function suiteComplete(file: string, ablations: readonly string[], seeds: readonly number[]): boolean {
+/** The suite's results file lists every (ablation, seed) and every one of their runs is finished with the current config. */
+function suiteComplete(file: string, suite: SuiteSpec, seeds: readonly number[], base: ExperimentConfig, overrides: unknown): boolean {
   if (!fs.existsSync(file)) return false;
   const r = readJson<{ rows: { ablation: string; seed: number }[] }>(file);
-  return ablations.every((a) => seeds.every((s) => r.rows.some((x) => x.ablation === a && x.seed === s)));
+  if (!suite.ablations.every((a) => seeds.every((s) => r.rows.some((x) => x.ablation === a && x.seed === s)))) return false;
+  return suite.ablations.every((a) => {
+    const exp = a === FULL_MODEL ? base : resolveExperiment(suite.preset, loadAblation(a), overrides);
+    return seeds.every((s) => variantFinished(exp, s, a, base));
+  });
 }
 
 /** True when every notebook has an executed copy in build/notebooks/ that is newer than its source. */

@@ -188,6 +188,38 @@ export function stageRunIds(exp: ExperimentConfig, seed: number, variant: string
 }
 
 /**
+ * The record of a stage run that is there and was made from the same stage config (`key`): the
+ * record when it finished, null when it is absent or unfinished (resumable). A run made from another
+ * config of that stage (a preset edited after the run, say) throws: a finished run is never reused,
+ * and an unfinished one never resumed, under a config it was not trained with.
+ */
+export function stageRunRecord(id: string, stage: StageName, key: string | null): RunRecord | null {
+  const r = readRunRecord(id);
+  if (!r) return null;
+  const recorded = r.metrics.stageKey;
+  if (recorded !== undefined && key !== null && recorded !== key) {
+    throw new Error(
+      `run ${id} (${runDir(id)}) was made from a different ${stage} config (stage key ${String(recorded).slice(0, 10)}, ` +
+        `the config now gives ${key.slice(0, 10)}): delete or move that folder (or set KIT_RUNS_DIR to a fresh folder) to retrain it, or rename the preset`,
+    );
+  }
+  return r.status === 'finished' ? r : null;
+}
+
+/**
+ * True when every stage run of a variant finished with the current config and holds its best
+ * checkpoint (throws on a stale run, see `stageRunRecord`).
+ */
+export function variantFinished(exp: ExperimentConfig, seed: number, variant: string, base?: ExperimentConfig): boolean {
+  const ids = stageRunIds(exp, seed, variant, base);
+  const keys = stageKeys(exp, seed);
+  return STAGES.every((s) => {
+    const id = ids[s];
+    return id === null || (stageRunRecord(id, s, keys[s]) !== null && fs.existsSync(path.join(runDir(id), 'best.safetensors')));
+  });
+}
+
+/**
  * Bind a per-micro-step dropout stream to a model. The model contract's `EncodeOptions` has no
  * `seeds` field yet; the PIR model keeps its dropout stream in `dropoutSeeds`. Replacing it per
  * micro-step makes dropout a function of (seed, step), which exact resume needs.
@@ -326,16 +358,20 @@ async function priorAccuracy(model: RetrievalModel, data: PreparedData, size: nu
   return total > 0 ? (100 * correct) / total : 0;
 }
 
+/** Whether a stage trains a parameter group (stage 0: the prior and its head; later stages: the switches of `exp.train`). */
+export function stageTrainsGroup(stage: StageName, exp: ExperimentConfig, g: ParamGroup | 'all'): boolean {
+  if (stage === 'stage0') return g === 'prior' || g === 'priorHead';
+  if (g === 'priorHead') return false;
+  if (g === 'prior') return stage === 'stage2' && exp.train.stage2.trainPrior;
+  if (stage !== 'stage2') return true;
+  if (g === 'text') return exp.train.stage2.trainTextEncoder;
+  if (g === 'textProj') return exp.train.stage2.trainTextEncoder || exp.train.stage2.trainTextProjection;
+  return true;
+}
+
 /** Which parameters a stage trains. */
 function trainableFor(stage: StageName, exp: ExperimentConfig, model: RetrievalModel): (key: string) => boolean {
-  return (key) => {
-    const g = groupOf(model, key);
-    if (stage === 'stage0') return g === 'prior' || g === 'priorHead';
-    if (g === 'priorHead') return false;
-    if (g === 'prior') return stage === 'stage2' && exp.train.stage2.trainPrior;
-    if (g === 'text' && stage === 'stage2') return exp.train.stage2.trainTextEncoder;
-    return true;
-  };
+  return (key) => stageTrainsGroup(stage, exp, groupOf(model, key));
 }
 
 function defaultLog(line: string): void {
@@ -364,11 +400,8 @@ export async function runRecipe(exp: ExperimentConfig, opts: RecipeOptions = {})
       outcomes.push({ stage, runId: null, status: 'disabled', seconds: 0, examplesPerSecond: null, examplesPerCpuSecond: null, cpuSeconds: 0, bestVal: null });
       continue;
     }
-    const existing = readRunRecord(id);
-    if (existing && existing.metrics.stageKey !== undefined && existing.metrics.stageKey !== keys[stage]) {
-      throw new Error(`run ${id} (${runDir(id)}) exists with a different ${stage} config (stage key ${String(existing.metrics.stageKey).slice(0, 10)} ≠ ${String(keys[stage]).slice(0, 10)}); delete that folder or rename the preset`);
-    }
-    if (existing && existing.status === 'finished') {
+    const existing = stageRunRecord(id, stage, keys[stage]);
+    if (existing) {
       const best = existing.metrics.bestVal as { mR: number } | null | undefined;
       log(`[${variant} s${seed}] ${stage}: reusing finished run ${id}`);
       outcomes.push({ stage, runId: id, status: 'reused', seconds: 0, examplesPerSecond: (existing.metrics.examplesPerSecond as number | null) ?? null, examplesPerCpuSecond: (existing.metrics.examplesPerCpuSecond as number | null) ?? null, cpuSeconds: 0, bestVal: best ? best.mR : null });
@@ -436,10 +469,4 @@ function roundAll(m: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(m)) out[k] = Math.round(v * 100) / 100;
   return out;
-}
-
-/** True when a run folder holds a finished run. */
-export function runFinished(id: string): boolean {
-  const r = readRunRecord(id);
-  return r !== null && r.status === 'finished' && fs.existsSync(path.join(runDir(id), 'best.safetensors'));
 }

@@ -11,12 +11,12 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { ExperimentConfig, resolveExperiment } from '../../config/experiment';
+import { ExperimentConfig, FULL_MODEL, resolveExperiment } from '../../config/experiment';
 import { DeepPartial } from '../../config/resolve';
 import { readRunRecord, runDir } from '../../runs/record';
 import { readJson } from '../../utils/fs';
 import { PreparedData } from '../../training/data_prep';
-import { RecipeOutcome, StageName, STAGES, TestSummary, prepareExperimentData, runFinished, runRecipe, stageRunIds } from '../../training/stages';
+import { RecipeOutcome, StageName, STAGES, TestSummary, prepareExperimentData, runRecipe, stageRunIds, variantFinished } from '../../training/stages';
 import { StepLog } from '../../training/train_state';
 import { LossHistory } from '../../plotting/figures/loss_curves';
 import { Row } from '../../evaluation/tables';
@@ -24,9 +24,9 @@ import { Profile } from '../setup';
 import { LiveLossCurve, watchTrainingProgress } from './live';
 
 /** Experiment preset of each notebook profile. */
-export const PROFILE_PRESETS: Record<Profile, string> = { fast: 'embedded-fast', full: 'embedded-full' };
+export const PROFILE_PRESETS: Record<Profile, string> = { fast: 'embedded-fast', full: 'embedded-fast' };
 /** Ablation suite of each notebook profile (what `npm run main` runs for it). */
-export const PROFILE_SUITES: Record<Profile, string> = { fast: 'default', full: 'full' };
+export const PROFILE_SUITES: Record<Profile, string> = { fast: 'default', full: 'paper' };
 
 /**
  * Budget of the fast profile when the main job's runs are absent: the same preset under its own
@@ -44,8 +44,7 @@ export const NOTEBOOK_STAGE2_STEPS = 16;
 /** True when every enabled stage of the profile's full model has a finished run for `seed`. */
 export function mainRunsFinished(profile: Profile, seed: number): boolean {
   const exp = profileExperiment(profile);
-  const ids = stageRunIds(exp, seed, 'full', exp);
-  return STAGES.every((s) => ids[s] === null || readRunRecord(ids[s] as string)?.status === 'finished');
+  return variantFinished(exp, seed, FULL_MODEL, exp);
 }
 
 /**
@@ -127,7 +126,7 @@ export async function ensureStages(profile: Profile, seed: number, opts: EnsureS
   const stop = opts.live ? watchTrainingProgress(opts.live) : null;
   let outcome: RecipeOutcome | null = null;
   let stages: StageStatus[];
-  if (STAGES.every((s) => ids[s] === null || runFinished(ids[s] as string))) {
+  if (variantFinished(exp, seed, FULL_MODEL, exp)) {
     // everything exists: read the records (runRecipe would also demand test metrics from a stage-1
     // run that the main job trained as a parent of stage 2, which has none)
     stages = STAGES.map((s) => reusedOutcome(s, ids[s]));
