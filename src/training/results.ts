@@ -3,7 +3,8 @@
  * JSON and a Markdown table. Pure functions plus atomic writers; no tensors.
  */
 import { atomicWriteFile, atomicWriteJson } from '../utils/fs';
-import { DataFrame, Row, toCsv, toDataFrame } from '../evaluation/tables';
+import { DataFrame, Row, meanStd, toCsv, toDataFrame } from '../evaluation/tables';
+import { FULL_MODEL } from '../config/experiment';
 
 /** Test metrics of one trained variant and seed. */
 export interface ResultRow {
@@ -39,15 +40,13 @@ export interface SummaryRow {
   std: Record<MetricColumn, number>;
   /** mean mR − mean mR of `full` (0 for `full`; NaN when `full` is absent). */
   deltaMR: number;
-}
-
-/** Mean and sample standard deviation. */
-export function meanStd(xs: readonly number[]): { mean: number; std: number } {
-  if (xs.length === 0) return { mean: Number.NaN, std: Number.NaN };
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  if (xs.length < 2) return { mean, std: 0 };
-  const v = xs.reduce((a, b) => a + (b - mean) * (b - mean), 0) / (xs.length - 1);
-  return { mean, std: Math.sqrt(v) };
+  /**
+   * The same difference paired by seed: mR(ablation, s) − mR(full, s) over the seeds both have
+   * (they share the stage-0/1 checkpoints and the data order, so seed noise largely cancels).
+   * `n` = paired seeds, `lower` = how many of them the ablation scored below `full`;
+   * mean/std NaN (n = 0) when `full` is absent.
+   */
+  pairedDeltaMR: { mean: number; std: number; n: number; lower: number };
 }
 
 /** Summarise rows per ablation, in the order of `order` (ablations absent from rows are skipped). */
@@ -63,11 +62,45 @@ export function summarise(rows: readonly ResultRow[], order: readonly string[], 
       mean[c] = ms.mean;
       std[c] = ms.std;
     }
-    out.push({ ablation: ab, description: descriptions[ab] ?? '', seeds: rs.map((r) => r.seed), mean, std, deltaMR: Number.NaN });
+    const pairedDeltaMR = { mean: Number.NaN, std: Number.NaN, n: 0, lower: 0 };
+    out.push({ ablation: ab, description: descriptions[ab] ?? '', seeds: rs.map((r) => r.seed), mean, std, deltaMR: Number.NaN, pairedDeltaMR });
   }
-  const full = out.find((s) => s.ablation === 'full');
-  for (const s of out) s.deltaMR = full ? s.mean.mR - full.mean.mR : Number.NaN;
+  const full = out.find((s) => s.ablation === FULL_MODEL);
+  for (const s of out) {
+    s.deltaMR = full ? s.mean.mR - full.mean.mR : Number.NaN;
+    const deltas = pairedDeltas(rows, s.ablation).map((p) => p.delta);
+    if (deltas.length > 0) s.pairedDeltaMR = { ...meanStd(deltas), lower: deltas.filter((d) => d < 0).length };
+  }
   return out;
+}
+
+/** mR(ablation, s) − mR(full, s) for every seed s that both have, by seed. */
+export function pairedDeltas(rows: readonly ResultRow[], ablation: string): { seed: number; delta: number }[] {
+  const out: { seed: number; delta: number }[] = [];
+  for (const r of rows.filter((x) => x.ablation === ablation)) {
+    const f = rows.find((x) => x.ablation === FULL_MODEL && x.seed === r.seed);
+    if (f) out.push({ seed: r.seed, delta: r.mR - f.mR });
+  }
+  return out.sort((a, b) => a.seed - b.seed);
+}
+
+/**
+ * What a row says about its mechanism, by a fixed rule on the deltas paired by seed: "hurts" /
+ * "helps" only when every paired seed moves the same way AND the mean paired Δ exceeds its own
+ * standard deviation; otherwise "within seed noise". One seed never claims a finding. (With three
+ * seeds, pure noise passes the sign condition a quarter of the time: a first look, not a test.)
+ */
+export function verdict(s: SummaryRow, full: SummaryRow): string {
+  const p = s.pairedDeltaMR;
+  if (p.n < 2) {
+    const delta = s.mean.mR - full.mean.mR;
+    return `${delta < 0 ? 'lower' : 'higher'} than full by ${Math.abs(delta).toFixed(2)} (one seed: no noise estimate)`;
+  }
+  const spread = `paired Δ ${p.mean >= 0 ? '+' : ''}${p.mean.toFixed(2)} ± ${p.std.toFixed(2)}, lower in ${p.lower}/${p.n} seeds`;
+  if (Math.abs(p.mean) > p.std && (p.lower === p.n || p.lower === 0)) {
+    return p.mean < 0 ? `removing it hurts (${spread})` : `removing it helps (${spread})`;
+  }
+  return `within seed noise (${spread})`;
 }
 
 /** Round to 4 decimals for tables (NaN → null). */
@@ -94,6 +127,9 @@ export function summaryTable(summary: readonly SummaryRow[]): Row[] {
       out[`${c}_std`] = r4(s.std[c]);
     }
     out.delta_mR = r4(s.deltaMR);
+    out.paired_delta_mR_mean = r4(s.pairedDeltaMR.mean);
+    out.paired_delta_mR_std = r4(s.pairedDeltaMR.std);
+    out.seeds_below_full = s.pairedDeltaMR.n > 0 ? s.pairedDeltaMR.lower : null;
     out.description = s.description;
     return out;
   });
@@ -118,12 +154,23 @@ function pm(m: number, s: number): string {
   return `${m.toFixed(2)} ± ${s.toFixed(2)}`;
 }
 
-/** Summary as a Markdown table (R@K both directions, mR, Δ mR vs full). */
+function signed(v: number): string {
+  return (v >= 0 ? '+' : '') + v.toFixed(2);
+}
+
+/** "−1.20 ± 0.40 (3/3)": paired Δ mR with the seeds below `full`; empty for `full` itself or without `full`. */
+function pairedCell(s: SummaryRow): string {
+  const p = s.pairedDeltaMR;
+  if (s.ablation === FULL_MODEL || p.n === 0) return '';
+  return `${signed(p.mean)} ± ${p.std.toFixed(2)} (${p.lower}/${p.n} lower)`;
+}
+
+/** Summary as a Markdown table (R@K both directions, mR, Δ mR vs full, paired by seed). */
 export function summaryMarkdown(summary: readonly SummaryRow[]): string {
-  const head = '| ablation | seeds | i→t R@1 | i→t R@5 | i→t R@10 | t→i R@1 | t→i R@5 | t→i R@10 | mR (test) | Δ mR | val mR |';
-  const sep = '|' + '---|'.repeat(11);
+  const head = '| ablation | seeds | i→t R@1 | i→t R@5 | i→t R@10 | t→i R@1 | t→i R@5 | t→i R@10 | mR (test) | Δ mR | Δ mR paired by seed | val mR |';
+  const sep = '|' + '---|'.repeat(12);
   const lines = summary.map((s) =>
-    `| ${s.ablation} | ${s.seeds.length} | ${pm(s.mean.i2t_r1, s.std.i2t_r1)} | ${pm(s.mean.i2t_r5, s.std.i2t_r5)} | ${pm(s.mean.i2t_r10, s.std.i2t_r10)} | ${pm(s.mean.t2i_r1, s.std.t2i_r1)} | ${pm(s.mean.t2i_r5, s.std.t2i_r5)} | ${pm(s.mean.t2i_r10, s.std.t2i_r10)} | **${pm(s.mean.mR, s.std.mR)}** | ${Number.isFinite(s.deltaMR) ? (s.deltaMR >= 0 ? '+' : '') + s.deltaMR.toFixed(2) : ''} | ${pm(s.mean.val_mR, s.std.val_mR)} |`,
+    `| ${s.ablation} | ${s.seeds.length} | ${pm(s.mean.i2t_r1, s.std.i2t_r1)} | ${pm(s.mean.i2t_r5, s.std.i2t_r5)} | ${pm(s.mean.i2t_r10, s.std.i2t_r10)} | ${pm(s.mean.t2i_r1, s.std.t2i_r1)} | ${pm(s.mean.t2i_r5, s.std.t2i_r5)} | ${pm(s.mean.t2i_r10, s.std.t2i_r10)} | **${pm(s.mean.mR, s.std.mR)}** | ${Number.isFinite(s.deltaMR) ? signed(s.deltaMR) : ''} | ${pairedCell(s)} | ${pm(s.mean.val_mR, s.std.val_mR)} |`,
   );
   return [head, sep, ...lines].join('\n') + '\n';
 }

@@ -13,7 +13,9 @@ import * as path from 'path';
 import { FULL_MODEL, SuiteSpec, loadAblation, loadSuite } from '../../config/experiment';
 import { runsDir } from '../../runs/record';
 import { projectRoot, readJson } from '../../utils/fs';
-import { ResultRow, SummaryRow, summarise } from '../../training/results';
+import { ResultRow, SummaryRow, pairedDeltas, summarise, verdict } from '../../training/results';
+
+export { pairedDeltas, verdict };
 import { runSuite } from '../../training/ablation_runner';
 import { PreparedData } from '../../training/data_prep';
 import { AblationResult } from '../../plotting/figures/ablation_bars';
@@ -56,6 +58,13 @@ export function completeSuiteRows(suite: SuiteSpec): ResultRow[] | null {
   return ok ? r.rows : null;
 }
 
+/** One-line description of every ablation of a suite. */
+function suiteDescriptions(suite: SuiteSpec): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const a of suite.ablations) out[a] = loadAblation(a).description;
+  return out;
+}
+
 /** Options of `ablationResults`. */
 export interface AblationResultsOptions {
   /** Suite name (default: the profile's suite). */
@@ -66,34 +75,37 @@ export interface AblationResultsOptions {
 }
 
 /**
- * The profile's ablation table: the main job's complete results when present; otherwise (fast
- * profile) the suite's ablations with its first seed only, trained or reused by run id, written to
- * `data/runs/<suite>-notebook/` (never over the main job's table). The full profile runs the whole
- * suite.
+ * The profile's ablation table: a complete results table when one exists — the paper suite's
+ * (`npm run ablate`, or `npm run main -- --profile full`) first, then the profile's own suite (the
+ * main job's) — otherwise (fast profile) the profile suite's ablations with its first seed only,
+ * trained or reused by run id, written to `data/runs/<suite>-notebook/` (never over a complete
+ * table). The full profile runs the whole suite. `opts.suite` names one suite and skips the search.
  */
 export async function ablationResults(profile: Profile, opts: AblationResultsOptions = {}): Promise<AblationResults> {
   const t0 = Date.now();
-  const suite = loadSuite(opts.suite ?? PROFILE_SUITES[profile]);
-  const descriptions: Record<string, string> = {};
-  for (const a of suite.ablations) descriptions[a] = loadAblation(a).description;
-  const done = completeSuiteRows(suite);
-  if (done) {
-    const summary = summarise(done, suite.ablations, descriptions);
+  const candidates = opts.suite ? [opts.suite] : [...new Set([PROFILE_SUITES.full, PROFILE_SUITES[profile]])];
+  for (const name of candidates) {
+    const complete = loadSuite(name);
+    const done = completeSuiteRows(complete);
+    if (!done) continue;
+    const summary = summarise(done, complete.ablations, suiteDescriptions(complete));
     return {
-      suite,
+      suite: complete,
       source: 'main-job',
       rows: done,
       summary,
-      ablations: suite.ablations,
-      seeds: suite.seeds,
+      ablations: complete.ablations,
+      seeds: complete.seeds,
       provenance:
-        `Reused the complete results of suite **${suite.name}** written by \`npm run main\` ` +
-        `(\`${path.relative(projectRoot(), suiteResultsFile(suite.name))}\`): preset \`${suite.preset}\`, ` +
-        `${suite.ablations.length} variants (${suite.ablations.join(', ')}) × seeds ${suite.seeds.join(', ')}; nothing was trained here.`,
+        `Reused the complete results of suite **${complete.name}** written by \`npm run ablate\` or \`npm run main\` ` +
+        `(\`${path.relative(projectRoot(), suiteResultsFile(complete.name))}\`): preset \`${complete.preset}\`, ` +
+        `${complete.ablations.length} variants (${complete.ablations.join(', ')}) × seeds ${complete.seeds.join(', ')}; nothing was trained here.`,
       trained: 0,
       seconds: (Date.now() - t0) / 1000,
     };
   }
+  const suite = loadSuite(candidates[candidates.length - 1]);
+  const descriptions = suiteDescriptions(suite);
   const seeds = profile === 'full' ? suite.seeds : suite.seeds.slice(0, REDUCED_SEEDS);
   const overrides = profile === 'full' ? undefined : notebookBudget(suite.preset);
   const outDir = path.join(runsDir(), `${suite.name}-notebook`);
@@ -133,17 +145,6 @@ export function ablationBars(rows: readonly ResultRow[], order: readonly string[
     .filter((r) => r.values.length > 0);
 }
 
-/** Per-seed Δ mR of an ablation against the full model run with the same seed (paired: the two share
- *  the seed and every stage the ablation does not change). */
-export function pairedDeltas(rows: readonly ResultRow[], ablation: string): { seed: number; delta: number }[] {
-  const out: { seed: number; delta: number }[] = [];
-  for (const r of rows.filter((x) => x.ablation === ablation)) {
-    const f = rows.find((x) => x.ablation === FULL_MODEL && x.seed === r.seed);
-    if (f) out.push({ seed: r.seed, delta: r.mR - f.mR });
-  }
-  return out.sort((a, b) => a.seed - b.seed);
-}
-
 /** Δ of each ablation vs the full model, per metric (mean over seeds), as rows; with `rows`, also the
  *  per-seed (paired) Δ mR. */
 export function effectRows(summary: readonly SummaryRow[], rows?: readonly ResultRow[]): Row[] {
@@ -167,15 +168,6 @@ export function effectRows(summary: readonly SummaryRow[], rows?: readonly Resul
     }));
 }
 
-/** Plain-words reading of one ablation's Δ mR against the seed spread. */
-export function verdict(s: SummaryRow, full: SummaryRow): string {
-  const delta = s.mean.mR - full.mean.mR;
-  const n = Math.min(s.seeds.length, full.seeds.length);
-  if (n < 2) return `${delta < 0 ? 'lower' : 'higher'} than full by ${Math.abs(delta).toFixed(2)} (one seed: no noise estimate)`;
-  const noise = Math.max(s.std.mR, full.std.mR);
-  if (Math.abs(delta) <= noise) return `within seed noise (|Δ| ≤ ${noise.toFixed(2)})`;
-  return delta < 0 ? 'removing it hurts (beyond seed noise)' : 'removing it helps (beyond seed noise)';
-}
 
 /** A row of PIR (ACM MM'23) Table 1 (method.md §7.1, verified from the PIR repository figure). */
 export interface PaperRow {
