@@ -1,5 +1,5 @@
 /**
- * `npm run ablate -- [--suite default] [--seeds 0,1,2] [--ablations full,no-prior] [--set key.path=value …]
+ * `npm run ablate -- [--suite paper] [--seeds 0,1,2] [--ablations full,no-prior] [--set key.path=value …]
  *                     [--workers 2] [--backend wasm|cpu] [--no-figures] [--no-progress]`
  *
  * `--workers N` trains N variants at a time in child processes (tfjs-wasm is single-threaded, so
@@ -12,7 +12,8 @@
  */
 import * as fs from 'fs';
 import { initBackend } from '../backends/backend';
-import { runSuite } from '../training/ablation_runner';
+import { closeRenderer } from '../plotting/render';
+import { DEFAULT_ABLATION_SUITE, runSuite } from '../training/ablation_runner';
 import { DEFAULT_WORKERS } from '../training/main_job';
 import { parseArgs, parseIntList, setsToOverrides } from '../training/cli_args';
 
@@ -20,7 +21,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2), { suite: 'string', seeds: 'string', ablations: 'string', set: 'list', backend: 'string', figures: 'boolean', progress: 'boolean', workers: 'string' }, 'npm run ablate');
   await initBackend((args.backend as string | undefined) ?? process.env.KIT_BACKEND);
   const sets = (args.set as string[] | undefined) ?? [];
-  const out = await runSuite((args.suite as string | undefined) ?? 'default', {
+  const out = await runSuite((args.suite as string | undefined) ?? DEFAULT_ABLATION_SUITE, {
     seeds: args.seeds !== undefined ? parseIntList(args.seeds as string, 'seeds') : undefined,
     ablations: args.ablations !== undefined ? (args.ablations as string).split(',').filter((x) => x.length > 0) : undefined,
     overrides: sets.length ? setsToOverrides(sets) : undefined,
@@ -33,7 +34,9 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${out.trained} variants trained, ${out.reused} reused, ${out.seconds.toFixed(0)} s. Files:\n${out.files.map((f) => `  ${f}`).join('\n')}\n`);
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
-  process.exit(1);
-});
+main()
+  .then(() => closeRenderer()) // no 15 s idle wait for the figure browser before exiting
+  .catch((e: unknown) => {
+    process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  });

@@ -1,5 +1,5 @@
 /**
- * `npm run main -- [--profile default|full] (fast = default) [--no-notebooks] [--rerun-notebooks] [--seeds 0,1,2]
+ * `npm run main -- [--profile default|full] (fast = default, full = the paper suite) [--no-notebooks] [--rerun-notebooks] [--seeds 0,1,2]
  *                   [--workers 2] [--backend wasm|cpu] [--no-progress]`
  *
  * Data → stages 0/1/2 → ablation suite → evaluation → figures → executed notebooks, each step skipped
@@ -7,6 +7,7 @@
  * preset, ablations and seeds. Durations are printed and saved to data/runs/main_<profile>.json.
  */
 import { initBackend } from '../backends/backend';
+import { closeRenderer } from '../plotting/render';
 import { runMainJob } from '../training/main_job';
 import { parseArgs, parseIntList } from '../training/cli_args';
 
@@ -26,7 +27,9 @@ async function main(): Promise<void> {
   if (report.main) process.stdout.write(`main model ${report.main.runId}: test mR ${report.main.testMR.toFixed(2)}\n`);
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
-  process.exit(1);
-});
+main()
+  .then(() => closeRenderer()) // no 15 s idle wait for the figure browser before exiting
+  .catch((e: unknown) => {
+    process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  });

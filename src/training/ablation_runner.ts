@@ -12,8 +12,11 @@ import { ExperimentConfig, FULL_MODEL, SuiteSpec, loadAblation, loadSuite, resol
 import { readRunRecord, runsDir } from '../runs/record';
 import { projectRoot } from '../utils/fs';
 import { PreparedData } from './data_prep';
-import { TestSummary, prepareExperimentData, runRecipe, stageRunIds, STAGES } from './stages';
+import { TestSummary, prepareExperimentData, runRecipe, stageKeys, stageRunIds, stageRunRecord, STAGES } from './stages';
 import { ResultRow, SummaryRow, summarise, writeResults } from './results';
+
+/** Suite `npm run ablate` runs without `--suite`: the paper's ablations over three seeds. */
+export const DEFAULT_ABLATION_SUITE = 'paper';
 
 /** Options of `runSuite`. */
 export interface SuiteOptions {
@@ -60,12 +63,13 @@ export interface SuiteOutcome {
 /** Test row from a finished final-stage run record, or null when the variant has not finished. */
 function finishedRow(exp: ExperimentConfig, base: ExperimentConfig, ablation: string, seed: number): ResultRow | null {
   const ids = stageRunIds(exp, seed, ablation, base);
+  const keys = stageKeys(exp, seed);
   let seconds = 0;
   for (const s of STAGES) {
     const id = ids[s];
     if (id === null) continue;
-    const r = readRunRecord(id);
-    if (!r || r.status !== 'finished') return null;
+    const r = stageRunRecord(id, s, keys[s]);
+    if (!r) return null;
     seconds += r.timings.totalSeconds ?? 0;
   }
   const finalId = ids.stage2 ?? ids.stage1;
@@ -103,13 +107,11 @@ export async function runSuite(suiteArg: string | SuiteSpec, opts: SuiteOptions 
   const ablations = opts.ablations ?? suite.ablations;
   const base = resolveExperiment(suite.preset, null, opts.overrides);
   let data = opts.data ?? null;
-  if ((opts.workers ?? 1) > 1) {
-    await trainInWorkers(suite, ablations, seeds, base, opts.overrides, opts.workers ?? 1, log);
-  }
+  // Variants the workers trained are read back below as finished runs: count them as trained.
+  const trainedByWorkers = (opts.workers ?? 1) > 1 ? await trainInWorkers(suite, ablations, seeds, base, opts.overrides, opts.workers ?? 1, log) : 0;
   const rows: ResultRow[] = [];
   const descriptions: Record<string, string> = {};
-  let trained = 0;
-  let reused = 0;
+  let trained = trainedByWorkers;
   const total = ablations.length * seeds.length;
   let k = 0;
   for (const seed of seeds) {
@@ -121,7 +123,6 @@ export async function runSuite(suiteArg: string | SuiteSpec, opts: SuiteOptions 
       const done = finishedRow(exp, base, ab, seed);
       if (done) {
         rows.push(done);
-        reused += 1;
         log(`[suite ${suite.name} ${k}/${total}] ${ab} s${seed}: finished earlier, test mR ${done.mR.toFixed(2)}`);
         continue;
       }
@@ -134,6 +135,7 @@ export async function runSuite(suiteArg: string | SuiteSpec, opts: SuiteOptions 
       log(`[suite ${suite.name} ${k}/${total}] ${ab} s${seed}: test mR ${out.test.mR.toFixed(2)} (val ${out.valBest.toFixed(2)}) in ${out.seconds.toFixed(0)} s`);
     }
   }
+  const reused = rows.length - trained;
   const summary = summarise(rows, ablations, descriptions);
   const outDir = opts.outDir ?? path.join(runsDir(), suite.name);
   fs.mkdirSync(outDir, { recursive: true });
@@ -193,9 +195,10 @@ function spawnTrain(preset: string, job: Job, overrides: unknown, log: (l: strin
 /**
  * Train every unfinished (ablation, seed) with `workers` child processes. The full model of a seed
  * goes first (its stages 0–1 are shared by the ablations of that seed); an ablation starts once the
- * full model of its seed has finished, so no two processes ever train the same run.
+ * full model of its seed has finished, so no two processes ever train the same run. Returns the
+ * number of variants trained.
  */
-export async function trainInWorkers(suite: SuiteSpec, ablations: readonly string[], seeds: readonly number[], base: ExperimentConfig, overrides: unknown, workers: number, log: (l: string) => void): Promise<void> {
+export async function trainInWorkers(suite: SuiteSpec, ablations: readonly string[], seeds: readonly number[], base: ExperimentConfig, overrides: unknown, workers: number, log: (l: string) => void): Promise<number> {
   const pending: Job[] = [];
   const fullDone = new Set<number>();
   for (const seed of seeds) {
@@ -209,8 +212,9 @@ export async function trainInWorkers(suite: SuiteSpec, ablations: readonly strin
       if (!finishedRow(exp, base, ab, seed)) pending.push({ ablation: ab, seed });
     }
   }
-  if (pending.length === 0) return;
-  log(`[suite ${suite.name}] ${pending.length} variants to train with ${workers} worker processes`);
+  if (pending.length === 0) return 0;
+  const toTrain = pending.length;
+  log(`[suite ${suite.name}] ${toTrain} variants to train with ${workers} worker processes`);
   const running = new Set<Promise<void>>();
   let failure: Error | null = null;
   while ((pending.length > 0 || running.size > 0) && failure === null) {
@@ -237,4 +241,5 @@ export async function trainInWorkers(suite: SuiteSpec, ablations: readonly strin
   }
   await Promise.allSettled([...running]);
   if (failure) throw failure;
+  return toTrain;
 }
