@@ -13,7 +13,7 @@ import { initBackend } from '../src/backends/backend';
 import { SuiteSpec } from '../src/config/experiment';
 import { readRunRecord } from '../src/runs/record';
 import { runSuite } from '../src/training/ablation_runner';
-import { runMainJob } from '../src/training/main_job';
+import { newerThanRuns, runMainJob } from '../src/training/main_job';
 import { TINY } from './training_tiny';
 import { readSafetensorsFile } from '../src/io/safetensors';
 
@@ -87,4 +87,25 @@ test('main job on tiny data: every step runs once, then every step is skipped', 
   assert.equal(second.main?.testMR, first.main?.testMR);
   delete process.env.KIT_RUNS_DIR;
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('main job figures are redrawn when a run they show was (re)trained after them', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kit-fig-'));
+  process.env.KIT_RUNS_DIR = dir;
+  try {
+    const fig = path.join(dir, 'training_x.json');
+    assert.equal(newerThanRuns(fig, ['r1']), false, 'no figure yet');
+    fs.mkdirSync(path.join(dir, 'r1'));
+    fs.writeFileSync(path.join(dir, 'r1', 'run.json'), '{}');
+    fs.writeFileSync(fig, '{}');
+    const t = Date.now() / 1000;
+    fs.utimesSync(path.join(dir, 'r1', 'run.json'), t - 60, t - 60);
+    fs.utimesSync(fig, t - 30, t - 30);
+    assert.equal(newerThanRuns(fig, ['r1', 'absent']), true, 'figure drawn after the run');
+    fs.utimesSync(path.join(dir, 'r1', 'run.json'), t, t);
+    assert.equal(newerThanRuns(fig, ['r1']), false, 'run rewritten after the figure');
+  } finally {
+    delete process.env.KIT_RUNS_DIR;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

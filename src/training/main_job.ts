@@ -203,7 +203,7 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
   const { figuresDir } = await import('../plotting/save');
   const lossFig = path.join(figuresDir(), `training_${base.name}.json`);
   if (opts.figures === false) steps.push({ step: 'figures', status: 'skipped', seconds: 0, detail: 'figures disabled' });
-  else await step('figures', () => fs.existsSync(lossFig), async () => {
+  else await step('figures', () => newerThanRuns(lossFig, STAGES.map((s) => ids[s]).filter((x): x is string => x !== null)), async () => {
     const { lossCurvesFigure } = await import('../plotting/figures/loss_curves');
     const { saveFigure } = await import('../plotting/save');
     const histories = STAGES.filter((s) => ids[s] !== null).map((s) => {
@@ -262,6 +262,16 @@ function suiteComplete(file: string, suite: SuiteSpec, seeds: readonly number[],
   return suite.ablations.every((a) => {
     const exp = a === FULL_MODEL ? base : resolveExperiment(suite.preset, loadAblation(a), overrides);
     return seeds.every((s) => variantFinished(exp, s, a, base));
+  });
+}
+
+/** True when `file` exists and was written after every listed run record (figures of retrained runs are redrawn). */
+export function newerThanRuns(file: string, runIds: readonly string[]): boolean {
+  if (!fs.existsSync(file)) return false;
+  const t = fs.statSync(file).mtimeMs;
+  return runIds.every((id) => {
+    const rec = path.join(runDir(id), 'run.json');
+    return !fs.existsSync(rec) || fs.statSync(rec).mtimeMs <= t;
   });
 }
 
