@@ -76,6 +76,15 @@ test('stages shared with the preset keep the preset run id; changed stages get t
   const noPrior = stageRunIds(resolveExperiment('embedded-fast', 'no-prior'), 1, 'no-prior', base);
   assert.equal(noPrior.stage0, null);
   assert.equal(noPrior.stage1, 'embedded-fast__stage1__s1');
+  // settings of modules stage 1 leaves out (K, n_v, n_t, belief) do not split stage 1 off
+  for (const ab of ['filter-size-k4', 'nv-3', 'nt-1', 'belief-soft-head']) {
+    const ids = stageRunIds(resolveExperiment('embedded-fast', ab), 2, ab, base);
+    assert.equal(ids.stage1, 'embedded-fast__stage1__s2', ab);
+    assert.equal(ids.stage2, `embedded-fast__${ab}.stage2__s2`, ab);
+  }
+  // …but the stage-1 model itself does (a wider text encoder is another stage-1 run)
+  const wide = resolveExperiment('embedded-fast', null, { model: { text: { width: 32 } } });
+  assert.notEqual(stageKeys(wide, 0).stage1, stageKeys(base, 0).stage1);
   const noS1 = stageRunIds(resolveExperiment('embedded-fast', 'no-stage1'), 0, 'no-stage1', base);
   assert.equal(noS1.stage1, null);
   assert.equal(noS1.stage2, 'embedded-fast__no-stage1.stage2__s0');

@@ -26,7 +26,7 @@ import { canonicalJson } from '../data/embedded/config';
 import { RunRecord, finishRun, readRunRecord, runDir, runId, startRun, writeRunRecord } from '../runs/record';
 import { ExperimentConfig, FULL_MODEL } from '../config/experiment';
 import { ModelConfig, RetrievalModel, ParamGroup } from '../models/model';
-import { createModel } from '../models/factory';
+import { createModel, defaultModelConfig } from '../models/factory';
 import { saveCheckpoint } from '../models/checkpoint';
 import { totalLoss, LossConfig } from '../losses/total_loss';
 import { Batch, TrainBatches, evalImageBatches } from '../data/batches';
@@ -149,6 +149,25 @@ export function stage1Model(model: ModelConfig): ModelConfig {
   };
 }
 
+/**
+ * The stage-1 model as its stage key sees it: the modules stage 1 leaves out (prior, S-PAE, T-PAE)
+ * carry the kind's default settings, so variants that differ only inside those modules (the K,
+ * n_v, n_t and belief sweeps) share the full model's stage-1 run — the same parameters, the same
+ * seeded initialisation, hence the same weights.
+ */
+function stage1KeyModel(model: ModelConfig): ModelConfig {
+  const m = stage1Model(model);
+  if (m.kind === 'priorclip') return m;
+  const d = defaultModelConfig(m.kind);
+  if (d.kind === 'priorclip') return m;
+  return {
+    ...m,
+    prior: { ...d.prior, enabled: false },
+    spatialPae: { ...d.spatialPae, enabled: false },
+    temporalPae: { ...d.temporalPae, enabled: false },
+  };
+}
+
 /** The loss config of stage 1 (the experiment loss with the stage-1 affiliation weight). */
 export function stage1Loss(exp: ExperimentConfig): LossConfig {
   return { ...exp.loss, affiliationWeight: exp.train.stage1.affiliationWeight };
@@ -167,7 +186,7 @@ export function stageKeys(exp: ExperimentConfig, seed: number): Record<StageName
   const s0 = hasPrior(m) && t.stage0.enabled && m.kind !== 'priorclip'
     ? sha256(canonicalJson({ stage: 0, data, seed, model: { kind: m.kind, imageSize: m.imageSize, prior: m.prior }, train: t.stage0 }))
     : null;
-  const s1 = t.stage1.enabled ? sha256(canonicalJson({ stage: 1, data, seed, model: stage1Model(m), loss: stage1Loss(exp), train: t.stage1 })) : null;
+  const s1 = t.stage1.enabled ? sha256(canonicalJson({ stage: 1, data, seed, model: stage1KeyModel(m), loss: stage1Loss(exp), train: t.stage1 })) : null;
   const s2 = t.stage2.enabled
     ? sha256(canonicalJson({ stage: 2, data, seed, model: m, loss: exp.loss, train: t.stage2, eval: exp.eval, parents: [s0, s1] }))
     : null;
