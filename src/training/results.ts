@@ -85,9 +85,9 @@ export function pairedDeltas(rows: readonly ResultRow[], ablation: string): { se
 }
 
 /**
- * What a row says about its mechanism, by a fixed rule on the deltas paired by seed: "hurts" /
- * "helps" only when every paired seed moves the same way AND the mean paired Δ exceeds its own
- * standard deviation; otherwise "within seed noise". One seed never claims a finding. (With three
+ * What a row says against the full model, by a fixed rule on the deltas paired by seed: "below" /
+ * "above full" only when every paired seed moves the same way AND the mean paired Δ exceeds its own
+ * standard deviation; otherwise "within seed noise". (For a removal, "below" = the mechanism helped.) One seed never claims a finding. (With three
  * seeds, pure noise passes the sign condition a quarter of the time: a first look, not a test.)
  */
 export function verdict(s: SummaryRow, full: SummaryRow): string {
@@ -98,7 +98,7 @@ export function verdict(s: SummaryRow, full: SummaryRow): string {
   }
   const spread = `paired Δ ${p.mean >= 0 ? '+' : ''}${p.mean.toFixed(2)} ± ${p.std.toFixed(2)}, lower in ${p.lower}/${p.n} seeds`;
   if (Math.abs(p.mean) > p.std && (p.lower === p.n || p.lower === 0)) {
-    return p.mean < 0 ? `removing it hurts (${spread})` : `removing it helps (${spread})`;
+    return `${p.mean < 0 ? 'below' : 'above'} full in every seed, beyond the spread (${spread})`;
   }
   return `within seed noise (${spread})`;
 }
