@@ -219,7 +219,7 @@ export function stageRunRecord(id: string, stage: StageName, key: string | null)
   if (recorded !== undefined && key !== null && recorded !== key) {
     throw new Error(
       `run ${id} (${runDir(id)}) was made from a different ${stage} config (stage key ${String(recorded).slice(0, 10)}, ` +
-        `the config now gives ${key.slice(0, 10)}): delete or move that folder (or set KIT_RUNS_DIR to a fresh folder) to retrain it, or rename the preset`,
+        `the config now gives ${key.slice(0, 10)}): delete or move that folder (or set KIT_RUNS_DIR to a fresh folder) to retrain it, or give the changed experiment its own name (--set name=…)`,
     );
   }
   return r.status === 'finished' ? r : null;
