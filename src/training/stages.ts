@@ -138,30 +138,19 @@ export function hasPrior(model: ModelConfig): boolean {
   return model.kind !== 'priorclip' && model.prior.enabled;
 }
 
-/** The stage-1 model: backbones and projections only (no prior, no PAE). */
+/**
+ * The stage-1 model: backbones and projections only (no prior, no PAE). The modules stage 1 leaves
+ * out carry the kind's default settings, so the stage key (which hashes this config) is the same
+ * for variants that differ only inside those modules (the K, n_v, n_t and belief sweeps): they
+ * share the full model's stage-1 run — the same parameters, the same seeded initialisation, hence
+ * the same weights.
+ */
 export function stage1Model(model: ModelConfig): ModelConfig {
   if (model.kind === 'priorclip') return structuredClone(model);
+  const d = defaultModelConfig(model.kind);
+  if (d.kind === 'priorclip') return structuredClone(model);
   return {
     ...structuredClone(model),
-    prior: { ...model.prior, enabled: false },
-    spatialPae: { ...model.spatialPae, enabled: false },
-    temporalPae: { ...model.temporalPae, enabled: false },
-  };
-}
-
-/**
- * The stage-1 model as its stage key sees it: the modules stage 1 leaves out (prior, S-PAE, T-PAE)
- * carry the kind's default settings, so variants that differ only inside those modules (the K,
- * n_v, n_t and belief sweeps) share the full model's stage-1 run — the same parameters, the same
- * seeded initialisation, hence the same weights.
- */
-function stage1KeyModel(model: ModelConfig): ModelConfig {
-  const m = stage1Model(model);
-  if (m.kind === 'priorclip') return m;
-  const d = defaultModelConfig(m.kind);
-  if (d.kind === 'priorclip') return m;
-  return {
-    ...m,
     prior: { ...d.prior, enabled: false },
     spatialPae: { ...d.spatialPae, enabled: false },
     temporalPae: { ...d.temporalPae, enabled: false },
@@ -186,7 +175,7 @@ export function stageKeys(exp: ExperimentConfig, seed: number): Record<StageName
   const s0 = hasPrior(m) && t.stage0.enabled && m.kind !== 'priorclip'
     ? sha256(canonicalJson({ stage: 0, data, seed, model: { kind: m.kind, imageSize: m.imageSize, prior: m.prior }, train: t.stage0 }))
     : null;
-  const s1 = t.stage1.enabled ? sha256(canonicalJson({ stage: 1, data, seed, model: stage1KeyModel(m), loss: stage1Loss(exp), train: t.stage1 })) : null;
+  const s1 = t.stage1.enabled ? sha256(canonicalJson({ stage: 1, data, seed, model: stage1Model(m), loss: stage1Loss(exp), train: t.stage1 })) : null;
   const s2 = t.stage2.enabled
     ? sha256(canonicalJson({ stage: 2, data, seed, model: m, loss: exp.loss, train: t.stage2, eval: exp.eval, parents: [s0, s1] }))
     : null;
