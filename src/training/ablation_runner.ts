@@ -161,7 +161,8 @@ export async function runSuite(suiteArg: string | SuiteSpec, opts: SuiteOptions 
 }
 
 /** One (ablation, seed) to train. */
-interface Job {
+/** One variant to train: an ablation of the suite (or the full model) with one seed. */
+export interface Job {
   ablation: string;
   seed: number;
 }
@@ -193,25 +194,28 @@ function spawnTrain(preset: string, job: Job, overrides: unknown, log: (l: strin
 }
 
 /**
+ * The (ablation, seed) pairs the suite runner would train: the full model of every seed first (the
+ * ablations of a seed start from its stages 0–1), then the unfinished ablations, seed by seed.
+ * Empty when every run of the suite is finished under the current config.
+ */
+export function pendingVariants(suite: SuiteSpec, ablations: readonly string[], seeds: readonly number[], base: ExperimentConfig, overrides: unknown): Job[] {
+  const others = ablations.filter((ab) => ab !== FULL_MODEL).map((ab) => ({ ab, exp: resolveExperiment(suite.preset, loadAblation(ab), overrides) }));
+  const pending: Job[] = seeds.filter((seed) => !finishedRow(base, base, FULL_MODEL, seed)).map((seed) => ({ ablation: FULL_MODEL, seed }));
+  for (const seed of seeds) {
+    for (const { ab, exp } of others) if (!finishedRow(exp, base, ab, seed)) pending.push({ ablation: ab, seed });
+  }
+  return pending;
+}
+
+/**
  * Train every unfinished (ablation, seed) with `workers` child processes. The full model of a seed
  * goes first (its stages 0–1 are shared by the ablations of that seed); an ablation starts once the
  * full model of its seed has finished, so no two processes ever train the same run. Returns the
  * number of variants trained.
  */
 export async function trainInWorkers(suite: SuiteSpec, ablations: readonly string[], seeds: readonly number[], base: ExperimentConfig, overrides: unknown, workers: number, log: (l: string) => void): Promise<number> {
-  const pending: Job[] = [];
-  const fullDone = new Set<number>();
-  for (const seed of seeds) {
-    if (finishedRow(base, base, FULL_MODEL, seed)) fullDone.add(seed);
-    else pending.push({ ablation: FULL_MODEL, seed });
-  }
-  for (const seed of seeds) {
-    for (const ab of ablations) {
-      if (ab === FULL_MODEL) continue;
-      const exp = resolveExperiment(suite.preset, loadAblation(ab), overrides);
-      if (!finishedRow(exp, base, ab, seed)) pending.push({ ablation: ab, seed });
-    }
-  }
+  const pending = pendingVariants(suite, ablations, seeds, base, overrides);
+  const fullDone = new Set(seeds.filter((seed) => !pending.some((j) => j.ablation === FULL_MODEL && j.seed === seed)));
   if (pending.length === 0) return 0;
   const toTrain = pending.length;
   log(`[suite ${suite.name}] ${toTrain} variants to train with ${workers} worker processes`);

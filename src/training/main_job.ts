@@ -16,14 +16,14 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
-import { ExperimentConfig, FULL_MODEL, SuiteSpec, loadAblation, loadSuite, resolveExperiment } from '../config/experiment';
+import { ExperimentConfig, FULL_MODEL, SuiteSpec, loadSuite, resolveExperiment } from '../config/experiment';
 import { readRunRecord, runDir, runsDir } from '../runs/record';
 import { atomicWriteJson, projectRoot, readJson } from '../utils/fs';
 import { embeddedDatasetDir } from '../data/embedded/generate';
 import { createModel } from '../models/factory';
 import { SeedStream } from '../utils/random';
 import { loadCheckpoint, StepLog } from './train_state';
-import { runSuite, trainInWorkers } from './ablation_runner';
+import { pendingVariants, runSuite, trainInWorkers } from './ablation_runner';
 import { evaluateSplit, modelForData, prepareExperimentData, runRecipe, stageRunIds, variantFinished, STAGES } from './stages';
 import { PreparedData } from './data_prep';
 
@@ -254,15 +254,12 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
 }
 
 /** True when a suite results file covers every (ablation, seed). */
-/** The suite's results file lists every (ablation, seed) and every one of their runs is finished with the current config. */
+/** The suite's results file lists every (ablation, seed), and the suite runner would train none of them. */
 function suiteComplete(file: string, suite: SuiteSpec, seeds: readonly number[], base: ExperimentConfig, overrides: unknown): boolean {
   if (!fs.existsSync(file)) return false;
   const r = readJson<{ rows: { ablation: string; seed: number }[] }>(file);
   if (!suite.ablations.every((a) => seeds.every((s) => r.rows.some((x) => x.ablation === a && x.seed === s)))) return false;
-  return suite.ablations.every((a) => {
-    const exp = a === FULL_MODEL ? base : resolveExperiment(suite.preset, loadAblation(a), overrides);
-    return seeds.every((s) => variantFinished(exp, s, a, base));
-  });
+  return pendingVariants(suite, suite.ablations, seeds, base, overrides).length === 0;
 }
 
 /** True when `file` exists and was written after every listed run record (figures of retrained runs are redrawn). */
