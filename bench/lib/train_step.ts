@@ -69,9 +69,13 @@ export interface KitTrainStep {
   dispose(): void;
 }
 
-/** Stage-2 trainability of a parameter group under the default preset (the rule `runRecipe` applies). */
-export function stage2Trainable(group: ParamGroup | 'all'): boolean {
-  return stageTrainsGroup('stage2', resolveExperiment('embedded-fast'), group);
+/**
+ * Stage-2 trainability of parameter groups under the default preset (the rule `runRecipe` applies),
+ * with the preset resolved once, not once per parameter.
+ */
+export function stage2Trainable(): (group: ParamGroup | 'all') => boolean {
+  const exp = resolveExperiment('embedded-fast');
+  return (group) => stageTrainsGroup('stage2', exp, group);
 }
 
 /** Random CLIP-normalised-looking images `[B, S, S, 3]` (values ~N(0,1), like normalised pixels). */
@@ -103,7 +107,8 @@ export function buildStage2Step(config: ModelConfig, batchSize: number, seeds: S
   if (config.kind === 'priorclip') throw new Error('bench: the training-step benchmark expects a pir-small / pir config');
   const model = createModel(config, seeds.child('model'));
   const group = (k: string): ParamGroup | 'all' => (model.paramGroup ? model.paramGroup(k) : pirParamGroup(k));
-  const entries = optimisedEntries(model.params, [], (k) => stage2Trainable(group(k)));
+  const trains = stage2Trainable();
+  const entries = optimisedEntries(model.params, [], (k) => trains(group(k)));
   const optCfg: AdamWConfig = { beta1: STAGE2_OPTIM.beta1, beta2: STAGE2_OPTIM.beta2, eps: STAGE2_OPTIM.eps, weightDecay: STAGE2_OPTIM.weightDecay, noDecay: STAGE2_OPTIM.noDecay };
   const optimizer = new AdamW(entries, optCfg);
   const vars = optimizer.variables();
