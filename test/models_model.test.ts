@@ -12,24 +12,11 @@ import { createModel, loadModelPreset, resolveModelConfig, listModelPresets, sum
 import { ModelConfig, RetrievalModel } from '../src/models/model';
 import { ParamStore } from '../src/models/params';
 import { SpatialPae } from '../src/models/spatial_pae';
+import { TINY_PIR_SMALL } from './models_tiny';
 import { PirModel } from '../src/models/pir';
 
-/** A tiny PIR-style config: 16-px images → 4×4 grid (N = 17), D = 16, 2 heads. */
-const TINY = {
-  kind: 'pir-small',
-  name: 'tiny',
-  embedDim: 16,
-  imageSize: 16,
-  heads: 2,
-  image: { channels: [4, 8] },
-  prior: { channels: [4, 8], numClasses: 3 },
-  text: { vocabSize: 20, contextLength: 8, width: 16, layers: 1, heads: 2 },
-  spatialPae: { filterSize: 5, numRounds: 1 },
-  temporalPae: { numRounds: 1 },
-};
-
 function tiny(override: Record<string, unknown> = {}): ModelConfig {
-  const merged = resolveModelConfig(TINY, 'tiny');
+  const merged = resolveModelConfig(TINY_PIR_SMALL, 'tiny');
   return resolveModelConfig({ ...structuredClone(merged), ...override }, 'tiny+override');
 }
 

@@ -28,20 +28,10 @@ import {
 } from '../src/notebook/walkthrough/spatial';
 import { temporalRoundRows, tokenStrings, traceTemporalPae } from '../src/notebook/walkthrough/temporal';
 import { RUN_CHECKPOINT, RUN_VOCAB, batchImages, loadWalkthrough, trainedRunId, trainedRunIds, walkthroughBatch } from '../src/notebook/walkthrough/session';
+import { TINY_PIR_SMALL } from './models_tiny';
 
-/** 16-px images → 4×4 grid (N = 17), D = 16, 2 heads, K = 5, two rounds on each side. */
-const TINY = {
-  kind: 'pir-small',
-  name: 'tiny',
-  embedDim: 16,
-  imageSize: 16,
-  heads: 2,
-  image: { channels: [4, 8] },
-  prior: { channels: [4, 8], numClasses: 3 },
-  text: { vocabSize: 20, contextLength: 8, width: 16, layers: 1, heads: 2 },
-  spatialPae: { filterSize: 5, numRounds: 2 },
-  temporalPae: { numRounds: 2 },
-};
+/** The shared tiny model (16-px images → 4×4 grid, N = 17, D = 16, K = 5) with two rounds on each side. */
+const TINY = { ...TINY_PIR_SMALL, spatialPae: { filterSize: 5, numRounds: 2 }, temporalPae: { numRounds: 2 } };
 
 let model: PirModel;
 let images: tf.Tensor4D;
