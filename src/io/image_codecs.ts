@@ -16,7 +16,9 @@
  * refused with an error that names the file and the unsupported feature.
  */
 import * as fs from 'fs';
+import * as zlib from 'zlib';
 import { PNG } from 'pngjs';
+import { crc32 } from './zip';
 import * as jpeg from 'jpeg-js';
 
 /** A decoded image: row-major, interleaved 8-bit RGB (`data.length = width·height·3`). */
@@ -30,10 +32,34 @@ export interface RgbImage {
 /** Image container formats the kit decodes. */
 export type ImageFormat = 'png' | 'jpeg' | 'tiff';
 
-/** Refuse images larger than this many megapixels (a corrupt header must not allocate gigabytes). */
-const MAX_MEGAPIXELS = 100;
+/**
+ * Default limit on width × height of any decoded image, every format (a corrupt or hostile header
+ * must not allocate gigabytes). Pillow's `MAX_IMAGE_PIXELS` warns at 89.5 MP and refuses at twice
+ * that; the kit refuses above 100 MP. Override with `KIT_MAX_IMAGE_PIXELS` or `setMaxImagePixels`.
+ */
+export const DEFAULT_MAX_IMAGE_PIXELS = 100_000_000;
+/** Environment variable overriding the pixel limit (a positive integer). */
+export const MAX_IMAGE_PIXELS_ENV = 'KIT_MAX_IMAGE_PIXELS';
 /** jpeg-js memory cap in MB for one decode. */
 const JPEG_MAX_MEMORY_MB = 1024;
+/** Limit set by setMaxImagePixels (null: environment or default). */
+let maxPixelsOverride: number | null = null;
+
+/** Sets the pixel limit for every format (null restores the default / environment value). */
+export function setMaxImagePixels(n: number | null): void {
+  if (n !== null && !(Number.isInteger(n) && n > 0)) throw new Error(`setMaxImagePixels: expected a positive integer, got ${n}`);
+  maxPixelsOverride = n;
+}
+
+/** The pixel limit in force: setMaxImagePixels, else KIT_MAX_IMAGE_PIXELS, else the default. */
+export function maxImagePixels(): number {
+  if (maxPixelsOverride !== null) return maxPixelsOverride;
+  const env = process.env[MAX_IMAGE_PIXELS_ENV];
+  if (env === undefined || env === '') return DEFAULT_MAX_IMAGE_PIXELS;
+  const n = Number(env);
+  if (!(Number.isInteger(n) && n > 0)) throw new Error(`${MAX_IMAGE_PIXELS_ENV}='${env}': expected a positive integer (pixels)`);
+  return n;
+}
 
 /** Detects the container from magic bytes (null when unknown). */
 export function sniffImageFormat(bytes: Uint8Array): ImageFormat | null {
@@ -78,9 +104,13 @@ export function readImageFile(file: string): RgbImage {
   return decodeImage(bytes, file);
 }
 
+/** Checks header dimensions against the pixel limit, before anything of that size is allocated. */
 function checkSize(width: number, height: number): void {
-  if (!(width > 0 && height > 0)) throw new Error(`invalid size ${width}×${height}`);
-  if (width * height > MAX_MEGAPIXELS * 1e6) throw new Error(`image ${width}×${height} exceeds ${MAX_MEGAPIXELS} MP`);
+  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) throw new Error(`invalid size ${width}×${height} in the header`);
+  const limit = maxImagePixels();
+  if (width * height > limit) {
+    throw new Error(`header says ${width}×${height} = ${width * height} pixels, above the limit of ${limit} (set ${MAX_IMAGE_PIXELS_ENV} to raise it)`);
+  }
 }
 
 /** RGBA (4 channels) → RGB, dropping alpha (no compositing, as PIL's `convert('RGB')`). */
@@ -95,10 +125,106 @@ function rgbaToRgb(rgba: Uint8Array, width: number, height: number): Uint8Array 
   return out;
 }
 
+/** PNG signature length and chunk framing (length, type, data, CRC). */
+const PNG_SIGNATURE_BYTES = 8;
+const PNG_CHUNK_OVERHEAD = 12;
+/** Samples per pixel of each PNG colour type (0 gray, 2 RGB, 3 palette, 4 gray+alpha, 6 RGBA). */
+const PNG_CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+/** Bit depths each colour type allows (PNG spec, table 11.1). */
+const PNG_DEPTHS: Record<number, number[]> = { 0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16] };
+/** Adam7 passes: [x0, y0, dx, dy]. */
+const ADAM7: [number, number, number, number][] = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
+/** Highest PNG scanline filter type (0 none … 4 Paeth). */
+const PNG_MAX_FILTER = 4;
+
+/**
+ * Validates a PNG before pngjs decodes it: chunk framing and CRCs, IHDR (size checked against the
+ * pixel limit before any allocation, colour type / bit depth), IDAT present, IEND present (else the
+ * file is truncated), and the zlib stream inflating to exactly the scanline bytes the header implies
+ * with a valid filter byte on every row. pngjs alone accepts a short stream and unfilters past its
+ * end (black rows, or a different "filter type" error on every run), and allocates the full image
+ * from the header before checking anything.
+ */
+function validatePng(b: Uint8Array): void {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let pos = PNG_SIGNATURE_BYTES;
+  let width = 0, height = 0, depth = 0, colour = -1, interlace = 0;
+  const idat: Uint8Array[] = [];
+  let sawEnd = false;
+  let index = 0;
+  while (pos < b.length) {
+    if (pos + PNG_CHUNK_OVERHEAD > b.length) throw new Error(`chunk header at byte ${pos} cut off (file has ${b.length} bytes): truncated file`);
+    const len = dv.getUint32(pos);
+    const type = String.fromCharCode(b[pos + 4], b[pos + 5], b[pos + 6], b[pos + 7]);
+    if (!/^[A-Za-z]{4}$/.test(type)) throw new Error(`chunk ${index} at byte ${pos} has an invalid type ${JSON.stringify(type)}: corrupt file`);
+    if (pos + PNG_CHUNK_OVERHEAD + len > b.length) throw new Error(`chunk ${type} at byte ${pos} declares ${len} bytes but the file ends first: truncated file`);
+    const data = b.subarray(pos + 8, pos + 8 + len);
+    const crc = dv.getUint32(pos + 8 + len);
+    if (crc32(b.subarray(pos + 4, pos + 8 + len)) !== crc) throw new Error(`chunk ${type} at byte ${pos} fails its CRC: corrupt file`);
+    if (index === 0 && type !== 'IHDR') throw new Error(`first chunk is ${type}, expected IHDR`);
+    if (type === 'IHDR') {
+      if (len !== 13) throw new Error(`IHDR has ${len} bytes, expected 13`);
+      width = dv.getUint32(pos + 8);
+      height = dv.getUint32(pos + 12);
+      depth = data[8];
+      colour = data[9];
+      interlace = data[12];
+      checkSize(width, height);
+      const depths = PNG_DEPTHS[colour];
+      if (depths === undefined) throw new Error(`colour type ${colour} is not a PNG colour type`);
+      if (!depths.includes(depth)) throw new Error(`bit depth ${depth} is not allowed for colour type ${colour}`);
+      if (data[10] !== 0 || data[11] !== 0 || interlace > 1) throw new Error(`IHDR compression/filter/interlace ${data[10]}/${data[11]}/${interlace} not defined by the PNG spec`);
+    } else if (type === 'IDAT') {
+      idat.push(data);
+    } else if (type === 'IEND') {
+      sawEnd = true;
+      break;
+    }
+    pos += PNG_CHUNK_OVERHEAD + len;
+    index++;
+  }
+  if (index === 0 && width === 0) throw new Error('no IHDR chunk: truncated file');
+  if (idat.length === 0) throw new Error('no IDAT (image data) chunk');
+  if (!sawEnd) throw new Error(`no IEND chunk after ${b.length} bytes: truncated file`);
+  const bitsPerPixel = PNG_CHANNELS[colour] * depth;
+  const rowBytes = (w: number): number => (w * bitsPerPixel + 7) >> 3;
+  let expected = 0;
+  const passes: [number, number][] = interlace === 0 ? [[width, height]]
+    : ADAM7.map(([x0, y0, dx, dy]) => [Math.ceil((width - x0) / dx), Math.ceil((height - y0) / dy)] as [number, number]).map(([w, h]) => [Math.max(0, w), Math.max(0, h)] as [number, number]);
+  for (const [w, h] of passes) {
+    if (w === 0 || h === 0) continue;
+    expected += h * (rowBytes(w) + 1);
+  }
+  let raw: Buffer;
+  try {
+    raw = zlib.inflateSync(Buffer.concat(idat), { maxOutputLength: expected + 1 });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ERR_BUFFER_TOO_LARGE') throw new Error(`image data inflates to more than the ${expected} bytes the header implies: corrupt file`);
+    const what = /unexpected end/i.test(err.message) ? 'the compressed image data stops early: truncated file' : `corrupt compressed image data (${err.message})`;
+    throw new Error(what);
+  }
+  if (raw.length !== expected) {
+    throw new Error(raw.length < expected
+      ? `image data holds ${raw.length} of the ${expected} bytes the header implies (${Math.floor(raw.length / Math.max(1, expected / height))} of ${height} rows): truncated image data`
+      : `image data inflates to more than the ${expected} bytes the header implies: corrupt file`);
+  }
+  // Each scanline starts with its filter type.
+  let p = 0;
+  for (const [w, h] of passes) {
+    if (w === 0 || h === 0) continue;
+    for (let r = 0; r < h; r++) {
+      if (raw[p] > PNG_MAX_FILTER) throw new Error(`scanline ${r} has filter type ${raw[p]} (0–4 allowed): corrupt image data`);
+      p += rowBytes(w) + 1;
+    }
+  }
+}
+
 function decodePng(bytes: Uint8Array): RgbImage {
+  validatePng(bytes);
   // pngjs expands palette/gray/16-bit to 8-bit RGBA.
   const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  checkSize(png.width, png.height);
+  if (png.data.length !== png.width * png.height * 4) throw new Error(`decoded ${png.data.length} bytes for ${png.width}×${png.height} RGBA`);
   return { width: png.width, height: png.height, data: rgbaToRgb(png.data, png.width, png.height) };
 }
 
@@ -229,7 +355,7 @@ function decodeJpeg(bytes: Uint8Array): RgbImage {
     formatAsRGBA: false,
     tolerantDecoding: false,
     colorTransform: mode === null ? undefined : false,
-    maxResolutionInMP: MAX_MEGAPIXELS,
+    maxResolutionInMP: maxImagePixels() / 1e6,
     maxMemoryUsageInMB: JPEG_MAX_MEMORY_MB,
   });
   checkSize(out.width, out.height);
@@ -517,15 +643,22 @@ function decodeBaselineJpeg(b: Uint8Array): RgbImage | null {
   }
   // Bit reader (0xFF00 stuffing; a marker ends the data: zeros are fed, as libjpeg does).
   let acc = 0, nbits = 0, hitMarker = false;
+  /** Zero bytes fed past the end of the entropy-coded data (libjpeg does the same, with a warning). */
+  let padBytes = 0;
+  /** More than one byte of zero padding consumed means the data stopped before the image did. */
+  const checkNotShort = (where: string): void => {
+    if (padBytes * 8 - nbits > 8) throw new Error(`entropy-coded data ends ${where} (${padBytes * 8 - nbits} bits short): truncated or corrupt image data`);
+  };
   const fill = (): void => {
     while (nbits <= 24) {
       let byte = 0;
+      if (hitMarker || pos >= b.length) padBytes++;
       if (!hitMarker && pos < b.length) {
         byte = b[pos];
         if (byte === 0xff) {
           const nx = b[pos + 1];
           if (nx === 0) pos += 2;
-          else { hitMarker = true; byte = 0; }
+          else { hitMarker = true; byte = 0; padBytes++; }
         } else pos++;
       }
       acc = ((acc << 8) | byte) >>> 0;
@@ -581,7 +714,8 @@ function decodeBaselineJpeg(b: Uint8Array): RgbImage | null {
   for (let mcu = 0; mcu < total; mcu++) {
     if (restart > 0 && mcu > 0 && mcu % restart === 0) {
       // Byte-align, find the RSTn marker, reset predictions.
-      nbits = 0; acc = 0; hitMarker = false;
+      checkNotShort(`before restart interval ${mcu / restart}`);
+      nbits = 0; acc = 0; hitMarker = false; padBytes = 0;
       while (pos + 1 < b.length && !(b[pos] === 0xff && b[pos + 1] >= 0xd0 && b[pos + 1] <= 0xd7)) pos++;
       if (pos + 1 >= b.length) throw new Error('missing restart marker: truncated data');
       pos += 2;
@@ -601,6 +735,7 @@ function decodeBaselineJpeg(b: Uint8Array): RgbImage | null {
     return null;
   }
   if (pos >= b.length && !hitMarker) throw new Error('entropy-coded data ends without an EOI marker: truncated file');
+  checkNotShort(`before MCU ${total} of ${total}`);
   const n = W * H;
   const rgb = new Uint8Array(n * 3);
   const yc = comps[0];
