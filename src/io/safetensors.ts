@@ -133,7 +133,14 @@ interface ParsedHeader {
   dataStart: number;
 }
 
-function parseHeader(bytes: Uint8Array, source: string, checkData = true): ParsedHeader {
+/**
+ * Parses and validates the header as the reference implementation (`safetensors` crate, `validate`)
+ * does: the JSON starts with '{'; each tensor's byte span matches its dtype × shape; sorted by offset
+ * the spans start at 0 and are contiguous (no gap, no overlap); the last one ends exactly at the end
+ * of the data section (no trailing bytes). `dataLength` is the data section's size (from the bytes,
+ * or from the file size when only the header was read).
+ */
+function parseHeader(bytes: Uint8Array, source: string, dataLength?: number): ParsedHeader {
   if (bytes.length < HEADER_PREFIX_BYTES) {
     throw new Error(`${source}: truncated safetensors file (${bytes.length} bytes, need at least 8 for the header length)`);
   }
@@ -147,6 +154,9 @@ function parseHeader(bytes: Uint8Array, source: string, checkData = true): Parse
   if (dataStart > bytes.length) {
     throw new Error(`${source}: truncated safetensors header: header says ${n} bytes but the file has only ${bytes.length - HEADER_PREFIX_BYTES} after the length prefix`);
   }
+  if (n === 0 || bytes[HEADER_PREFIX_BYTES] !== 0x7b) {
+    throw new Error(`${source}: safetensors header of ${n} bytes does not start with '{'; not a safetensors file?`);
+  }
   const text = Buffer.from(bytes.buffer, bytes.byteOffset + HEADER_PREFIX_BYTES, n).toString('utf8');
   let raw: unknown;
   try {
@@ -157,7 +167,7 @@ function parseHeader(bytes: Uint8Array, source: string, checkData = true): Parse
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new Error(`${source}: safetensors header must be a JSON object`);
   }
-  const dataLen = bytes.length - dataStart;
+  const dataLen = dataLength ?? bytes.length - dataStart;
   const entries = new Map<string, HeaderEntry>();
   let metadata: Record<string, string> = {};
   for (const [name, v] of Object.entries(raw as Record<string, unknown>)) {
@@ -175,7 +185,7 @@ function parseHeader(bytes: Uint8Array, source: string, checkData = true): Parse
     }
     if (v === null || typeof v !== 'object') throw new Error(`${source}: tensor '${name}': header entry must be an object`);
     const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (!isSafeDtype(e.dtype)) {
+    if (!Object.prototype.hasOwnProperty.call(e, 'dtype') || !isSafeDtype(e.dtype)) {
       throw new Error(`${source}: tensor '${name}': unknown dtype ${JSON.stringify(e.dtype)} (expected one of ${Object.keys(DTYPE_BYTES).join(', ')})`);
     }
     if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) {
@@ -191,10 +201,24 @@ function parseHeader(bytes: Uint8Array, source: string, checkData = true): Parse
     if (end - begin !== expected) {
       throw new Error(`${source}: tensor '${name}': ${e.dtype}${JSON.stringify(shape)} needs ${expected} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`);
     }
-    if (checkData && end > dataLen) {
+    if (end > dataLen) {
       throw new Error(`${source}: tensor '${name}': data_offsets [${begin}, ${end}] out of range: the data section has ${dataLen} bytes (file truncated?)`);
     }
     entries.set(name, { dtype: e.dtype, shape: [...shape], data_offsets: [begin, end] });
+  }
+  // Contiguous, non-overlapping spans covering the data section exactly.
+  const spans = [...entries].sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0] || a[1].data_offsets[1] - b[1].data_offsets[1]);
+  let at = 0;
+  let prev = '';
+  for (const [name, e] of spans) {
+    const [begin, end] = e.data_offsets;
+    if (begin < at) throw new Error(`${source}: tensor '${name}' data_offsets [${begin}, ${end}] overlap tensor '${prev}' (which ends at ${at}): invalid safetensors file`);
+    if (begin > at) throw new Error(`${source}: ${begin - at} bytes at data offset ${at} belong to no tensor (before '${name}'): invalid safetensors file`);
+    at = end;
+    prev = name;
+  }
+  if (at !== dataLen) {
+    throw new Error(`${source}: the tensors cover ${at} bytes of the ${dataLen}-byte data section: ${dataLen - at} trailing bytes (invalid safetensors file)`);
   }
   return { entries, metadata, dataStart };
 }
@@ -255,7 +279,7 @@ export function readSafetensorsFileWithMetadata(file: string): {
 }
 
 /** Read only the header bytes (length prefix + JSON) of a safetensors file, not the tensor data. */
-function readHeaderBytes(file: string): Uint8Array {
+function readHeaderBytes(file: string): { bytes: Uint8Array; dataLength: number } {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -269,11 +293,13 @@ function readHeaderBytes(file: string): Uint8Array {
     const n64 = prefix.readBigUInt64LE(0);
     if (n64 > BigInt(MAX_HEADER_BYTES)) throw new Error(`${file}: safetensors header length ${n64} is implausible (limit ${MAX_HEADER_BYTES}); not a safetensors file?`);
     const n = Number(n64);
+    const size = fs.fstatSync(fd).size;
+    if (HEADER_PREFIX_BYTES + n > size) throw new Error(`${file}: truncated safetensors header: header says ${n} bytes but the file has only ${size - HEADER_PREFIX_BYTES} after the length prefix`);
     const out = Buffer.alloc(HEADER_PREFIX_BYTES + n);
     prefix.copy(out, 0);
     const read = fs.readSync(fd, out, HEADER_PREFIX_BYTES, n, HEADER_PREFIX_BYTES);
     if (read < n) throw new Error(`${file}: truncated safetensors header: header says ${n} bytes but the file has only ${read} after the length prefix`);
-    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+    return { bytes: new Uint8Array(out.buffer, out.byteOffset, out.byteLength), dataLength: size - HEADER_PREFIX_BYTES - n };
   } finally {
     fs.closeSync(fd);
   }
@@ -281,13 +307,14 @@ function readHeaderBytes(file: string): Uint8Array {
 
 /** Read only the metadata of a safetensors file (reads the header, not the tensor data). */
 export function readSafetensorsFileMetadata(file: string): Record<string, string> {
-  const { metadata } = parseHeader(readHeaderBytes(file), file, false);
-  return metadata;
+  const { bytes, dataLength } = readHeaderBytes(file);
+  return parseHeader(bytes, file, dataLength).metadata;
 }
 
 /** Header-only view of a safetensors file: name → {dtype, shape} (reads the header, not the tensor data). */
 export function readSafetensorsFileIndex(file: string): Map<string, { dtype: SafeDtype; shape: number[] }> {
-  const { entries } = parseHeader(readHeaderBytes(file), file, false);
+  const { bytes, dataLength } = readHeaderBytes(file);
+  const { entries } = parseHeader(bytes, file, dataLength);
   const out = new Map<string, { dtype: SafeDtype; shape: number[] }>();
   for (const [k, e] of entries) out.set(k, { dtype: e.dtype, shape: e.shape });
   return out;

@@ -27,6 +27,7 @@ import {
   numElements,
 } from '../io/safetensors';
 import { isZip } from '../io/zip';
+import { detectCheckpointKind, unreadableCheckpointMessage } from '../io/checkpoint_kind';
 import { readTorchZip, torchStateDict, writeTorchStateDict } from '../io/torch_pickle';
 import { atomicWriteFile } from '../utils/fs';
 import { SeedStream } from '../utils/random';
@@ -58,10 +59,17 @@ export interface ReadStateDictOptions {
   prefix?: string;
 }
 
-/** Read a state_dict from bytes (format detected from the content: zip → torch, else safetensors). */
+/**
+ * Read a state_dict from bytes. The kind is detected from the content: safetensors and torch ≥ 1.6
+ * zips are read; TorchScript, legacy pickle/tar checkpoints, empty and unknown files are refused,
+ * each with its own message.
+ */
 export function readStateDictBytes(bytes: Uint8Array, source: string, opts: ReadStateDictOptions = {}): LoadedStateDict {
   let loaded: LoadedStateDict;
-  if (isZip(bytes)) {
+  const kind = detectCheckpointKind(bytes);
+  const refusal = unreadableCheckpointMessage(kind, bytes, source);
+  if (refusal !== null) throw new Error(refusal);
+  if (kind === 'torch-zip') {
     const { tensors, info } = torchStateDict(readTorchZip(bytes, source), source);
     loaded = { tensors, metadata: {}, info, format: 'torch-zip' };
   } else {
@@ -109,6 +117,9 @@ export interface LoadStateDictOptions {
   ignore?: (key: string) => boolean;
 }
 
+/** File dtypes read into float parameters (converted to float32). */
+const FLOAT_DTYPES: readonly string[] = ['F32', 'F16', 'BF16', 'F64'];
+
 /** Buffers PyTorch never persists but some old checkpoints contain. */
 const DEFAULT_IGNORED = (k: string): boolean => k === 'attn_mask' || k.endsWith('.attn_mask');
 
@@ -132,9 +143,22 @@ export function loadStateDict(store: ParamStore, tensors: Map<string, SafeTensor
     const want = torchShape(e.variable.shape, e.layout);
     if (want.length !== t.shape.length || want.some((d, i) => d !== t.shape[i])) {
       wrong.push(`${k}: file [${t.shape}] vs model [${want}]`);
-    } else if (['U8', 'BOOL'].includes(t.dtype) && e.torchDtype === 'F32') {
-      wrong.push(`${k}: file dtype ${t.dtype} vs model float`);
+    } else if (e.torchDtype === 'F32' && !FLOAT_DTYPES.includes(t.dtype)) {
+      wrong.push(`${k}: file dtype ${t.dtype} for a float parameter (only ${FLOAT_DTYPES.join('/')} are read; quantized or integer weights are not)`);
+    } else if (e.torchDtype === 'I64' && FLOAT_DTYPES.includes(t.dtype)) {
+      wrong.push(`${k}: file dtype ${t.dtype} for an integer buffer`);
     }
+  }
+  const nonFinite: string[] = [];
+  for (const [k, t] of tensors) {
+    if (!byKey.has(k) || !FLOAT_DTYPES.includes(t.dtype)) continue;
+    const d = toFloat32(t);
+    let bad = 0;
+    for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) bad++;
+    if (bad > 0) nonFinite.push(`${k}: ${bad} of ${d.length}`);
+  }
+  if (nonFinite.length > 0) {
+    throw new Error(`${source}: ${nonFinite.length} tensor(s) hold NaN or infinite weights (a diverged or corrupt checkpoint): ${nonFinite.slice(0, 10).join(', ')}${nonFinite.length > 10 ? ', …' : ''}`);
   }
   if (wrong.length > 0 || (strict && (missing.length > 0 || unexpected.length > 0))) {
     const list = (title: string, xs: string[]): string =>
@@ -231,16 +255,25 @@ export function loadCheckpointInto(
   return { ...report, metadata: sd.metadata, info: sd.info, format: sd.format };
 }
 
+/** Bytes read to tell a checkpoint's kind before reading its metadata (covers the tar magic at 257). */
+const CONFIG_SNIFF_BYTES = 512;
+
 /** The model config stored in a kit checkpoint's metadata (null for foreign files). */
 export function checkpointConfig(file: string): unknown {
-  const head = Buffer.alloc(4);
+  if (!fs.existsSync(file)) throw new Error(`cannot read checkpoint ${file}: no such file`);
+  if (fs.statSync(file).isDirectory()) throw new Error(`cannot read checkpoint ${file}: it is a folder, not a file`);
+  const head = Buffer.alloc(CONFIG_SNIFF_BYTES);
   const fd = fs.openSync(file, 'r');
+  let got: number;
   try {
-    fs.readSync(fd, head, 0, 4, 0);
+    got = fs.readSync(fd, head, 0, CONFIG_SNIFF_BYTES, 0);
   } finally {
     fs.closeSync(fd);
   }
   if (isZip(head)) return null; // torch checkpoints carry no kit config
+  const sniff = head.subarray(0, got);
+  const kind = detectCheckpointKind(sniff);
+  if (kind !== 'safetensors') throw new Error(unreadableCheckpointMessage(kind, sniff, file) ?? `${file}: unreadable checkpoint`);
   const raw = readSafetensorsFileMetadata(file)[META_CONFIG];
   if (raw === undefined) return null;
   try {
