@@ -15,28 +15,41 @@ import { initBackend } from '../backends/backend';
 import { closeRenderer } from '../plotting/render';
 import { DEFAULT_ABLATION_SUITE, runSuite } from '../training/ablation_runner';
 import { DEFAULT_WORKERS } from '../training/main_job';
-import { parseArgs, parseIntList, setsToOverrides } from '../training/cli_args';
+import { ArgSpec, flag, list, nums, num, parseArgs, runCli, setsToOverrides, str } from '../utils/cli_args';
+
+const USAGE = 'usage: npm run ablate -- [--suite paper] [--seeds 0,1,2] [--ablations full,no-prior] [--set key.path=value …] [--workers N] [--backend wasm|cpu] [--no-figures] [--no-progress]';
+
+/** Most worker processes `--workers` accepts. */
+const MAX_WORKERS = 64;
+
+const SPEC: ArgSpec = {
+  suite: 'string',
+  seeds: { kind: 'intList', min: 0 },
+  ablations: 'string',
+  set: 'list',
+  backend: 'string',
+  figures: 'boolean',
+  progress: 'boolean',
+  workers: { kind: 'int', min: 1, max: MAX_WORKERS },
+};
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { suite: 'string', seeds: 'string', ablations: 'string', set: 'list', backend: 'string', figures: 'boolean', progress: 'boolean', workers: 'string' }, 'npm run ablate');
-  await initBackend((args.backend as string | undefined) ?? process.env.KIT_BACKEND);
-  const sets = (args.set as string[] | undefined) ?? [];
-  const out = await runSuite((args.suite as string | undefined) ?? DEFAULT_ABLATION_SUITE, {
-    seeds: args.seeds !== undefined ? parseIntList(args.seeds as string, 'seeds') : undefined,
-    ablations: args.ablations !== undefined ? (args.ablations as string).split(',').filter((x) => x.length > 0) : undefined,
-    overrides: sets.length ? setsToOverrides(sets) : undefined,
-    figures: args.figures !== false,
-    workers: args.workers !== undefined ? parseIntList(args.workers as string, 'workers')[0] : DEFAULT_WORKERS,
-    progress: args.progress !== false,
+  const args = parseArgs(process.argv.slice(2), SPEC, 'ablate');
+  const sets = list(args, 'set');
+  const overrides = sets.length ? setsToOverrides(sets) : undefined;
+  const ablations = str(args, 'ablations');
+  await initBackend(str(args, 'backend') ?? process.env.KIT_BACKEND);
+  const out = await runSuite(str(args, 'suite') ?? DEFAULT_ABLATION_SUITE, {
+    seeds: nums(args, 'seeds'),
+    ablations: ablations !== undefined ? ablations.split(',').filter((x) => x.length > 0) : undefined,
+    overrides,
+    figures: flag(args, 'figures') !== false,
+    workers: num(args, 'workers') ?? DEFAULT_WORKERS,
+    progress: flag(args, 'progress') !== false,
   });
   const md = out.files.find((f) => f.endsWith('.md'));
   if (md) process.stdout.write(fs.readFileSync(md, 'utf8'));
   process.stdout.write(`\n${out.trained} variants trained, ${out.reused} reused, ${out.seconds.toFixed(0)} s. Files:\n${out.files.map((f) => `  ${f}`).join('\n')}\n`);
 }
 
-main()
-  .then(() => closeRenderer()) // no 15 s idle wait for the figure browser before exiting
-  .catch((e: unknown) => {
-    process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
-    process.exit(1);
-  });
+runCli(main, USAGE, () => closeRenderer()); // no 15 s idle wait for the figure browser before exiting

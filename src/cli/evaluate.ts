@@ -24,9 +24,10 @@ import { EvalTransform } from '../data/image_preprocess';
 import { BatchTokenizer } from '../evaluation/embed';
 import { evaluateRetrieval, EvaluationResult } from '../evaluation/evaluate';
 import { DEFAULT_TIE_RULE, RetrievalMetrics, TieRule, TIE_RULES } from '../evaluation/retrieval_metrics';
-import { atomicWriteJson, projectRoot, readJson, sha256File } from '../utils/fs';
+import { atomicWriteJson, projectRoot, readJson, sha256 } from '../utils/fs';
 import { SeedStream } from '../utils/random';
-import { finishRun, runDir, runId as makeRunId, startRun, writeRunRecord } from '../runs/record';
+import { ArgSpec, flag, num, parseArgs, runCli, str, UsageError } from '../utils/cli_args';
+import { fileFingerprint, finishRun, runDir, runId as makeRunId, startRun, validateRunId, writeRunRecord } from '../runs/record';
 
 /** Parsed command line. */
 export interface EvaluateArgs {
@@ -54,56 +55,57 @@ const USAGE =
   `[--split test] [--vocab <file>] [--tie-rule ${TIE_RULES.join('|')}] [--out <dir>] [--backend wasm|cpu] [--batch N] [--text-batch N] ` +
   '[--chunk rows] [--limit images] [--seed N] [--run-id id] [--quiet]';
 
-/** Parse `argv` (without node and script). Throws with the usage on errors. */
+/** Largest batch / chunk size the numeric options accept. */
+const MAX_BATCH = 1 << 20;
+
+const SPEC: ArgSpec = {
+  model: 'string',
+  checkpoint: 'string',
+  data: 'string',
+  images: 'string',
+  split: { kind: 'string', choices: ['train', 'val', 'test'] },
+  vocab: 'string',
+  'tie-rule': { kind: 'string', choices: TIE_RULES },
+  out: 'string',
+  backend: 'string',
+  batch: { kind: 'int', min: 1, max: MAX_BATCH },
+  'text-batch': { kind: 'int', min: 1, max: MAX_BATCH },
+  chunk: { kind: 'int', min: 1, max: MAX_BATCH },
+  limit: { kind: 'int', min: 1 },
+  seed: { kind: 'int', min: 0 },
+  'run-id': 'string',
+  quiet: 'boolean',
+};
+
+/** Parse `argv` (without node and script). Throws a UsageError (one line) on errors. */
 export function parseEvaluateArgs(argv: readonly string[]): EvaluateArgs {
-  const flags = new Map<string, string>();
-  const bools = new Set(['quiet']);
-  const known = new Set(['model', 'checkpoint', 'data', 'images', 'split', 'vocab', 'tie-rule', 'out', 'backend', 'batch', 'text-batch', 'chunk', 'limit', 'seed', 'run-id', 'quiet']);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith('--')) throw new Error(`evaluate: unexpected argument '${a}'\n${USAGE}`);
-    const eq = a.indexOf('=');
-    const key = eq > 0 ? a.slice(2, eq) : a.slice(2);
-    if (!known.has(key)) throw new Error(`evaluate: unknown option --${key}\n${USAGE}`);
-    if (bools.has(key)) {
-      flags.set(key, 'true');
-      continue;
-    }
-    const value = eq > 0 ? a.slice(eq + 1) : argv[++i];
-    if (value === undefined) throw new Error(`evaluate: --${key} needs a value\n${USAGE}`);
-    flags.set(key, value);
-  }
+  const f = parseArgs(argv, SPEC, 'evaluate');
   const need = (k: string): string => {
-    const v = flags.get(k);
-    if (v === undefined) throw new Error(`evaluate: --${k} is required\n${USAGE}`);
+    const v = str(f, k);
+    if (v === undefined) throw new UsageError(`evaluate: --${k} is required`);
     return v;
   };
-  const int = (k: string): number | undefined => {
-    const v = flags.get(k);
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`evaluate: --${k} must be a non-negative integer, got '${v}'`);
-    return n;
-  };
-  const tieRule = (flags.get('tie-rule') ?? DEFAULT_TIE_RULE) as TieRule;
-  if (!TIE_RULES.includes(tieRule)) throw new Error(`evaluate: --tie-rule must be one of ${TIE_RULES.join(', ')}, got '${tieRule}'`);
+  const runId = str(f, 'run-id');
+  if (runId !== undefined) {
+    try { validateRunId(runId); } catch (e) { throw new UsageError(`evaluate: --run-id: ${(e as Error).message}`); }
+  }
   return {
-    model: flags.get('model'),
+    model: str(f, 'model'),
     checkpoint: need('checkpoint'),
     data: need('data'),
-    images: flags.get('images'),
-    split: parseSplit(flags.get('split') ?? 'test', '--split'),
-    vocab: flags.get('vocab'),
-    tieRule,
-    out: flags.get('out'),
-    backend: flags.get('backend'),
-    imageBatch: int('batch'),
-    textBatch: int('text-batch'),
-    chunk: int('chunk'),
-    limit: int('limit'),
-    seed: int('seed') ?? 0,
-    runId: flags.get('run-id'),
-    quiet: flags.has('quiet'),
+    images: str(f, 'images'),
+    split: parseSplit(str(f, 'split') ?? 'test', '--split'),
+    vocab: str(f, 'vocab'),
+    tieRule: (str(f, 'tie-rule') ?? DEFAULT_TIE_RULE) as TieRule,
+    out: str(f, 'out'),
+    backend: str(f, 'backend'),
+    imageBatch: num(f, 'batch'),
+    textBatch: num(f, 'text-batch'),
+    chunk: num(f, 'chunk'),
+    limit: num(f, 'limit'),
+    seed: num(f, 'seed') ?? 0,
+    runId,
+    quiet: flag(f, 'quiet') === true,
   };
 }
 
@@ -139,8 +141,12 @@ export function resolveModelArg(model: string | undefined, checkpoint: string): 
 /** Image side, eval transform and tokenizer for a model config. */
 export function modelInputs(config: ModelConfig, vocab: string | undefined): { imageSize: number; transform: EvalTransform; tokenize: BatchTokenizer } {
   if (config.kind === 'priorclip') {
-    const tok = ClipTokenizer.fromFile(vocab ?? defaultBpePath());
+    const file = vocab ?? defaultBpePath();
+    const tok = ClipTokenizer.fromFile(file);
     const L = config.text_cfg.context_length;
+    if (tok.vocabSize > config.text_cfg.vocab_size) {
+      throw new Error(`evaluate: the vocabulary ${file} has ${tok.vocabSize} tokens but model '${config.name ?? config.kind}' embeds only ${config.text_cfg.vocab_size} (text_cfg.vocab_size): this tokenizer and this model do not belong together`);
+    }
     return {
       imageSize: config.vision_cfg.image_size,
       transform: 'resize-center-crop', // open_clip eval: Resize(shortest side) + CenterCrop
@@ -149,6 +155,12 @@ export function modelInputs(config: ModelConfig, vocab: string | undefined): { i
   }
   if (vocab === undefined) throw new Error(`evaluate: model kind '${config.kind}' uses a word vocabulary: pass --vocab <vocab.json> (the one saved with the training run)`);
   const tok = WordTokenizer.load(vocab);
+  if (tok.vocabSize > config.text.vocabSize) {
+    throw new Error(`evaluate: the vocabulary ${vocab} has ${tok.vocabSize} tokens but model '${config.name}' embeds only ${config.text.vocabSize} (text.vocabSize): pass the vocab.json saved with this model's training run`);
+  }
+  if (tok.contextLength > config.text.contextLength) {
+    throw new Error(`evaluate: the vocabulary ${vocab} encodes ${tok.contextLength} tokens per caption but model '${config.name}' has ${config.text.contextLength} positions (text.contextLength)`);
+  }
   return {
     imageSize: config.imageSize,
     transform: 'resize', // PIR eval: Resize((S, S))
@@ -168,6 +180,23 @@ export function formatTable(m: RetrievalMetrics, title: string): string {
   ].join('\n');
 }
 
+/** Hex characters of the evaluation key in the run id. */
+const EVAL_KEY_CHARS = 10;
+
+/** Loads the checkpoint; a mismatch on a kit checkpoint given with --model says the file carries its config. */
+function loadWithHint(model: RetrievalModel, checkpoint: string, modelArg: string | undefined): ReturnType<typeof loadCheckpointInto> {
+  try {
+    return loadCheckpointInto(model, checkpoint);
+  } catch (e) {
+    let own: unknown = null;
+    try { own = modelArg === undefined ? null : checkpointConfig(checkpoint); } catch { own = null; }
+    if (own !== null && /does not match the model/.test((e as Error).message)) {
+      throw new Error(`${(e as Error).message}\nhint: ${checkpoint} is a kit checkpoint that carries its own model config: omit --model to use it`);
+    }
+    throw e;
+  }
+}
+
 /** Everything `runEvaluateCli` produced. */
 export interface EvaluateCliResult {
   result: EvaluationResult;
@@ -180,22 +209,40 @@ export async function runEvaluateCli(argv: readonly string[]): Promise<EvaluateC
   const args = parseEvaluateArgs(argv);
   await initBackend(args.backend, { quiet: args.quiet });
   const config = resolveModelArg(args.model, args.checkpoint);
+  const inputs = modelInputs(config, args.vocab); // tokenizer vs model checked before any work
   const dataset = await loadDataset(args.data, { imagesRoot: args.images, split: args.split });
   const dataName = dataset.name;
-  const id = args.runId ?? makeRunId('evaluate', `${config.name ?? config.kind}-${dataName}-${args.split}`, args.seed);
+  // What distinguishes two evaluations: the checkpoint's bytes, the annotation's bytes, the image
+  // folder, the split, the tie rule and the image limit (and the model config, in the record).
+  const checkpointSha = fileFingerprint(args.checkpoint);
+  const dataSha = fileFingerprint(args.data);
+  const identity = {
+    model: config,
+    checkpoint: path.resolve(args.checkpoint),
+    checkpointSha256: checkpointSha,
+    data: path.resolve(args.data),
+    images: args.images === undefined ? null : path.resolve(args.images),
+    split: args.split,
+    tieRule: args.tieRule,
+    limit: args.limit ?? null,
+  };
+  const key = sha256(Buffer.from(JSON.stringify({ ...identity, checkpoint: undefined, data: dataSha }))).slice(0, EVAL_KEY_CHARS);
+  const id = args.runId ?? makeRunId('evaluate', `${config.name ?? config.kind}-${dataName}-${args.split}-${key}`, args.seed);
   const rec = startRun({
     runId: id,
     kind: 'evaluate',
     seed: args.seed,
-    config: { model: config, checkpoint: path.resolve(args.checkpoint), data: path.resolve(args.data), split: args.split, tieRule: args.tieRule },
-    data: { name: dataName, checksum: sha256File(args.data) },
+    config: identity,
+    data: { name: dataName, checksum: dataSha },
+    refuseDifferent: true,
+    staleOutputs: ['metrics.json'],
   });
+  if (args.out !== undefined) fs.rmSync(path.join(args.out, 'metrics.json'), { force: true });
   const outDir = args.out ?? runDir(id);
   let model: RetrievalModel | null = null;
   try {
     model = createModel(config, new SeedStream(args.seed).child('model'));
-    const load = loadCheckpointInto(model, args.checkpoint);
-    const inputs = modelInputs(config, args.vocab);
+    const load = loadWithHint(model, args.checkpoint, args.model);
     const result = await evaluateRetrieval(model, dataset, args.split, {
       ...inputs,
       tieRule: args.tieRule,
@@ -240,11 +287,5 @@ export async function runEvaluateCli(argv: readonly string[]): Promise<EvaluateC
 }
 
 if (require.main === module) {
-  runEvaluateCli(process.argv.slice(2)).then(
-    () => process.exit(0),
-    (e: Error) => {
-      console.error(e.message);
-      process.exit(1);
-    },
-  );
+  runCli(async () => { await runEvaluateCli(process.argv.slice(2)); }, USAGE);
 }

@@ -12,30 +12,23 @@ import { atomicWriteJson } from '../utils/fs';
 import { discoverCases } from '../parity/discover';
 import { formatCaseLine, formatRows, runCase } from '../parity/run';
 import { CaseReport } from '../parity/types';
+import { ArgSpec, flag, parseCommandLine, runCli, str } from '../utils/cli_args';
 
-function usage(): never {
-  console.error('usage: npm run parity -- <fixture-dir> [--verbose] [--json <report.json>] [--backend wasm|cpu|auto]');
-  process.exit(2);
-}
+const USAGE = 'usage: npm run parity -- <fixture-dir> [--verbose] [--json <report.json>] [--backend wasm|cpu|auto]';
+
+const SPEC: ArgSpec = { verbose: 'boolean', json: 'string', backend: 'string' };
 
 async function main(argv: string[]): Promise<number> {
-  let dir: string | null = null;
-  let verbose = false;
-  let jsonOut: string | null = null;
-  let backend: string | undefined = process.env.KIT_BACKEND;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--verbose' || a === '-v') verbose = true;
-    else if (a === '--json') jsonOut = argv[++i] ?? usage();
-    else if (a === '--backend') backend = argv[++i] ?? usage();
-    else if (a === '--help' || a === '-h') usage();
-    else if (a.startsWith('-')) usage();
-    else if (dir === null) dir = a;
-    else usage();
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
   }
-  if (dir === null) usage();
-  const info = await initBackend(backend);
+  const cl = parseCommandLine(argv.map((a) => (a === '-v' ? '--verbose' : a)), SPEC, 'parity', { min: 1, max: 1 });
+  const dir = cl.positional[0];
+  const verbose = flag(cl.flags, 'verbose') === true;
+  const jsonOut = str(cl.flags, 'json') ?? null;
   const cases = discoverCases(path.resolve(dir));
+  const info = await initBackend(str(cl.flags, 'backend') ?? process.env.KIT_BACKEND);
   console.log(`parity: ${cases.length} case(s) in ${path.resolve(dir)} on backend ${info.name}`);
   if (cases.length === 0) {
     console.log('FAIL: no parity cases found (expected <case>.safetensors + <case>.json files)');
@@ -54,10 +47,4 @@ async function main(argv: string[]): Promise<number> {
   return failed.length === 0 ? 0 : 1;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e: Error) => {
-    console.error(`parity: ${e.message}`);
-    process.exit(1);
-  },
-);
+runCli(() => main(process.argv.slice(2)), USAGE);

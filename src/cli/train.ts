@@ -5,32 +5,45 @@
  * Trains one variant through the recipe (stage 0 → 1 → 2, each skipped when disabled or already
  * finished, resumed when interrupted), evaluates the final best-on-validation checkpoint on the
  * test split and prints the run ids and metrics. Runs land in data/runs/<runId>/.
+ * Exit codes: 0 ok, 1 failed, 2 usage error.
  */
 import { initBackend } from '../backends/backend';
 import { FULL_MODEL, resolveExperiment } from '../config/experiment';
 import { runRecipe } from '../training/stages';
-import { parseArgs, setsToOverrides } from '../training/cli_args';
+import { ArgSpec, flag, list, num, parseArgs, runCli, setsToOverrides, str, UsageError } from '../utils/cli_args';
+
+const USAGE = 'usage: npm run train -- [--preset embedded-fast] [--ablation <name>] [--seed N] [--set key.path=value …] [--overrides <json>] [--backend wasm|cpu] [--no-progress]';
+
+const SPEC: ArgSpec = {
+  preset: 'string',
+  ablation: 'string',
+  seed: { kind: 'int', min: 0 },
+  set: 'list',
+  overrides: 'string',
+  backend: 'string',
+  progress: 'boolean',
+};
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { preset: 'string', ablation: 'string', seed: 'string', set: 'list', overrides: 'string', backend: 'string', progress: 'boolean' }, 'npm run train');
-  await initBackend((args.backend as string | undefined) ?? process.env.KIT_BACKEND);
-  const preset = (args.preset as string | undefined) ?? 'embedded-fast';
-  const ablation = (args.ablation as string | undefined) ?? null;
-  const sets = (args.set as string[] | undefined) ?? [];
+  const args = parseArgs(process.argv.slice(2), SPEC, 'train');
+  const sets = list(args, 'set');
   let overrides: unknown = sets.length ? setsToOverrides(sets) : undefined;
-  if (args.overrides !== undefined) {
-    if (overrides !== undefined) throw new Error('use either --set or --overrides, not both');
+  const json = str(args, 'overrides');
+  if (json !== undefined) {
+    if (overrides !== undefined) throw new UsageError('train: use either --set or --overrides, not both');
     try {
-      overrides = JSON.parse(args.overrides as string);
+      overrides = JSON.parse(json);
     } catch (e) {
-      throw new Error(`--overrides must be a JSON object: ${(e as Error).message}`);
+      throw new UsageError(`train: --overrides must be a JSON object: ${(e as Error).message}`);
     }
   }
+  const preset = str(args, 'preset') ?? 'embedded-fast';
+  const ablation = str(args, 'ablation') ?? null;
   const exp = resolveExperiment(preset, ablation, overrides);
   const base = resolveExperiment(preset, null, overrides);
-  const seed = args.seed !== undefined ? Number(args.seed) : exp.seed;
-  if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got '${String(args.seed)}'`);
-  const out = await runRecipe(exp, { variant: ablation ?? FULL_MODEL, seed, base, progress: args.progress !== false });
+  await initBackend(str(args, 'backend') ?? process.env.KIT_BACKEND);
+  const seed = num(args, 'seed') ?? exp.seed;
+  const out = await runRecipe(exp, { variant: ablation ?? FULL_MODEL, seed, base, progress: flag(args, 'progress') !== false });
   for (const s of out.stages) {
     process.stdout.write(`${s.stage.padEnd(7)} ${s.status.padEnd(8)} ${(s.runId ?? '-').padEnd(40)} ${s.seconds.toFixed(1).padStart(7)} s  ${s.examplesPerSecond ? s.examplesPerSecond.toFixed(1) + ' ex/s' : ''}  best val ${s.bestVal === null ? '-' : s.bestVal.toFixed(2)}\n`);
   }
@@ -38,7 +51,4 @@ async function main(): Promise<void> {
   process.stdout.write(`test (${t.numImages} images, ${t.numTexts} captions, tie rule ${t.tieRule}): i→t R@1/5/10 ${t.i2t.r1.toFixed(2)}/${t.i2t.r5.toFixed(2)}/${t.i2t.r10.toFixed(2)}  t→i ${t.t2i.r1.toFixed(2)}/${t.t2i.r5.toFixed(2)}/${t.t2i.r10.toFixed(2)}  mR ${t.mR.toFixed(2)}\n`);
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
-  process.exit(1);
-});
+runCli(main, USAGE);

@@ -93,6 +93,11 @@ export function detectType(
   if (json && typeof json.case === 'string') {
     const t = (CASE_TYPES as readonly string[]).includes(json.case) ? (json.case as CaseType) : byName(json.case);
     if (t && (fromContent === null || fromContent === t)) return { type: t, detectedBy: `json case '${json.case}'` };
+    if (t && fromContent !== null) return { type: 'unknown', detectedBy: `${name}.json says case '${json.case}' but ${name}.safetensors holds a '${fromContent}' fixture: mismatched files` };
+  }
+  const named = byName(name);
+  if (named !== null && fromContent !== null && named !== fromContent) {
+    return { type: 'unknown', detectedBy: `the name '${name}' says '${named}' but the tensors are a '${fromContent}' fixture: mismatched files` };
   }
   if (fromContent) return { type: fromContent, detectedBy: 'content' };
   if (json) {
@@ -106,7 +111,8 @@ export function detectType(
 
 /** List and type every case in `dir` (sorted by name). */
 export function discoverCases(dir: string): DiscoveredCase[] {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`parity: fixture directory ${dir} does not exist`);
+  if (!fs.existsSync(dir)) throw new Error(`fixture directory ${dir} does not exist`);
+  if (!fs.statSync(dir).isDirectory()) throw new Error(`${dir} is a file: give the folder that holds the <case>.safetensors + <case>.json fixtures`);
   const files = fs.readdirSync(dir).sort();
   const cases: DiscoveredCase[] = [];
   const stems = new Set<string>();
@@ -137,6 +143,8 @@ export function discoverCases(dir: string): DiscoveredCase[] {
     }
     if (Array.isArray(json.keys) && json.keys.length > 0) {
       cases.push({ name, dir, safetensors: null, json: path.join(dir, f), checkpoints: [], type: 'priorclip_keys', detectedBy: 'content (state_dict key list)' });
+    } else if (typeof json.case === 'string' || json.tolerance !== undefined || json.reference !== undefined) {
+      cases.push({ name, dir, safetensors: null, json: path.join(dir, f), checkpoints: [], type: 'unknown', detectedBy: `${f} is a case sidecar but ${name}.safetensors is missing` });
     }
   }
   const ckpts = files.filter((f) => /\.(pt|pth)$/i.test(f));

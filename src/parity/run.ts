@@ -65,9 +65,10 @@ export function runCase(c: DiscoveredCase): CaseReport {
   const base = { name: c.name, type: c.type, detectedBy: c.detectedBy };
   const before = tf.memory().numTensors;
   try {
+    if (c.type === 'unknown') return { ...base, status: 'ERROR', rows: [], message: c.detectedBy, ms: Date.now() - t0 };
     let rows: ParityRow[];
     const json = c.json ? readJson<Record<string, unknown>>(c.json) : {};
-    const dirRunner = c.type === 'unknown' ? undefined : DIR_RUNNERS[c.type];
+    const dirRunner = DIR_RUNNERS[c.type];
     if (dirRunner) {
       rows = runStaged(c, dirRunner.stem, dirRunner.run);
     } else if (c.type === 'priorclip' && c.safetensors) {

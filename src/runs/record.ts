@@ -8,11 +8,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { execFileSync } from 'child_process';
-import { atomicWriteJson, projectRoot, readJson } from '../utils/fs';
+import { createHash } from 'crypto';
+import { atomicWriteFile, atomicWriteJson, projectRoot, readJson } from '../utils/fs';
 import { backendInfo } from '../backends/backend';
 
-/** Status of a run. */
-export type RunStatus = 'running' | 'finished' | 'failed';
+/** Status of a run: `running` only while its process lives; `interrupted` after SIGINT/SIGTERM. */
+export type RunStatus = 'running' | 'finished' | 'failed' | 'interrupted';
 
 /** The machine-readable record of one run. */
 export interface RunRecord {
@@ -42,8 +43,23 @@ export interface RunRecord {
   timings: Record<string, number>;
   /** Metrics, written as the run goes (last and best validation, final test). */
   metrics: Record<string, unknown>;
-  /** Error message when status is `failed`. */
+  /** One-line reason when status is `failed` or `interrupted` (the stack trace is in `error.log`). */
   error: string | null;
+}
+
+/** File beside run.json holding the full error (message and stack) of a failed run. */
+export const ERROR_LOG = 'error.log';
+/** Characters a run id may use (it names a folder directly under the runs folder). */
+const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/** Longest run id (a folder name). */
+const MAX_RUN_ID_LENGTH = 200;
+
+/** Throws unless `id` is a plain folder name that stays inside the runs folder. */
+export function validateRunId(id: string): string {
+  if (!RUN_ID_PATTERN.test(id) || id.length > MAX_RUN_ID_LENGTH || id.includes('..')) {
+    throw new Error(`run id '${id}' is not allowed: use letters, digits, '.', '_' and '-' (no '/', no '..', at most ${MAX_RUN_ID_LENGTH} characters), so that the run stays inside ${runsDir()}`);
+  }
+  return id;
 }
 
 /** Folder holding all runs (override with KIT_RUNS_DIR). */
@@ -51,9 +67,9 @@ export function runsDir(): string {
   return process.env.KIT_RUNS_DIR ?? path.join(projectRoot(), 'data', 'runs');
 }
 
-/** Folder of one run. */
+/** Folder of one run (the id is validated: it cannot leave the runs folder). */
 export function runDir(runId: string): string {
-  return path.join(runsDir(), runId);
+  return path.join(runsDir(), validateRunId(runId));
 }
 
 /** Deterministic run id from its parts; characters outside [A-Za-z0-9._-] become '-'. */
@@ -106,15 +122,77 @@ export function gitState(): { commit: string; dirty: boolean } | null {
   }
 }
 
-/** Start a run record (status `running`) and write it. */
-export function startRun(init: {
+/** Runs of this process still `running`: marked `interrupted` if a signal ends the process. */
+const activeRuns = new Set<RunRecord>();
+let signalHandlersInstalled = false;
+
+/** Signals after which a run is recorded as interrupted (then the default action ends the process). */
+const INTERRUPT_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+
+function onInterrupt(signal: NodeJS.Signals): void {
+  for (const rec of activeRuns) {
+    try {
+      rec.status = 'interrupted';
+      rec.error = `interrupted by ${signal}`;
+      rec.finishedAt = new Date().toISOString();
+      writeRunRecord(rec);
+    } catch {
+      /* the process is ending: nothing better to do */
+    }
+  }
+  activeRuns.clear();
+  for (const s of INTERRUPT_SIGNALS) process.removeListener(s, onInterrupt);
+  signalHandlersInstalled = false;
+  process.kill(process.pid, signal); // default action: the exit status says which signal ended it
+}
+
+function trackRun(rec: RunRecord): void {
+  activeRuns.add(rec);
+  if (!signalHandlersInstalled) {
+    for (const s of INTERRUPT_SIGNALS) process.on(s, onInterrupt);
+    signalHandlersInstalled = true;
+  }
+}
+
+function untrackRun(rec: RunRecord): void {
+  activeRuns.delete(rec);
+  if (activeRuns.size === 0 && signalHandlersInstalled) {
+    for (const s of INTERRUPT_SIGNALS) process.removeListener(s, onInterrupt);
+    signalHandlersInstalled = false;
+  }
+}
+
+/** Options of `startRun`. */
+export interface StartRunInit {
   runId: string;
   kind: string;
   seed: number;
   config: unknown;
   data?: { name: string; checksum: string } | null;
   parents?: string[];
-}): RunRecord {
+  /**
+   * Refuse to start when the run folder already holds a run of another config or data (compared as
+   * JSON), instead of overwriting it (for ids the user may choose, e.g. `evaluate --run-id`).
+   */
+  refuseDifferent?: boolean;
+  /** Result files of an earlier attempt to delete before starting, so a failed rerun never leaves them looking current. */
+  staleOutputs?: string[];
+}
+
+/**
+ * Start a run record (status `running`) and write it. Until `finishRun`, SIGINT/SIGTERM mark it
+ * `interrupted` before the process ends.
+ */
+export function startRun(init: StartRunInit): RunRecord {
+  const dir = runDir(init.runId);
+  if (init.refuseDifferent) {
+    const prev = readRunRecord(init.runId);
+    if (prev !== null && (JSON.stringify(prev.config) !== JSON.stringify(init.config) || JSON.stringify(prev.data) !== JSON.stringify(init.data ?? null))) {
+      throw new Error(`run id '${init.runId}' already holds a different ${prev.kind} run (${path.join(dir, 'run.json')}: other config or data); choose another run id or delete that folder`);
+    }
+  }
+  for (const f of init.staleOutputs ?? []) fs.rmSync(path.join(dir, f), { force: true });
+  fs.rmSync(path.join(dir, ERROR_LOG), { force: true });
   const now = new Date().toISOString();
   const b = backendInfo();
   const rec: RunRecord = {
@@ -138,6 +216,7 @@ export function startRun(init: {
     error: null,
   };
   writeRunRecord(rec);
+  trackRun(rec);
   return rec;
 }
 
@@ -154,11 +233,59 @@ export function readRunRecord(id: string): RunRecord | null {
   return readJson<RunRecord>(file);
 }
 
-/** Mark a run finished (or failed) and write it. */
+/** The first line of an error's message (what run.json records; the rest goes to error.log). */
+export function oneLineReason(error: unknown): string {
+  const msg = error instanceof Error ? error.message : String(error);
+  const line = msg.split('\n').find((l) => l.trim().length > 0) ?? 'unknown error';
+  return line.trim();
+}
+
+/**
+ * Mark a run finished (or failed) and write it. A failure records a one-line reason in run.json and
+ * the full message and stack trace in `error.log` beside it.
+ */
 export function finishRun(rec: RunRecord, error?: Error): RunRecord {
+  untrackRun(rec);
   rec.status = error ? 'failed' : 'finished';
-  rec.error = error ? (error.stack ?? error.message) : null;
+  rec.error = error ? oneLineReason(error) : null;
   rec.finishedAt = new Date().toISOString();
+  if (error) atomicWriteFile(path.join(runDir(rec.runId), ERROR_LOG), `${error.stack ?? error.message}\n`);
   writeRunRecord(rec);
   return rec;
+}
+
+/** Bytes read at a time by `fileFingerprint`. */
+const HASH_CHUNK_BYTES = 8 << 20;
+
+/**
+ * SHA-256 (hex) of a file's bytes, read in chunks (a 600 MB checkpoint is not held in memory); for a
+ * folder (webdataset shards), of its sorted file names and sizes.
+ */
+export function fileFingerprint(file: string): string {
+  const h = createHash('sha256');
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (e) {
+    throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (st.isDirectory()) {
+    for (const n of fs.readdirSync(file).sort()) {
+      const s = fs.statSync(path.join(file, n));
+      h.update(`${n}\0${s.isDirectory() ? 'dir' : s.size}\n`);
+    }
+    return h.digest('hex');
+  }
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(Math.min(HASH_CHUNK_BYTES, Math.max(1, st.size)));
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n <= 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest('hex');
 }
