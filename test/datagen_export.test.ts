@@ -96,7 +96,9 @@ test('webdataset export (coarse): one sample per image with its coarse caption; 
   const loaded = await loadWebdataset(res.shards.map((sh) => sh.file), { split: 'train' });
   assert.equal(loaded.images.length, train.length);
   assert.deepEqual(loaded.classes, ['airport', 'baseballfield', 'port', 'storagetanks']);
-  assert.deepEqual(loaded.images.map((r) => r.captions[0]), train.map((r) => r.coarseCaption));
+  // The record comes back whole: fine captions from <key>.json, the coarse caption as coarseCaption.
+  assert.deepEqual(loaded.images.map((r) => r.coarseCaption), train.map((r) => r.coarseCaption));
+  assert.deepEqual(loaded.images.map((r) => r.captions), train.map((r) => r.captions));
   const a = exportWebdataset(dataset, { outDir: path.join(tmp, 'wds-shuf-a'), mode: 'coarse', samplesPerShard: 1000, splits: ['train'], shuffleSeed: 3 });
   const b = exportWebdataset(dataset, { outDir: path.join(tmp, 'wds-shuf-b'), mode: 'coarse', samplesPerShard: 1000, splits: ['train'], shuffleSeed: 3 });
   assert.equal(a.shards[0].sha256, b.shards[0].sha256);

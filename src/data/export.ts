@@ -9,7 +9,11 @@
  *   the class for `add_index`). Either one sample per image–caption pair (`pairs`, stage 2 style)
  *   or one sample per image with its coarse caption (`coarse`, stage 1 / RS5M style).
  *
- * All files are written atomically, with deterministic bytes (same dataset ⇒ same shards).
+ * All files are written atomically, with deterministic bytes (same dataset ⇒ same shards). An export
+ * is written into a temporary folder beside `outDir` and renamed to it at the end, so a failed export
+ * leaves nothing that looks complete; an existing non-empty `outDir` is refused unless `replace`
+ * (then the old folder is swapped out and deleted only after the new one is complete). The
+ * webdataset manifest lists the shards; the loader reads exactly those.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -20,6 +24,45 @@ import { ImageRecord, RetrievalDataset, SPLITS, Split } from './types';
 import { captionTokens } from './embedded/vocabulary';
 
 const encoder = new TextEncoder();
+
+/** Default samples per webdataset shard. */
+export const DEFAULT_SAMPLES_PER_SHARD = 1000;
+
+/**
+ * Runs `write(tmpDir)` into a fresh temporary folder beside `outDir`, then renames it to `outDir`.
+ * A non-empty `outDir` is refused unless `replace`. On error the temporary folder is removed.
+ */
+export function writeFolderAtomically<T>(outDir: string, replace: boolean, what: string, write: (dir: string) => T): T {
+  const target = path.resolve(outDir);
+  if (fs.existsSync(target)) {
+    if (!fs.statSync(target).isDirectory()) throw new Error(`${what}: --out ${target} is a file, not a folder`);
+    if (fs.readdirSync(target).length > 0 && !replace) {
+      throw new Error(`${what}: ${target} is not empty: choose a new folder, or pass --replace (replace: true) to replace its contents`);
+    }
+  }
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  const tmp = fs.mkdtempSync(`${target}.partial-`);
+  let result: T;
+  try {
+    result = write(tmp);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  let old: string | null = null;
+  if (fs.existsSync(target)) {
+    old = `${target}.old-${process.pid}-${Date.now()}`;
+    fs.renameSync(target, old);
+  }
+  fs.renameSync(tmp, target);
+  if (old !== null) fs.rmSync(old, { recursive: true, force: true });
+  return result;
+}
+
+/** Rewrites paths under `from` to the same paths under `to` (results are reported at the final folder). */
+function moved(file: string, from: string, to: string): string {
+  return path.join(to, path.relative(from, file));
+}
 
 /** Image bytes of a record: its in-memory bytes, else the file at `path`. */
 export function recordImageBytes(rec: ImageRecord): Uint8Array {
@@ -49,6 +92,8 @@ export interface KarpathyExportOptions {
   copyImages?: boolean;
   /** The `dataset` field (default the dataset's name). */
   datasetName?: string;
+  /** Replace a non-empty `outDir` (default false: refused). */
+  replace?: boolean;
 }
 
 /** Result of `exportKarpathy`. */
@@ -64,6 +109,14 @@ export interface KarpathyExportResult {
  * sentids, class?, coarse_caption?}], dataset}`) and copy the images under their `fileName`.
  */
 export function exportKarpathy(ds: RetrievalDataset, opts: KarpathyExportOptions): KarpathyExportResult {
+  const final = path.resolve(opts.outDir);
+  return writeFolderAtomically(final, opts.replace ?? false, 'exportKarpathy', (dir) => {
+    const r = writeKarpathy(ds, { ...opts, outDir: dir });
+    return { ...r, annotationFile: moved(r.annotationFile, dir, final), imagesDir: moved(r.imagesDir, dir, final) };
+  });
+}
+
+function writeKarpathy(ds: RetrievalDataset, opts: KarpathyExportOptions): KarpathyExportResult {
   const recs = selectRecords(ds, opts.splits);
   const imagesDir = path.join(opts.outDir, 'images');
   let sentid = 0;
@@ -113,6 +166,8 @@ export interface WebdatasetExportOptions {
   shuffleSeed?: number;
   /** In `coarse` mode, for records without a coarse caption: throw (default) or use the first fine caption. */
   coarseFallback?: 'error' | 'first-caption';
+  /** Replace a non-empty `outDir` (default false: refused). */
+  replace?: boolean;
 }
 
 /** One written shard. */
@@ -137,6 +192,8 @@ interface PendingSample {
   key: string;
   rec: ImageRecord;
   caption: string;
+  /** `coarse` mode: the image's fine captions, written as `<key>.json` so that the kit reads the image back whole. */
+  meta?: { captions: string[]; coarse_caption: string };
 }
 
 /** webdataset key of a sample: the file stem made dot-free, plus image id and caption index. */
@@ -151,6 +208,14 @@ function sampleKey(rec: ImageRecord, captionIndex: number | null): string {
  * sample's entries are `<key>.img_content`, `<key>.caption`, `<key>.img_name`.
  */
 export function exportWebdataset(ds: RetrievalDataset, opts: WebdatasetExportOptions): WebdatasetExportResult {
+  const final = path.resolve(opts.outDir);
+  return writeFolderAtomically(final, opts.replace ?? false, 'exportWebdataset', (dir) => {
+    const r = writeWebdataset(ds, { ...opts, outDir: dir });
+    return { ...r, manifestFile: moved(r.manifestFile, dir, final), shards: r.shards.map((s) => ({ ...s, file: moved(s.file, dir, final) })) };
+  });
+}
+
+function writeWebdataset(ds: RetrievalDataset, opts: WebdatasetExportOptions): WebdatasetExportResult {
   if (!Number.isInteger(opts.samplesPerShard) || opts.samplesPerShard < 1) {
     throw new Error(`exportWebdataset: samplesPerShard must be a positive integer, got ${opts.samplesPerShard}`);
   }
@@ -172,7 +237,7 @@ export function exportWebdataset(ds: RetrievalDataset, opts: WebdatasetExportOpt
           }
           caption = rec.captions[0];
         }
-        samples.push({ key: sampleKey(rec, null), rec, caption });
+        samples.push({ key: sampleKey(rec, null), rec, caption, meta: { captions: rec.captions, coarse_caption: caption } });
       }
     }
     if (opts.shuffleSeed !== undefined) new SeedStream(opts.shuffleSeed).child(`webdataset/${split}`).shuffle(samples);
@@ -193,6 +258,7 @@ export function exportWebdataset(ds: RetrievalDataset, opts: WebdatasetExportOpt
           { name: `${smp.key}.${WEBDATASET_FIELDS.caption}`, data: encoder.encode(smp.caption) },
           { name: `${smp.key}.${WEBDATASET_FIELDS.imageName}`, data: encoder.encode(imgName) },
         );
+        if (smp.meta !== undefined) entries.push({ name: `${smp.key}.json`, data: encoder.encode(JSON.stringify(smp.meta)) });
       }
       const file = path.join(opts.outDir, `${prefix}-${split}-${String(shardIndex).padStart(4, '0')}.tar`);
       writeTarFile(file, entries);

@@ -66,6 +66,16 @@ export interface RawRecord {
 }
 
 /**
+ * An image name in one canonical form, so that `./00003.jpg`, `00003.jpg` and `a//b/../00003.jpg`
+ * name one image: POSIX-normalised, no leading `./`. Empty names are refused.
+ */
+export function normalizeImageName(name: string, where: string): string {
+  const n = path.posix.normalize(name.trim()).replace(/^(\.\/)+/, '');
+  if (n === '' || n === '.') throw new Error(`${where}: empty image file name`);
+  return n;
+}
+
+/**
  * Validates raw records and assembles the dataset: no duplicate image names, every image has
  * captions, val/test images have exactly `captionsPerEvalImage` captions. Ids are positions.
  */
@@ -75,6 +85,7 @@ export function assembleDataset(file: string, format: string, raws: RawRecord[],
   const seen = new Map<string, string>();
   const images: ImageRecord[] = [];
   for (const r of raws) {
+    r.fileName = normalizeImageName(r.fileName, r.where);
     const prev = seen.get(r.fileName);
     if (prev !== undefined) throw new Error(`${r.where}: duplicate image name "${r.fileName}" (already at ${prev})`);
     seen.set(r.fileName, r.where);

@@ -14,6 +14,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { sha256 } from '../../utils/fs';
 import { readWebdatasetSamples, WebdatasetSample } from '../../io/tar';
 import { RetrievalDataset, Split } from '../types';
 import { LoadOptions, RawRecord, assembleDataset, checkCaption, isObject, parseSplit, splitFromName } from './common';
@@ -25,7 +26,33 @@ export const WDS_CAPTION_FIELDS = ['caption', 'txt'] as const;
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
 
-/** Shard files of a path: a `.tar` file, or every `.tar` in a folder (sorted). */
+/** Suffix of the manifest `data export --to webdataset` writes beside its shards. */
+export const MANIFEST_SUFFIX = '-manifest.json';
+
+/** The shard files a manifest lists (each must exist in `dir`). */
+function manifestShards(dir: string, manifest: string): string[] {
+  const file = path.join(dir, manifest);
+  let m: unknown;
+  try {
+    m = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: not a readable manifest: ${(e as Error).message}`);
+  }
+  const shards = isObject(m) && Array.isArray(m.shards) ? m.shards : null;
+  if (shards === null || shards.length === 0) throw new Error(`${file}: manifest lists no shards (expected "shards": [{"file": …}, …])`);
+  return shards.map((s: unknown, k: number) => {
+    const name = isObject(s) && typeof s.file === 'string' ? s.file : null;
+    if (name === null || name.includes('/') || name.includes('\\') || !name.endsWith('.tar')) throw new Error(`${file}: shards[${k}] must be {"file": "<name>.tar"} in this folder`);
+    const p = path.join(dir, name);
+    if (!fs.existsSync(p)) throw new Error(`${file}: shard ${name} listed in the manifest is missing`);
+    return p;
+  });
+}
+
+/**
+ * Shard files of a path: a `.tar` file; in a folder with a `*-manifest.json` (written by the kit's
+ * export), exactly the shards it lists; else every `.tar` in the folder (sorted).
+ */
 export function listShards(fileOrDir: string): string[] {
   let st: fs.Stats;
   try {
@@ -34,6 +61,9 @@ export function listShards(fileOrDir: string): string[] {
     throw new Error(`${fileOrDir}: no such shard file or folder`);
   }
   if (st.isFile()) return [fileOrDir];
+  const manifests = fs.readdirSync(fileOrDir).filter((f) => f.endsWith(MANIFEST_SUFFIX)).sort();
+  if (manifests.length > 1) throw new Error(`${fileOrDir}: ${manifests.length} manifests (${manifests.join(', ')}): one export per folder`);
+  if (manifests.length === 1) return manifestShards(fileOrDir, manifests[0]);
   const shards = fs.readdirSync(fileOrDir).filter((f) => f.endsWith('.tar')).sort().map((f) => path.join(fileOrDir, f));
   if (shards.length === 0) throw new Error(`${fileOrDir}: folder holds no .tar shards`);
   return shards;
@@ -71,6 +101,7 @@ export function interpretSample(sample: WebdatasetSample, shard: string, default
       throw new Error(`${where}: field "json" is not valid JSON: ${(e as Error).message}`);
     }
     if (!isObject(meta)) throw new Error(`${where}: field "json" must be an object`);
+    if (Array.isArray(meta.captions)) captions.length = 0; // a json caption list is the whole record (the kit's coarse export)
     if (captions.length === 0) {
       const c = meta.captions ?? meta.caption;
       if (Array.isArray(c)) c.forEach((x, k) => captions.push(checkCaption(x, `${where} json caption[${k}]`)));
@@ -130,7 +161,17 @@ export async function loadWebdataset(fileOrDir: string | string[], opts: Webdata
   const k = opts.keepImageBytes ?? DEFAULT_KEEP_IMAGE_BYTES;
   let budget = k === true ? Infinity : k === false ? 0 : k;
   const raws: RawRecord[] = [];
+  // One sample per (image, caption) pair (the RS5M `pairs` layout): samples naming the same image
+  // with the same bytes and split are one image with several captions.
+  const byName = new Map<string, { index: number; sha: string }>();
   for await (const r of streamWebdataset(shards, { split: opts.split })) {
+    const sha = sha256(r.imageBytes);
+    const prev = byName.get(r.raw.fileName);
+    if (prev !== undefined && prev.sha === sha && raws[prev.index].split === r.raw.split) {
+      raws[prev.index].captions.push(...r.raw.captions);
+      continue;
+    }
+    if (prev === undefined) byName.set(r.raw.fileName, { index: raws.length, sha });
     if (r.imageBytes.length <= budget) {
       r.raw.bytes = r.imageBytes;
       budget -= r.imageBytes.length;
