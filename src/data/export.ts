@@ -208,6 +208,9 @@ function sampleKey(rec: ImageRecord, captionIndex: number | null): string {
  * sample's entries are `<key>.img_content`, `<key>.caption`, `<key>.img_name`.
  */
 export function exportWebdataset(ds: RetrievalDataset, opts: WebdatasetExportOptions): WebdatasetExportResult {
+  if (!Number.isInteger(opts.samplesPerShard) || opts.samplesPerShard < 1) {
+    throw new Error(`exportWebdataset: samplesPerShard must be a positive integer, got ${opts.samplesPerShard}`);
+  }
   const final = path.resolve(opts.outDir);
   return writeFolderAtomically(final, opts.replace ?? false, 'exportWebdataset', (dir) => {
     const r = writeWebdataset(ds, { ...opts, outDir: dir });
