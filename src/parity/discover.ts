@@ -28,6 +28,9 @@ export const CASE_TYPES = [
 ] as const;
 export type CaseType = (typeof CASE_TYPES)[number];
 
+/** `detectedBy` of a case nothing identifies (reported NOT IMPLEMENTED; other unknown cases are mismatched files, reported ERROR). */
+export const NOTHING_MATCHED = 'nothing matched';
+
 /** One discovered case. */
 export interface DiscoveredCase {
   name: string;
@@ -106,7 +109,7 @@ export function detectType(
   }
   const t = byName(name);
   if (t) return { type: t, detectedBy: 'name prefix' };
-  return { type: 'unknown', detectedBy: 'nothing matched' };
+  return { type: 'unknown', detectedBy: NOTHING_MATCHED };
 }
 
 /** List and type every case in `dir` (sorted by name). */

@@ -14,7 +14,7 @@ import { readSafetensorsFile } from '../io/safetensors';
 import { PAE_PARITY_CASES, ParityCaseResult } from '../models/parity_cases';
 import { runLossesCase } from '../losses/parity_case';
 import { runRetrievalCase } from '../evaluation/parity_case';
-import { CaseType, DiscoveredCase, discoverCases } from './discover';
+import { CaseType, DiscoveredCase, discoverCases, NOTHING_MATCHED } from './discover';
 import { toleranceTable } from './tolerance';
 import { runPriorClipCase } from './priorclip_case';
 import { runKeysCase } from './keys_case';
@@ -65,10 +65,10 @@ export function runCase(c: DiscoveredCase): CaseReport {
   const base = { name: c.name, type: c.type, detectedBy: c.detectedBy };
   const before = tf.memory().numTensors;
   try {
-    if (c.type === 'unknown') return { ...base, status: 'ERROR', rows: [], message: c.detectedBy, ms: Date.now() - t0 };
+    if (c.type === 'unknown' && c.detectedBy !== NOTHING_MATCHED) return { ...base, status: 'ERROR', rows: [], message: c.detectedBy, ms: Date.now() - t0 };
     let rows: ParityRow[];
     const json = c.json ? readJson<Record<string, unknown>>(c.json) : {};
-    const dirRunner = DIR_RUNNERS[c.type];
+    const dirRunner = c.type === 'unknown' ? undefined : DIR_RUNNERS[c.type];
     if (dirRunner) {
       rows = runStaged(c, dirRunner.stem, dirRunner.run);
     } else if (c.type === 'priorclip' && c.safetensors) {
