@@ -129,7 +129,13 @@ let signalHandlersInstalled = false;
 /** Signals after which a run is recorded as interrupted (then the default action ends the process). */
 const INTERRUPT_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
 
+/**
+ * Marks every active run interrupted. When nothing else listens for the signal, the process then
+ * ends by it (its default action); when something else does (a notebook kernel interrupting a cell),
+ * that listener decides, and a run that goes on is recorded again by `finishRun`.
+ */
 function onInterrupt(signal: NodeJS.Signals): void {
+  const others = process.listeners(signal).filter((l) => l !== onInterrupt).length;
   for (const rec of activeRuns) {
     try {
       rec.status = 'interrupted';
@@ -140,6 +146,7 @@ function onInterrupt(signal: NodeJS.Signals): void {
       /* the process is ending: nothing better to do */
     }
   }
+  if (others > 0) return;
   activeRuns.clear();
   for (const s of INTERRUPT_SIGNALS) process.removeListener(s, onInterrupt);
   signalHandlersInstalled = false;
