@@ -71,6 +71,18 @@ test('SIGINT and SIGTERM leave the run interrupted, not running', async () => {
   }
 });
 
+test('a process that exits while its run is running leaves it failed, with the reason', () => {
+  const id = 'demo__exit__s0';
+  const script = path.join(tmp, 'child-exit.ts');
+  fs.writeFileSync(script, `import { startRun } from ${JSON.stringify(path.join(root, 'src', 'runs', 'record'))};\n` +
+    `startRun({ runId: ${JSON.stringify(id)}, kind: 'stage2', seed: 0, config: {} });\nprocess.exit(3);\n`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: root, env: { ...process.env }, encoding: 'utf8' });
+  assert.equal(r.status, 3);
+  const rec = readRunRecord(id);
+  assert.equal(rec?.status, 'failed');
+  assert.equal(rec?.error, 'the process exited (code 3) while the run was running');
+});
+
 test('evaluate: the run id tells checkpoints apart; a different run is never overwritten', async () => {
   await initBackend('wasm', { quiet: true });
   const data = path.join(shared, 'real', 'captions', 'precomp', 'rsicd_sample_caps.txt');

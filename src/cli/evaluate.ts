@@ -237,7 +237,7 @@ export async function runEvaluateCli(argv: readonly string[]): Promise<EvaluateC
     refuseDifferent: true,
     staleOutputs: ['metrics.json'],
   });
-  if (args.out !== undefined) fs.rmSync(path.join(args.out, 'metrics.json'), { force: true });
+  if (args.out !== undefined) for (const f of ['metrics.json', 'run.json']) fs.rmSync(path.join(args.out, f), { force: true });
   const outDir = args.out ?? runDir(id);
   let model: RetrievalModel | null = null;
   try {

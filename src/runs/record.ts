@@ -149,14 +149,31 @@ function onInterrupt(signal: NodeJS.Signals): void {
   if (others > 0) return;
   activeRuns.clear();
   for (const s of INTERRUPT_SIGNALS) process.removeListener(s, onInterrupt);
+  process.removeListener('exit', onExit);
   signalHandlersInstalled = false;
   process.kill(process.pid, signal); // default action: the exit status says which signal ended it
+}
+
+/** A process that exits (process.exit, an uncaught error) while a run is running records it failed. */
+function onExit(code: number): void {
+  for (const rec of activeRuns) {
+    try {
+      rec.status = 'failed';
+      rec.error = `the process exited (code ${code}) while the run was running`;
+      rec.finishedAt = new Date().toISOString();
+      writeRunRecord(rec);
+    } catch {
+      /* exiting */
+    }
+  }
+  activeRuns.clear();
 }
 
 function trackRun(rec: RunRecord): void {
   activeRuns.add(rec);
   if (!signalHandlersInstalled) {
     for (const s of INTERRUPT_SIGNALS) process.on(s, onInterrupt);
+    process.on('exit', onExit);
     signalHandlersInstalled = true;
   }
 }
@@ -165,6 +182,7 @@ function untrackRun(rec: RunRecord): void {
   activeRuns.delete(rec);
   if (activeRuns.size === 0 && signalHandlersInstalled) {
     for (const s of INTERRUPT_SIGNALS) process.removeListener(s, onInterrupt);
+    process.removeListener('exit', onExit);
     signalHandlersInstalled = false;
   }
 }
