@@ -3,6 +3,10 @@ import assert from 'node:assert/strict';
 import * as zlib from 'zlib';
 import { decodeImage, encodeJpeg, encodePng, encodeTiff, maxImagePixels, RgbImage, setMaxImagePixels, DEFAULT_MAX_IMAGE_PIXELS } from '../src/io/image_codecs';
 import { crc32 } from '../src/io/zip';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { checkDataset } from '../src/data/check';
 
 function noise(w: number, h: number, seed = 1): RgbImage {
   const data = new Uint8Array(w * h * 3);
@@ -96,4 +100,26 @@ test('baseline JPEG whose entropy-coded data stops early (EOI kept) is refused, 
   const cut = Buffer.concat([jpg.subarray(0, mid), Buffer.from([0xff, 0xd9])]);
   assert.throws(() => decodeImage(cut, 'cut.jpg'), /cut\.jpg: cannot decode JPEG image: .*(truncated|corrupt)/);
   assert.throws(() => decodeImage(jpg.subarray(0, mid), 'nomarker.jpg'), /nomarker\.jpg: cannot decode JPEG image: .*truncated/);
+});
+
+test('data check refuses a PNG whose image data stops half-way, naming the file', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'faults-check-'));
+  try {
+    const good = encodePng(noise(64, 64, 3));
+    const w = 256, h = 256;
+    const rows = Buffer.alloc(h * (w * 3 + 1));
+    Buffer.from(noise(w, h, 5).data).forEach((v, i) => { rows[Math.floor(i / (w * 3)) * (w * 3 + 1) + 1 + (i % (w * 3))] = v; });
+    const full = zlib.deflateSync(rows);
+    fs.mkdirSync(path.join(dir, 'images'));
+    fs.writeFileSync(path.join(dir, 'images', 'airport_1.png'), good);
+    fs.writeFileSync(path.join(dir, 'images', 'airport_2.png'), craftPng(w, h, full.subarray(0, full.length >> 1)));
+    const img = (filename: string, imgid: number) => ({ filename, imgid, split: 'train', sentences: [{ raw: 'a plane', tokens: ['a', 'plane'], imgid, sentid: imgid }], sentids: [imgid] });
+    fs.writeFileSync(path.join(dir, 'dataset.json'), JSON.stringify({ dataset: 'x', images: [img('airport_1.png', 0), img('airport_2.png', 1)] }));
+    const report = await checkDataset(path.join(dir, 'dataset.json'), { imagesRoot: path.join(dir, 'images') });
+    assert.equal(report.ok, false);
+    assert.equal(report.problems.length, 1);
+    assert.match(report.problems[0].message, /airport_2\.png: cannot decode PNG image: .*truncated/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -51,7 +51,10 @@ const JPEG_MAX_MEMORY_MB = 1024;
 /** Limit set by setMaxImagePixels (null: environment or default). */
 let maxPixelsOverride: number | null = null;
 
-/** Sets the pixel limit for every format (null restores the default / environment value). */
+/**
+ * Sets the pixel limit for every format in this thread (null restores the default / environment
+ * value). Image worker threads read `KIT_MAX_IMAGE_PIXELS`, so set that to change the limit everywhere.
+ */
 export function setMaxImagePixels(n: number | null): void {
   if (n !== null && !(Number.isInteger(n) && n > 0)) throw new Error(`setMaxImagePixels: expected a positive integer, got ${n}`);
   maxPixelsOverride = n;
