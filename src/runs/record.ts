@@ -50,14 +50,14 @@ export interface RunRecord {
 /** File beside run.json holding the full error (message and stack) of a failed run. */
 export const ERROR_LOG = 'error.log';
 /** Characters a run id may use (it names a folder directly under the runs folder). */
-const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const RUN_ID_PATTERN = /^[A-Za-z0-9._-]+$/;
 /** Longest run id (a folder name). */
 const MAX_RUN_ID_LENGTH = 200;
 
 /** Throws unless `id` is a plain folder name that stays inside the runs folder. */
 export function validateRunId(id: string): string {
-  if (!RUN_ID_PATTERN.test(id) || id.length > MAX_RUN_ID_LENGTH || id.includes('..')) {
-    throw new Error(`run id '${id}' is not allowed: use letters, digits, '.', '_' and '-' (no '/', no '..', at most ${MAX_RUN_ID_LENGTH} characters), so that the run stays inside ${runsDir()}`);
+  if (!RUN_ID_PATTERN.test(id) || id.length > MAX_RUN_ID_LENGTH || id === '.' || id === '..') {
+    throw new Error(`run id '${id}' is not allowed: use letters, digits, '.', '_' and '-' (no '/', not '.' or '..', at most ${MAX_RUN_ID_LENGTH} characters), so that the run stays inside ${runsDir()}`);
   }
   return id;
 }
