@@ -48,6 +48,10 @@ test('re-export into a non-empty folder is refused; --replace replaces it whole;
   assert.deepEqual(tars, second.shards.map((s) => path.basename(s.file)).sort());
   assert.ok(first.shards.length > second.shards.length);
   assert.ok(!fs.readdirSync(tmp).some((f) => /\.partial-|\.old-/.test(f)), 'no temporary folder left');
+  // --replace never deletes files an export does not write.
+  fs.writeFileSync(path.join(out, 'notes.txt'), 'mine');
+  assert.throws(() => exportWebdataset(dataset, { outDir: out, mode: 'pairs', samplesPerShard: 50, replace: true }), /not replacing .*again: it holds files an export does not write \(notes\.txt\)/);
+  fs.rmSync(path.join(out, 'notes.txt'));
   // A stray shard beside the manifest is not read.
   fs.copyFileSync(second.shards[0].file, path.join(out, 'zz-stray-train-0000.tar'));
   const back = await loadWebdataset(out);

@@ -32,12 +32,17 @@ export const DEFAULT_SAMPLES_PER_SHARD = 1000;
  * Runs `write(tmpDir)` into a fresh temporary folder beside `outDir`, then renames it to `outDir`.
  * A non-empty `outDir` is refused unless `replace`. On error the temporary folder is removed.
  */
-export function writeFolderAtomically<T>(outDir: string, replace: boolean, what: string, write: (dir: string) => T): T {
+export function writeFolderAtomically<T>(outDir: string, replace: boolean, what: string, write: (dir: string) => T, ownFile: (name: string) => boolean = () => true): T {
   const target = path.resolve(outDir);
   if (fs.existsSync(target)) {
     if (!fs.statSync(target).isDirectory()) throw new Error(`${what}: --out ${target} is a file, not a folder`);
-    if (fs.readdirSync(target).length > 0 && !replace) {
+    const present = fs.readdirSync(target);
+    if (present.length > 0 && !replace) {
       throw new Error(`${what}: ${target} is not empty: choose a new folder, or pass --replace (replace: true) to replace its contents`);
+    }
+    const foreign = present.filter((f) => !ownFile(f));
+    if (foreign.length > 0) {
+      throw new Error(`${what}: not replacing ${target}: it holds files an export does not write (${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? ', …' : ''}); choose a new folder`);
     }
   }
   fs.mkdirSync(path.dirname(target), { recursive: true });
@@ -113,7 +118,7 @@ export function exportKarpathy(ds: RetrievalDataset, opts: KarpathyExportOptions
   return writeFolderAtomically(final, opts.replace ?? false, 'exportKarpathy', (dir) => {
     const r = writeKarpathy(ds, { ...opts, outDir: dir });
     return { ...r, annotationFile: moved(r.annotationFile, dir, final), imagesDir: moved(r.imagesDir, dir, final) };
-  });
+  }, (f) => f === 'dataset.json' || f === 'images');
 }
 
 function writeKarpathy(ds: RetrievalDataset, opts: KarpathyExportOptions): KarpathyExportResult {
@@ -215,7 +220,7 @@ export function exportWebdataset(ds: RetrievalDataset, opts: WebdatasetExportOpt
   return writeFolderAtomically(final, opts.replace ?? false, 'exportWebdataset', (dir) => {
     const r = writeWebdataset(ds, { ...opts, outDir: dir });
     return { ...r, manifestFile: moved(r.manifestFile, dir, final), shards: r.shards.map((s) => ({ ...s, file: moved(s.file, dir, final) })) };
-  });
+  }, (f) => f.endsWith('.tar') || f.endsWith('-manifest.json'));
 }
 
 function writeWebdataset(ds: RetrievalDataset, opts: WebdatasetExportOptions): WebdatasetExportResult {
