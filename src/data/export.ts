@@ -30,7 +30,9 @@ export const DEFAULT_SAMPLES_PER_SHARD = 1000;
 
 /**
  * Runs `write(tmpDir)` into a fresh temporary folder beside `outDir`, then renames it to `outDir`.
- * A non-empty `outDir` is refused unless `replace`. On error the temporary folder is removed.
+ * A non-empty `outDir` is refused unless `replace`, and even then when it holds a file that is not
+ * `ownFile` (an earlier export's), so that replacing never deletes anything else. On error the
+ * temporary folder is removed.
  */
 export function writeFolderAtomically<T>(outDir: string, replace: boolean, what: string, write: (dir: string) => T, ownFile: (name: string) => boolean = () => true): T {
   const target = path.resolve(outDir);
