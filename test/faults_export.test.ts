@@ -56,6 +56,18 @@ test('re-export into a non-empty folder is refused; --replace replaces it whole;
   fs.copyFileSync(second.shards[0].file, path.join(out, 'zz-stray-train-0000.tar'));
   const back = await loadWebdataset(out);
   assert.equal(back.images.length, dataset.images.length);
+  fs.rmSync(path.join(out, 'zz-stray-train-0000.tar'));
+  // A shard changed after the export is named by check (here: another valid shard copied over it).
+  assert.ok((await checkDataset(out)).ok);
+  const [a, b] = second.shards.filter((s) => s.split === 'train').map((s) => s.file);
+  if (b !== undefined) {
+    fs.copyFileSync(b, a);
+  } else {
+    fs.appendFileSync(a, Buffer.alloc(1024));
+  }
+  const report = await checkDataset(out, { openImages: false });
+  assert.equal(report.ok, false);
+  assert.ok(report.problems.some((p) => p.file === a && /differs from the .*manifest\.json entry/.test(p.message)), formatCheckReport(report).join('\n'));
 });
 
 test('a failed export leaves no complete-looking shards and no temporary folder', async () => {

@@ -4,7 +4,10 @@
  * Problems name the file and the record; the report says how many more there are after the first.
  */
 import { RetrievalDataset, Split, SPLITS } from './types';
+import * as fs from 'fs';
 import * as path from 'path';
+import { readJson, sha256 } from '../utils/fs';
+import { MANIFEST_SUFFIX } from './loaders/webdataset';
 import { DetectedFormat, decodeRecordImage, detectFormat, loadDataset, splitFromName } from './loaders/index';
 
 /** One problem found by the check. */
@@ -62,6 +65,7 @@ export async function checkDataset(file: string, opts: CheckOptions = {}): Promi
     return report;
   }
   report.dataset = ds;
+  if (report.format === 'webdataset') report.problems.push(...manifestProblems(file));
   const images = opts.split !== undefined ? ds.images.filter((r) => r.split === opts.split) : ds.images;
   if (images.length === 0) {
     report.problems.push({ file, record: '', message: `no images in split ${opts.split ?? '(any)'}` });
@@ -96,6 +100,27 @@ export async function checkDataset(file: string, opts: CheckOptions = {}): Promi
   }
   report.ok = report.problems.length === 0;
   return report;
+}
+
+/**
+ * For a shard folder exported by the kit (`*-manifest.json`): every listed shard must still have the
+ * sha256 and sample count the manifest records (a shard replaced or cut after the export is named).
+ */
+function manifestProblems(dir: string): CheckProblem[] {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) return [];
+  const manifest = fs.readdirSync(dir).find((f) => f.endsWith(MANIFEST_SUFFIX));
+  if (manifest === undefined) return [];
+  const file = path.join(dir, manifest);
+  const m = readJson<{ shards?: { file?: unknown; sha256?: unknown }[] }>(file);
+  const out: CheckProblem[] = [];
+  for (const s of m.shards ?? []) {
+    if (typeof s.file !== 'string' || typeof s.sha256 !== 'string') continue;
+    const shard = path.join(dir, s.file);
+    if (!fs.existsSync(shard)) continue; // the loader already refused it
+    const sha = sha256(fs.readFileSync(shard));
+    if (sha !== s.sha256) out.push({ file: shard, record: '', message: `sha256 ${sha.slice(0, 12)}… differs from the ${manifest} entry ${s.sha256.slice(0, 12)}…: the shard changed after the export` });
+  }
+  return out;
 }
 
 /** Human-readable report lines. */
