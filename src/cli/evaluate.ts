@@ -18,7 +18,7 @@ import { checkpointConfig, loadCheckpointInto } from '../models/checkpoint';
 import { loadDataset } from '../data/loaders/index';
 import { parseSplit } from '../data/loaders/common';
 import { Split } from '../data/types';
-import { ClipTokenizer, defaultBpePath } from '../data/clip_tokenizer';
+import { ClipTokenizer } from '../data/clip_tokenizer';
 import { WordTokenizer } from '../data/word_tokenizer';
 import { EvalTransform } from '../data/image_preprocess';
 import { BatchTokenizer } from '../evaluation/embed';
@@ -139,7 +139,7 @@ export function resolveModelArg(model: string | undefined, checkpoint: string): 
 /** Image side, eval transform and tokenizer for a model config. */
 export function modelInputs(config: ModelConfig, vocab: string | undefined): { imageSize: number; transform: EvalTransform; tokenize: BatchTokenizer } {
   if (config.kind === 'priorclip') {
-    const tok = ClipTokenizer.fromFile(vocab ?? defaultBpePath());
+    const tok = ClipTokenizer.fromFile(vocab); // no --vocab: findClipBpe() (KIT_CLIP_BPE, data/vocab/, open_clip's copy)
     const L = config.text_cfg.context_length;
     return {
       imageSize: config.vision_cfg.image_size,
