@@ -170,4 +170,14 @@ test('notebooks run through the front end in headless Chromium, with interactive
     await lab.stop();
   }
   assert.notEqual(lab.child.exitCode, null, 'the notebook server is still running after stop()');
+  // Its kernels are gone too (their command lines name connection files in <labDir>/runtime).
+  const runtime = path.join(OUT, 'lab', 'runtime');
+  const left = fs.readdirSync('/proc').filter((pid) => /^\d+$/.test(pid)).filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(runtime);
+    } catch {
+      return false;
+    }
+  });
+  assert.deepEqual(left, [], 'kernel processes left after stop()');
 });
