@@ -245,10 +245,15 @@ export async function startLab(opts: LabOptions = {}): Promise<RunningLab> {
     KIT_FIGURES_DIR: path.resolve(root, figures),
   };
   const log = opts.log ?? ((s: string) => process.stderr.write(s));
-  // Own process group: a terminal Ctrl-C reaches only this launcher, which then stops the server with
-  // SIGTERM (classic Notebook would otherwise ask "Shutdown this notebook server (y/[n])?").
-  const child = spawn(server, [`--port=${port}`], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  // stdin is not a terminal, so on Ctrl-C the server shuts down at once (no "Shutdown this notebook
+  // server (y/[n])?" prompt) and stops its kernels (which jupyter_client starts in their own sessions).
+  // It stays in our process group, so closing the terminal ends it too.
+  const child = spawn(server, [`--port=${port}`], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // If this process exits without stop() (an uncaught error, a test that failed), do not leave the server running.
+  const killOnExit = () => child.kill('SIGTERM');
+  process.on('exit', killOnExit);
+  void exited.then(() => process.off('exit', killOnExit));
   let output = '';
   const onData = (b: Buffer) => {
     const s = b.toString('utf8');
@@ -276,10 +281,7 @@ export async function startLab(opts: LabOptions = {}): Promise<RunningLab> {
       stopping = (async () => {
         if (exitCode !== undefined) return;
         child.kill('SIGTERM');
-        const timer = setTimeout(() => {
-          // The group: the server and any kernel it did not shut down.
-          try { if (child.pid) process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
-        }, STOP_TIMEOUT_S * 1000);
+        const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_S * 1000);
         await exited;
         clearTimeout(timer);
       })();
