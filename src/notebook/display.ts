@@ -172,9 +172,9 @@ let interactiveCounter = 0;
 
 /**
  * HTML of one interactive figure: the PNG (scaled to the output width) inside a div that a script
- * replaces with a plotly plot once plotly.js has loaded from `<base url><plotlyPath>` (through the
- * script tag, loaded once per page). If it
- * cannot load, the PNG stays and the console says why (prefixed [priorclip-kit]).
+ * replaces with a plotly plot once plotly.js has loaded from `<base url><plotlyPath>` (one script tag
+ * per page, shared by every figure). If it cannot load, the PNG stays and the console says why
+ * (prefixed [priorclip-kit]).
  */
 export function interactiveFigureHtml(fig: PlotlyFigure, png: Uint8Array, o: { width: number; height: number; plotlyPath: string }): string {
   const id = `kit-fig-${process.pid}-${++interactiveCounter}`;
@@ -210,8 +210,8 @@ export function interactiveFigureHtml(fig: PlotlyFigure, png: Uint8Array, o: { w
       }, function (e) { if (plot.parentNode) el.removeChild(plot); fail(e); });
     } catch (e) { fail(e); }
   }
-  // plotly.js 4 is a plain script that sets window.Plotly (no AMD), so a script tag works under the
-  // classic Notebook's require.js too; one load per page, shared by every figure.
+  // plotly.js 4's bundle registers no AMD module, so a plain script tag works beside the classic
+  // Notebook's require.js; it sets window.Plotly.
   if (!window.__kitPlotly) {
     window.__kitPlotly = window.Plotly && window.Plotly.newPlot ? Promise.resolve(window.Plotly) : new Promise(function (resolve, reject) {
       var s = document.createElement('script');
