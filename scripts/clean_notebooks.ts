@@ -16,11 +16,11 @@ type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type JsonObject = { [k: string]: Json };
 
 /** Cell metadata keys written by front ends and executors, not by authors. */
-const TRANSIENT_CELL_METADATA = ['execution', 'ExecuteTime', 'collapsed', 'scrolled', 'papermill', 'vscode', 'trusted'];
+export const TRANSIENT_CELL_METADATA = ['execution', 'ExecuteTime', 'collapsed', 'scrolled', 'papermill', 'vscode', 'trusted'];
 /** Notebook metadata keys that change from run to run. */
-const TRANSIENT_NOTEBOOK_METADATA = ['widgets', 'papermill', 'vscode', 'toc', 'varInspector'];
+export const TRANSIENT_NOTEBOOK_METADATA = ['widgets', 'papermill', 'vscode', 'toc', 'varInspector'];
 /** language_info keys that depend on the kernel build, not on the notebook. */
-const TRANSIENT_LANGUAGE_INFO = ['version'];
+export const TRANSIENT_LANGUAGE_INFO = ['version'];
 
 function isObject(v: Json | undefined): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -7,7 +7,7 @@
  *   npm run notebooks -- --timeout 600        # per-cell timeout in seconds (default KIT_NOTEBOOK_TIMEOUT or 3600)
  *   npm run notebooks -- --keep-going         # after a failure, still run the remaining notebooks
  *   npm run notebooks -- --dir other/folder   # run the notebooks of another folder (still from the project root)
- *   npm run notebooks -- --install-kernel     # write .jupyter/kernels/tslab for interactive use, then exit
+ *   npm run notebooks -- --install-kernel     # write .jupyter/kernels/tslab for other front ends (npm run lab needs none), then exit
  *   npm run notebooks -- --typecheck          # type-check src/ as tslab compiles it (TS 5.0, NOT strict), then exit
  *
  * How: writes a project-local kernelspec build/jupyter/kernels/tslab/kernel.json whose argv runs
@@ -374,7 +374,7 @@ async function main(): Promise<void> {
     const dir = writeKernelSpec(path.join(root, '.jupyter'), root);
     writeKernelSpec(path.join(root, 'build', 'jupyter'), root);
     console.log(`kernelspec written: ${path.join(dir, 'kernel.json')}`);
-    console.log(`interactive use: JUPYTER_PATH=${path.join(root, '.jupyter')} jupyter lab`);
+    console.log(`interactive use: npm run lab (or any Jupyter front end with JUPYTER_PATH=${path.join(root, '.jupyter')})`);
     return;
   }
 

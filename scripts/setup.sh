@@ -2,7 +2,7 @@
 # `npm run setup`: everything a fresh Debian/Ubuntu machine needs to run the kit, its tests and notebooks.
 #
 #   1. System tools (only those missing): Jupyter's nbconvert + nbclient + jupyter-client (to execute
-#      notebooks headless) and Chromium (PNG figures). As root this runs apt-get; otherwise it prints the
+#      notebooks headless), the classic Jupyter Notebook (`npm run lab`) and Chromium (PNG figures). As root this runs apt-get; otherwise it prints the
 #      command to run.
 #   2. npm ci (skipped when node_modules already matches package-lock.json; KIT_SETUP_FORCE_NPM=1 forces it).
 #   3. The project-local tslab kernelspec (.jupyter/kernels/tslab and build/jupyter/kernels/tslab).
@@ -15,7 +15,7 @@ cd "$ROOT"
 say() { printf '[setup] %s\n' "$*"; }
 
 # --- 1. system packages -------------------------------------------------------------------------
-APT_PACKAGES=(jupyter-nbconvert python3-nbclient jupyter-client chromium)
+APT_PACKAGES=(jupyter-nbconvert python3-nbclient jupyter-client jupyter-notebook chromium)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in "${APT_PACKAGES[@]}"; do
@@ -27,13 +27,15 @@ else
   # Not Debian: check the commands instead and explain.
   { [ -n "${JUPYTER:-}" ] || command -v jupyter >/dev/null 2>&1; } || missing+=(jupyter)
   { [ -n "${KIT_CHROMIUM:-}" ] || command -v chromium >/dev/null 2>&1; } || missing+=(chromium)
+  { [ -n "${JUPYTER_NOTEBOOK:-}" ] || command -v jupyter-notebook >/dev/null 2>&1; } || missing+=(jupyter-notebook)
 fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
   say "system packages present: ${APT_PACKAGES[*]}"
 elif ! command -v apt-get >/dev/null 2>&1; then
   say "missing: ${missing[*]}. This is not a Debian/Ubuntu machine; install Jupyter (pip install jupyter nbconvert"
-  say "nbclient; set JUPYTER=/path/to/jupyter if needed) and Chromium (set KIT_CHROMIUM=/path/to/chrome)."
+  say "nbclient 'notebook<7'; set JUPYTER=/path/to/jupyter and JUPYTER_NOTEBOOK=/path/to/jupyter-notebook if"
+  say "needed) and Chromium (set KIT_CHROMIUM=/path/to/chrome)."
 elif [ "$(id -u)" -eq 0 ]; then
   say "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

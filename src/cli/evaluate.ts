@@ -18,7 +18,7 @@ import { checkpointConfig, loadCheckpointInto } from '../models/checkpoint';
 import { loadDataset } from '../data/loaders/index';
 import { parseSplit } from '../data/loaders/common';
 import { Split } from '../data/types';
-import { ClipTokenizer, defaultBpePath } from '../data/clip_tokenizer';
+import { ClipTokenizer, requireClipBpe } from '../data/clip_tokenizer';
 import { WordTokenizer } from '../data/word_tokenizer';
 import { EvalTransform } from '../data/image_preprocess';
 import { BatchTokenizer } from '../evaluation/embed';
@@ -141,7 +141,7 @@ export function resolveModelArg(model: string | undefined, checkpoint: string): 
 /** Image side, eval transform and tokenizer for a model config. */
 export function modelInputs(config: ModelConfig, vocab: string | undefined): { imageSize: number; transform: EvalTransform; tokenize: BatchTokenizer } {
   if (config.kind === 'priorclip') {
-    const file = vocab ?? defaultBpePath();
+    const file = vocab ?? requireClipBpe(); // no --vocab: KIT_CLIP_BPE, data/vocab/, an installed open_clip's copy
     const tok = ClipTokenizer.fromFile(file);
     const L = config.text_cfg.context_length;
     if (tok.vocabSize > config.text_cfg.vocab_size) {

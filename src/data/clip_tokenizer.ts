@@ -17,10 +17,13 @@
  * charset tables; captions in RS datasets are clean UTF-8, and none of the golden captions need it.
  *
  * The vocabulary file (`bpe_simple_vocab_16e6.txt.gz`, MIT, OpenAI) is read from a path the user
- * gives (gzip or plain text).
+ * gives (gzip or plain text), else found by findClipBpe(): KIT_CLIP_BPE, data/vocab/, then the copy an
+ * installed Python open_clip (or OpenAI clip) package ships.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
+import { spawnSync } from 'child_process';
 import * as zlib from 'zlib';
 import { projectRoot } from '../utils/fs';
 
@@ -40,6 +43,122 @@ export const CLIP_BPE_FILE = 'bpe_simple_vocab_16e6.txt.gz';
 /** Where the kit looks for the vocabulary when no path is given: `<project>/data/vocab/<file>`. */
 export function defaultBpePath(): string {
   return path.join(projectRoot(), 'data', 'vocab', CLIP_BPE_FILE);
+}
+
+/** Python packages that ship the vocabulary file in their own folder. */
+export const CLIP_BPE_PACKAGES = ['open_clip', 'clip'];
+/** Python interpreters asked where those packages are (only when no known folder has the file). */
+const PYTHONS = ['python3', '/usr/bin/python3'];
+/** Max ms one interpreter may take to answer (find_spec does not import the package, so torch is not loaded). */
+const PYTHON_TIMEOUT_MS = 10_000;
+
+/** `<prefix>/lib/python3*\/{site,dist}-packages` folders that exist. */
+function sitePackagesUnder(prefix: string): string[] {
+  const lib = path.join(prefix, 'lib');
+  let names: string[];
+  try {
+    names = fs.readdirSync(lib).filter((n) => /^python3(\.\d+)?$/.test(n)).sort();
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const n of names) for (const sub of ['site-packages', 'dist-packages']) out.push(path.join(lib, n, sub));
+  return out;
+}
+
+/** Existing folders where pip, conda, venvs, pyenv and Debian put Python packages, in search order. */
+export function pythonPackageDirs(env: NodeJS.ProcessEnv = process.env): string[] {
+  const home = env.HOME || os.homedir();
+  const prefixes = [env.VIRTUAL_ENV, env.CONDA_PREFIX, home && path.join(home, '.local'), '/usr/local', '/usr', '/opt/conda'].filter(
+    (p): p is string => !!p,
+  );
+  const pyenv = env.PYENV_ROOT || (home ? path.join(home, '.pyenv') : '');
+  if (pyenv) {
+    try {
+      for (const v of fs.readdirSync(path.join(pyenv, 'versions')).sort()) prefixes.push(path.join(pyenv, 'versions', v));
+    } catch {
+      /* no pyenv */
+    }
+  }
+  const dirs = prefixes.flatMap(sitePackagesUnder);
+  dirs.push('/usr/lib/python3/dist-packages');
+  return [...new Set(dirs)].filter((d) => fs.existsSync(d));
+}
+
+/** Package folders of CLIP_BPE_PACKAGES as Python itself resolves them (importlib find_spec, no import). */
+function pythonReportedPackageDirs(): { dirs: string[]; asked: string[] } {
+  const code = `import importlib.util as u\nfor n in ${JSON.stringify(CLIP_BPE_PACKAGES)}:\n  try:\n    s = u.find_spec(n)\n  except Exception:\n    s = None\n  for p in (s.submodule_search_locations or []) if s else []:\n    print(p)\n`;
+  const dirs: string[] = [];
+  const asked: string[] = [];
+  for (const py of PYTHONS) {
+    const r = spawnSync(py, ['-c', code], { encoding: 'utf8', timeout: PYTHON_TIMEOUT_MS });
+    if (r.error || r.status !== 0) continue;
+    asked.push(py);
+    for (const line of r.stdout.split('\n')) if (line.trim()) dirs.push(line.trim());
+  }
+  return { dirs: [...new Set(dirs)], asked };
+}
+
+/** Result of findClipBpe: the file (or null) and where it looked, in order. */
+export interface ClipBpeLookup {
+  path: string | null;
+  /** Every file path checked. */
+  tried: string[];
+  /** Python package folders searched for open_clip/ and clip/. */
+  packageDirs: string[];
+  /** Interpreters that answered where the packages are, and the folders they reported. */
+  asked: string[];
+  reported: string[];
+}
+
+/**
+ * Find the CLIP BPE vocabulary: `KIT_CLIP_BPE` (which must exist if set), `data/vocab/<file>`, then
+ * `<pkg>/<file>` for the open_clip and clip packages in the usual site-packages folders (venv, conda,
+ * ~/.local, /usr/local, pyenv, Debian), then wherever `python3` says those packages are.
+ */
+export function findClipBpe(env: NodeJS.ProcessEnv = process.env): ClipBpeLookup {
+  const r: ClipBpeLookup = { path: null, tried: [], packageDirs: [], asked: [], reported: [] };
+  const hit = (p: string): boolean => {
+    r.tried.push(p);
+    if (!(fs.existsSync(p) && fs.statSync(p).isFile())) return false;
+    r.path = p;
+    return true;
+  };
+  if (env.KIT_CLIP_BPE) {
+    if (hit(env.KIT_CLIP_BPE)) return r;
+    throw new Error(`KIT_CLIP_BPE=${env.KIT_CLIP_BPE}: no such file (expected the CLIP ${CLIP_BPE_FILE})`);
+  }
+  if (hit(defaultBpePath())) return r;
+  r.packageDirs = pythonPackageDirs(env);
+  for (const dir of r.packageDirs) for (const pkg of CLIP_BPE_PACKAGES) if (hit(path.join(dir, pkg, CLIP_BPE_FILE))) return r;
+  const py = pythonReportedPackageDirs();
+  r.asked = py.asked;
+  r.reported = py.dirs;
+  for (const dir of py.dirs) {
+    const f = path.join(dir, CLIP_BPE_FILE);
+    if (!r.tried.includes(f) && hit(f)) return r;
+  }
+  return r;
+}
+
+/** The vocabulary path from findClipBpe, or an Error that says where it looked and how to supply it. */
+export function requireClipBpe(env: NodeJS.ProcessEnv = process.env): string {
+  const r = findClipBpe(env);
+  if (r.path) return r.path;
+  const local = defaultBpePath();
+  const pkgs = CLIP_BPE_PACKAGES.map((p) => `${p}/`).join(' and ');
+  throw new Error(
+    [
+      `the CLIP BPE vocabulary ${CLIP_BPE_FILE} was not found. Looked in:`,
+      `  ${path.dirname(local)}/ (KIT_CLIP_BPE is not set)`,
+      `  ${pkgs} in ${r.packageDirs.length} Python package folders: ${r.packageDirs.join(', ')}`,
+      r.asked.length
+        ? `  ${r.asked.join(', ')} (importlib): ${r.reported.length ? `package folders ${r.reported.join(', ')} have no ${CLIP_BPE_FILE}` : `${CLIP_BPE_PACKAGES.join(' / ')} not installed`}`
+        : '  no python3 answered where open_clip is installed',
+      `Pass its path (--vocab, ClipTokenizer.fromFile(path)), set KIT_CLIP_BPE, copy it to ${path.relative(projectRoot(), local)}, ` +
+        'or `pip install open_clip_torch` (it ships the file); the original is in openai/CLIP (MIT).',
+    ].join('\n'),
+  );
 }
 
 /** GPT-2 `bytes_to_unicode`: printable bytes map to themselves, the rest to U+0100…. */
@@ -215,8 +334,9 @@ export class ClipTokenizer {
     this.cache.set('<end_of_text>', ['<end_of_text>']);
   }
 
-  /** Reads a vocab file (`.gz` via zlib, else plain text). */
-  static fromFile(file: string = defaultBpePath()): ClipTokenizer {
+  /** Reads a vocab file (`.gz` via zlib, else plain text); without a path, the one findClipBpe() finds. */
+  static fromFile(file?: string): ClipTokenizer {
+    if (file === undefined) file = requireClipBpe();
     let bytes: Buffer;
     try {
       bytes = fs.readFileSync(file);

@@ -18,7 +18,8 @@ import { PNG } from 'pngjs';
 import type { DataFrame } from 'danfojs-node';
 import { projectRoot, atomicWriteFile } from '../utils/fs';
 import { formatProgressLine, ProgressState, setProgressSink } from '../utils/progress';
-import { renderPng } from '../plotting/render';
+import { plotlyBundlePath, renderPng } from '../plotting/render';
+import { ensurePlotlyAsset } from '../plotting/save';
 import { applyTheme, DEFAULT_SIZE, PlotlyFigure } from '../plotting/theme';
 import { columnsOf, HtmlTableOptions, Row, rowsToHtml, toRows } from '../evaluation/tables';
 
@@ -47,6 +48,8 @@ type WriteDisplayData = (data: DisplayData, update: boolean) => void;
 export const NOTEBOOK_PNG_SCALE = 2;
 /** Default CSS width of one image cell in showImages. */
 const IMAGE_CELL_PX = 128;
+/** Gap between image cells in showImages (CSS px). */
+const IMAGE_GAP_PX = 8;
 
 function nodeRequire(id: string): unknown {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -122,13 +125,108 @@ export interface ShowOptions {
   /** PNG pixel scale (default NOTEBOOK_PNG_SCALE). */
   scale?: number;
   /**
-   * Also send the plotly JSON ('application/vnd.plotly.v1+json') in the same output, for front ends
-   * with a plotly renderer (JupyterLab + jupyterlab-plotly). Default: KIT_INTERACTIVE=1.
+   * Interactive output besides the PNG (see interactiveMode): true or 'html' = an HTML output that
+   * draws the figure with plotly.js served by the notebook server (hover, zoom, legend toggling; the
+   * PNG stays inside it until plotly has drawn, and stays if plotly.js cannot load); 'mime' = the
+   * plotly JSON ('application/vnd.plotly.v1+json') for front ends with a plotly renderer
+   * (JupyterLab + jupyterlab-plotly); false = PNG only. Default: interactiveMode().
    */
-  interactive?: boolean;
+  interactive?: boolean | InteractiveMode;
 }
 
-/** Display a plotly figure as a PNG (and optionally as an interactive plotly bundle). */
+/** How show() sends figures in a notebook. */
+export type InteractiveMode = 'off' | 'html' | 'mime';
+
+/**
+ * The interactive mode from the environment: KIT_INTERACTIVE=0|off, 1|html, mime; unset → 'html'
+ * when the kernel runs under `npm run lab` (KIT_FRONTEND is set), else 'off' (headless
+ * `npm run notebooks` keeps PNG-only outputs).
+ */
+export function interactiveMode(env: NodeJS.ProcessEnv = process.env): InteractiveMode {
+  const v = (env.KIT_INTERACTIVE ?? '').trim().toLowerCase();
+  if (v === '') return env.KIT_FRONTEND ? 'html' : 'off';
+  if (v === '0' || v === 'off' || v === 'false') return 'off';
+  if (v === '1' || v === 'html' || v === 'on' || v === 'true') return 'html';
+  if (v === 'mime' || v === 'plotly') return 'mime';
+  throw new Error(`KIT_INTERACTIVE=${env.KIT_INTERACTIVE}: expected 0/off, 1/html or mime`);
+}
+
+/**
+ * The URL path (relative to the notebook server's base URL) at which the server serves plotly.js:
+ * `files/<path of the bundle under the server root>`. The server root is KIT_FRONTEND_ROOT (set by
+ * `npm run lab`), else the project root. When the bundle is not inside the root (e.g. node_modules
+ * is a symlink to elsewhere), a copy is made once in <root>/build/lab/assets/.
+ */
+export function plotlyServedPath(root = process.env.KIT_FRONTEND_ROOT || projectRoot()): string {
+  const bundle = plotlyBundlePath();
+  const real = (p: string) => (fs.existsSync(p) ? fs.realpathSync(p) : path.resolve(p));
+  let rel = path.relative(real(root), real(bundle));
+  if (rel.startsWith('..') || path.isAbsolute(rel)) {
+    const dir = path.join(root, 'build', 'lab');
+    rel = path.relative(root, path.join(dir, ensurePlotlyAsset(dir)));
+  }
+  return 'files/' + rel.split(path.sep).map(encodeURIComponent).join('/');
+}
+
+let interactiveCounter = 0;
+
+/**
+ * HTML of one interactive figure: the PNG (scaled to the output width) inside a div that a script
+ * replaces with a plotly plot once plotly.js has loaded from `<base url><plotlyPath>` (one script tag
+ * per page, shared by every figure). If it cannot load, the PNG stays and the console says why
+ * (prefixed [priorclip-kit]).
+ */
+export function interactiveFigureHtml(fig: PlotlyFigure, png: Uint8Array, o: { width: number; height: number; plotlyPath: string }): string {
+  const id = `kit-fig-${process.pid}-${++interactiveCounter}`;
+  const spec = JSON.stringify({ data: fig.data, layout: { ...fig.layout, width: o.width, height: o.height } })
+    .replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  const img = `<img src="data:image/png;base64,${Buffer.from(png).toString('base64')}" width="${o.width}" style="max-width:100%;height:auto;display:block" alt="figure (static PNG)">`;
+  return `<div class="kit-plotly" id="${id}" data-kit-status="png" style="max-width:100%">${img}</div>
+<script type="application/json" id="${id}-data">${spec}</script>
+<script>
+(function () {
+  var el = document.getElementById(${JSON.stringify(id)});
+  if (!el) return;
+  var base = (document.body && document.body.getAttribute('data-base-url')) || '/';
+  var url = base + ${JSON.stringify(o.plotlyPath)};
+  function fail(e) {
+    el.setAttribute('data-kit-status', 'png');
+    console.error('[priorclip-kit] interactive figure: plotly.js did not load from ' + url + ' (' + (e && e.message || e) + '); showing the PNG');
+  }
+  function draw(Plotly) {
+    try {
+      var fig = JSON.parse(document.getElementById(${JSON.stringify(id)} + '-data').textContent);
+      var avail = el.parentElement ? el.parentElement.clientWidth : 0;
+      if (avail > 0 && fig.layout.width > avail) {
+        fig.layout.height = Math.round(fig.layout.height * avail / fig.layout.width);
+        fig.layout.width = avail;
+      }
+      var img = el.querySelector('img');
+      var plot = document.createElement('div');
+      el.appendChild(plot);
+      Plotly.newPlot(plot, fig.data, fig.layout, { displaylogo: false, showLink: false, responsive: false }).then(function () {
+        if (img) el.removeChild(img);
+        el.setAttribute('data-kit-status', 'interactive');
+      }, function (e) { if (plot.parentNode) el.removeChild(plot); fail(e); });
+    } catch (e) { fail(e); }
+  }
+  // plotly.js 4's bundle registers no AMD module, so a plain script tag works beside the classic
+  // Notebook's require.js; it sets window.Plotly.
+  if (!window.__kitPlotly) {
+    window.__kitPlotly = window.Plotly && window.Plotly.newPlot ? Promise.resolve(window.Plotly) : new Promise(function (resolve, reject) {
+      var s = document.createElement('script');
+      s.src = url;
+      s.onload = function () { window.Plotly && window.Plotly.newPlot ? resolve(window.Plotly) : reject(new Error('the script defined no Plotly global')); };
+      s.onerror = function () { reject(new Error('the request failed')); };
+      document.head.appendChild(s);
+    });
+  }
+  window.__kitPlotly.then(draw, fail);
+})();
+</script>`;
+}
+
+/** Display a plotly figure: a PNG, plus an interactive version when interactiveMode() asks for one. */
 export async function show(fig: PlotlyFigure, opts: ShowOptions = {}): Promise<void> {
   const themed = applyTheme(fig);
   const width = opts.width ?? (typeof themed.layout.width === 'number' ? themed.layout.width : DEFAULT_SIZE.width);
@@ -138,12 +236,14 @@ export async function show(fig: PlotlyFigure, opts: ShowOptions = {}): Promise<v
     writeShowFile('png', png, 'figure');
     return;
   }
-  const interactive = opts.interactive ?? process.env.KIT_INTERACTIVE === '1';
+  const mode: InteractiveMode =
+    opts.interactive === undefined ? interactiveMode() : opts.interactive === true ? 'html' : opts.interactive === false ? 'off' : opts.interactive;
   const data: Record<string, unknown> = {
     'image/png': Buffer.from(png).toString('base64'),
     'text/plain': `<plotly figure: ${fig.data.length} trace(s)>`,
   };
-  if (interactive) data['application/vnd.plotly.v1+json'] = { data: themed.data, layout: { ...themed.layout, width, height } };
+  if (mode === 'mime') data['application/vnd.plotly.v1+json'] = { data: themed.data, layout: { ...themed.layout, width, height } };
+  if (mode === 'html') data['text/html'] = interactiveFigureHtml(themed, png, { width, height, plotlyPath: plotlyServedPath() });
   displayBundle(data, { 'image/png': { width, height } });
 }
 
@@ -171,7 +271,8 @@ export function showTable(table: readonly Row[] | DataFrame, opts: HtmlTableOpti
     console.log(rowsToText(rows, opts));
     return;
   }
-  t.display.html(rowsToHtml(rows, opts));
+  // Wide tables scroll inside their own box instead of widening the output area.
+  t.display.html(`<div class="kit-table-wrap" style="max-width:100%;overflow-x:auto">${rowsToHtml(rows, opts)}</div>`);
 }
 
 /** Display markdown (printed as is outside notebooks). */
@@ -264,12 +365,14 @@ export function showImages(items: readonly ImageItem[], opts: { columns?: number
     .map((it, i) => {
       const b64 = Buffer.from(encodeRgbPng(it, `showImages: image ${i}`)).toString('base64');
       const h = Math.round((cell * it.height) / it.width);
-      const cap = it.caption ? `<figcaption style="font-size:11px;line-height:1.25;margin-top:2px">${escapeHtml(it.caption)}</figcaption>` : '';
-      return `<figure style="margin:0"><img src="data:image/png;base64,${b64}" width="${cell}" height="${h}" style="image-rendering:pixelated;display:block" alt="image ${i}">${cap}</figure>`;
+      const cap = it.caption ? `<figcaption style="font-size:11px;line-height:1.25;margin-top:2px;overflow-wrap:anywhere">${escapeHtml(it.caption)}</figcaption>` : '';
+      // width/height attributes keep the aspect ratio; CSS lets the cell shrink to the output width.
+      return `<figure style="margin:0;min-width:0"><img src="data:image/png;base64,${b64}" width="${cell}" height="${h}" style="image-rendering:pixelated;display:block;width:100%;max-width:${cell}px;height:auto" alt="image ${i}">${cap}</figure>`;
     })
     .join('');
   const title = opts.title ? `<div style="font-weight:bold;margin-bottom:4px">${escapeHtml(opts.title)}</div>` : '';
-  t.display.html(`${title}<div style="display:grid;grid-template-columns:repeat(${columns}, ${cell}px);gap:8px">${figures}</div>`);
+  // Columns are at most `cell` px and shrink (never overflow) when the output area is narrower.
+  t.display.html(`${title}<div class="kit-images" style="display:grid;grid-template-columns:repeat(${columns}, minmax(0, ${cell}px));gap:${IMAGE_GAP_PX}px;max-width:100%">${figures}</div>`);
 }
 
 /** Node kinds showSource can extract, with the name they declare. */

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { SafeTensor, toInt32Numbers } from '../io/safetensors';
 import { sha256File } from '../utils/fs';
-import { ClipTokenizer, CLIP_BPE_FILE, defaultBpePath } from '../data/clip_tokenizer';
+import { ClipTokenizer, CLIP_BPE_FILE, defaultBpePath, findClipBpe } from '../data/clip_tokenizer';
 import { ParityRow } from './types';
 
 /** Candidate vocabulary paths, in order. */
@@ -15,6 +15,9 @@ export function vocabCandidates(fixtureDir: string): string[] {
   const c: string[] = [];
   if (process.env.KIT_CLIP_BPE) c.push(process.env.KIT_CLIP_BPE);
   c.push(defaultBpePath(), path.join(fixtureDir, CLIP_BPE_FILE), path.join(fixtureDir, '..', 'vocab', CLIP_BPE_FILE));
+  // Then an installed Python open_clip / clip package's copy (findClipBpe's package search).
+  const found = c.some((p) => fs.existsSync(p)) ? null : findClipBpe({ ...process.env, KIT_CLIP_BPE: '' }).path;
+  if (found) c.push(found);
   return c;
 }
 
