@@ -34,8 +34,8 @@ export interface Diagnostics {
   version: number;
   split: Split;
   tieRule: TieRule;
-  /** Per-query 0-based ranks: `i2t[image]` (best caption), `t2i[caption]`. */
-  ranks: { i2t: number[]; t2i: number[] };
+  /** Per-query 0-based ranks: `i2t[image]` (best caption), `t2i[caption]`; `txt2img[caption]` = its image. */
+  ranks: { i2t: number[]; t2i: number[]; txt2img: number[] };
   beliefLocalisation: BeliefLocalisation | null;
   classStructure: ClassStructure | null;
   vocabularyShift: VocabularyShift;
@@ -127,7 +127,7 @@ export async function computeDiagnostics(model: EmbeddingModel, dataset: Retriev
     version: DIAGNOSTICS_VERSION,
     split,
     tieRule: m.tieRule,
-    ranks: { i2t: Array.from(m.ranks.i2t), t2i: Array.from(m.ranks.t2i) },
+    ranks: { i2t: Array.from(m.ranks.i2t), t2i: Array.from(m.ranks.t2i), txt2img: Array.from(emb.txt2img) },
     beliefLocalisation: bl,
     classStructure: cs,
     vocabularyShift: vocab,
@@ -142,4 +142,46 @@ export function readDiagnostics(metrics: Record<string, unknown> | undefined): D
   if (typeof d !== 'object' || d === null) return null;
   const v = Reflect.get(d, 'version');
   return typeof v === 'number' && v <= DIAGNOSTICS_VERSION ? (d as Diagnostics) : null;
+}
+
+/** Headline diagnostic columns of result tables (one number each; see `diagnosticColumns`). */
+export const DIAGNOSTIC_COLUMNS = [
+  'belief_key_ratio',
+  'belief_topk_precision',
+  'belief_topk_chance',
+  'belief_distractor_ratio',
+  'belief_effective_tokens',
+  'silhouette_image',
+  'silhouette_text',
+  'class_acc_i2t',
+  'class_acc_t2i',
+  'rare_t2i_mean',
+  'invocab_t2i_mean',
+] as const;
+export type DiagnosticColumn = (typeof DIAGNOSTIC_COLUMNS)[number];
+
+/**
+ * The headline numbers of a diagnostics record: belief numbers of the rule the model uses (the
+ * hard belief when it uses none, i.e. without Spatial-PAE: the self-prior belief it would have),
+ * silhouettes, top-1 class accuracy both ways, mean t→i R@1/5/10 of rare-word and in-vocabulary
+ * queries. NaN where a diagnostic is missing.
+ */
+export function diagnosticColumns(d: Diagnostics): Record<DiagnosticColumn, number> {
+  const bl = d.beliefLocalisation;
+  const rule = bl ? bl.rules[bl.modelRule ?? 'hard'] : null;
+  const cs = d.classStructure;
+  const v = d.vocabularyShift;
+  return {
+    belief_key_ratio: rule ? rule.keyRatio : Number.NaN,
+    belief_topk_precision: rule ? rule.topKPrecision : Number.NaN,
+    belief_topk_chance: rule ? rule.topKChance : Number.NaN,
+    belief_distractor_ratio: rule ? rule.distractorRatio : Number.NaN,
+    belief_effective_tokens: rule ? rule.effectiveTokens : Number.NaN,
+    silhouette_image: cs ? cs.silhouette.image : Number.NaN,
+    silhouette_text: cs ? cs.silhouette.text : Number.NaN,
+    class_acc_i2t: cs ? cs.classAccuracy.i2t : Number.NaN,
+    class_acc_t2i: cs ? cs.classAccuracy.t2i : Number.NaN,
+    rare_t2i_mean: v.rare.mean,
+    invocab_t2i_mean: v.inVocabulary.mean,
+  };
 }
