@@ -290,3 +290,24 @@ export async function measureBeliefLocalisation(
     rules: { hard: summariseLocalisation(per.hard, k), 'soft-head': summariseLocalisation(per['soft-head'], k), 'soft-c20bbe30': summariseLocalisation(per['soft-c20bbe30'], k) },
   };
 }
+
+/** Table rows of a localisation (one per rule), labelled (e.g. by checkpoint); empty for null. */
+export function localisationRows(label: string, bl: BeliefLocalisation | null): Record<string, string | number>[] {
+  if (!bl) return [];
+  const f = (v: number, d = 3): number => (Number.isFinite(v) ? Number(v.toFixed(d)) : Number.NaN);
+  return BELIEF_RULES.map((r) => {
+    const s = bl.rules[r];
+    return {
+      weights: label,
+      rule: r + (bl.modelRule === r ? ' (the model’s)' : ''),
+      'key mass': f(s.keyMass),
+      'key area': f(s.keyArea),
+      'key mass / area': f(s.keyRatio, 2),
+      'distractor mass / area': f(s.distractorRatio, 2),
+      [`top-${s.k} precision`]: f(s.topKPrecision),
+      'chance (key area)': f(s.topKChance),
+      'effective tokens': f(s.effectiveTokens, 1),
+      'largest share': f(s.maxShare),
+    };
+  });
+}

@@ -5,12 +5,17 @@
  * backbones loaded, exactly as `runRecipe` builds them) to compare with the best checkpoint.
  */
 import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
 import { SeedStream } from '../utils/random';
 import { readRunRecord, runDir, writeRunRecord } from '../runs/record';
 import { ExperimentConfig } from '../config/experiment';
 import { ModelConfig, RetrievalModel } from '../models/model';
 import { createModel } from '../models/factory';
-import { Diagnostics, computeDiagnostics, diagnosticColumns, readDiagnostics } from '../evaluation/diagnostics';
+import { Diagnostics, computeDiagnostics, datasetObjects, diagnosticColumns, readDiagnostics } from '../evaluation/diagnostics';
+import { isBeliefSource, objectCells } from '../evaluation/belief_localisation';
+import { AnatomySummary, ImageAnatomy, batchAnatomy, summariseAnatomy } from '../evaluation/belief_saturation';
+import { splitImages } from '../data/types';
+import { preprocessImage } from '../data/image_preprocess';
 import { QueryRanks } from '../evaluation/statistics';
 import { ResultRow } from './results';
 import { PreparedData, evalTransformFor } from './data_prep';
@@ -100,4 +105,69 @@ export function attachDiagnostics(rows: ResultRow[]): Map<string, QueryRanks> {
     if (Array.isArray(d.ranks?.txt2img)) ranks.set(row.runId, d.ranks);
   }
   return ranks;
+}
+
+/** Belief anatomy (`belief_saturation.ts`) of a run's model over its test split. */
+export async function beliefAnatomyOfRun(id: string, opts: { at?: DiagnosePoint; data?: PreparedData } = {}): Promise<AnatomySummary> {
+  const c = runConfig(id);
+  const data = opts.data ?? (await prepareExperimentData(c.exp));
+  const objects = datasetObjects(data.dataset);
+  if (typeof objects === 'string') throw new Error(`beliefAnatomyOfRun(${id}): ${objects}`);
+  const model = runModel(id, opts.at ?? 'best');
+  try {
+    if (!isBeliefSource(model)) throw new Error(`beliefAnatomyOfRun(${id}): model '${c.exp.model.kind}' exposes no image tokens and prior`);
+    const size = imageSizeFor(c.exp.model);
+    const transform = evalTransformFor(tokenizerFor(c.exp.model));
+    const k = c.exp.model.kind === 'priorclip' ? 1 : c.exp.model.spatialPae.filterSize;
+    const recs = splitImages(data.dataset, 'test');
+    const per: ImageAnatomy[] = [];
+    const bs = c.exp.eval.batchSize;
+    for (let s = 0; s < recs.length; s += bs) {
+      const batch = recs.slice(s, s + bs);
+      const px = await Promise.all(batch.map(async (r) => preprocessImage(await data.cache.get(r), { size, transform })));
+      const flat = new Float32Array(px.length * size * size * 3);
+      px.forEach((p, i) => flat.set(p, i * p.length));
+      const images = tf.tensor4d(flat, [px.length, size, size, 3]);
+      const V = model.imageTokens(images); // [B, N, D]
+      const [B, , D] = V.shape as number[];
+      const c0 = model.priorToken(images) ?? (tf.slice(V, [0, 0, 0], [B, 1, D]) as tf.Tensor3D); // [B, 1, D]
+      try {
+        const cells = batch.map((r) => {
+          const o = objects.get(r.fileName);
+          if (!o) throw new Error(`beliefAnatomyOfRun(${id}): no objects for ${r.fileName}`);
+          return objectCells(o, model.grid);
+        });
+        per.push(...batchAnatomy(V, c0, cells, k));
+      } finally {
+        images.dispose();
+        V.dispose();
+        c0.dispose();
+      }
+    }
+    return summariseAnatomy(per);
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Relative change ‖W_best − W_start‖ / ‖W_start‖ of a stage-2 run's parameters, by key (the keys that `filter` keeps). */
+export function parameterDrift(id: string, filter: (key: string) => boolean = () => true): { key: string; relChange: number; norm: number }[] {
+  const a = runModel(id, 'start');
+  const b = runModel(id, 'best');
+  try {
+    return a.params
+      .list()
+      .filter((e) => filter(e.key))
+      .map((e) => {
+        const [d, n] = tf.tidy(() => {
+          const w0 = e.variable;
+          const w1 = b.params.get(e.key);
+          return [tf.norm(tf.sub(w1, w0)).dataSync()[0], tf.norm(w0).dataSync()[0]];
+        });
+        return { key: e.key, relChange: n > 0 ? d / n : Number.NaN, norm: n };
+      });
+  } finally {
+    a.dispose();
+    b.dispose();
+  }
 }
