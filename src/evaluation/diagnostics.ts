@@ -167,6 +167,13 @@ export type DiagnosticColumn = (typeof DIAGNOSTIC_COLUMNS)[number];
  * queries. NaN where a diagnostic is missing.
  */
 export function diagnosticColumns(d: Diagnostics): Record<DiagnosticColumn, number> {
+  const out = rawColumns(d);
+  // records store NaN as null (JSON): read it back as NaN
+  for (const c of DIAGNOSTIC_COLUMNS) if (typeof out[c] !== 'number') out[c] = Number.NaN;
+  return out;
+}
+
+function rawColumns(d: Diagnostics): Record<DiagnosticColumn, number> {
   const bl = d.beliefLocalisation;
   const rule = bl ? bl.rules[bl.modelRule ?? 'hard'] : null;
   const cs = d.classStructure;

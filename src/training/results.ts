@@ -92,7 +92,11 @@ export function summarise(rows: readonly ResultRow[], order: readonly string[], 
     const withD = rs.filter((r) => r.diagnostics);
     if (withD.length > 0) {
       const d: Partial<Record<DiagnosticColumn, number>> = {};
-      for (const c of DIAGNOSTIC_COLUMNS) d[c] = meanStd(withD.map((r) => (r.diagnostics as Record<DiagnosticColumn, number>)[c])).mean;
+      for (const c of DIAGNOSTIC_COLUMNS) {
+        // NaN (a diagnostic that does not apply) is stored as null in JSON records: average the finite values only
+        const v = withD.map((r) => (r.diagnostics as Record<DiagnosticColumn, number | null>)[c]).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+        d[c] = v.length > 0 ? v.reduce((a, b) => a + b, 0) / v.length : Number.NaN;
+      }
       row.diagnostics = d;
     }
     out.push(row);
