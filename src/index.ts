@@ -47,11 +47,18 @@ export * as evaluation from './evaluation/evaluate';
 export * as embed from './evaluation/embed';
 export * as umap from './evaluation/umap';
 export * as tables from './evaluation/tables';
+export * as diagnostics from './evaluation/diagnostics';
+export * as beliefLocalisation from './evaluation/belief_localisation';
+export * as beliefSaturation from './evaluation/belief_saturation';
+export * as classStructure from './evaluation/class_structure';
+export * as vocabularyShift from './evaluation/vocabulary_shift';
+export * as statistics from './evaluation/statistics';
 
 export * as training from './training/stages';
 export * as trainer from './training/trainer';
 export * as ablations from './training/ablation_runner';
 export * as mainJob from './training/main_job';
+export * as diagnose from './training/diagnose';
 
 export * as render from './plotting/render';
 export * as save from './plotting/save';

@@ -27,9 +27,9 @@ test('effect rows and verdicts: one seed never claims a finding; two seeds compa
   const one = summarise([row('full', 0, 10), row('no-prior', 0, 12)], ['full', 'no-prior']);
   assert.match(String(effectRows(one)[0].reading), /one seed: no noise estimate/);
   const noisy = summarise([row('full', 0, 10), row('full', 1, 14), row('no-prior', 0, 11), row('no-prior', 1, 12)], ['full', 'no-prior']);
-  assert.match(verdict(noisy[1], noisy[0]), /within seed noise/);
+  assert.match(verdict(noisy[1], noisy[0]), /^within seed noise: the interval includes 0/);
   const clear = summarise([row('full', 0, 20), row('full', 1, 20.2), row('no-prior', 0, 15), row('no-prior', 1, 15.1)], ['full', 'no-prior']);
-  assert.match(verdict(clear[1], clear[0]), /below full in every seed, beyond the spread/);
+  assert.match(verdict(clear[1], clear[0]), /^below full: the interval excludes 0/);
   assert.equal(effectRows(clear)[0]['Δ mR'], -5.05);
   const cmp = paperComparisonRows(clear);
   assert.equal(cmp[2]['Δ mR (full − other)'], 5.05);

@@ -55,10 +55,10 @@ test('suites load and name existing ablations', () => {
     assert.ok(s.ablations.includes(FULL_MODEL));
     assert.ok(s.seeds.length >= 1);
   }
-  // The paper suite: every ablation the issue lists, three seeds, on the default profile's recipe
+  // The paper suite: every ablation the issue lists, five seeds (issue 16), on the default profile's recipe
   // (so the default profile's runs are a subset of it).
   const paper = loadSuite('paper');
-  assert.deepEqual(paper.seeds, [0, 1, 2]);
+  assert.deepEqual(paper.seeds, [0, 1, 2, 3, 4]);
   assert.equal(paper.preset, loadSuite('default').preset);
   for (const a of ['full', 'no-spatial-pae', 'no-temporal-pae', 'no-affiliation', 'no-stage1', 'no-prior', 'belief-soft-head', 'belief-soft-c20bbe30', 'filter-size-k4', 'filter-size-k65', 'nv-1', 'nv-3', 'nt-1', 'nt-3']) {
     assert.ok(paper.ablations.includes(a), a);
@@ -132,7 +132,7 @@ test('results: mean ± sample std, the delta to the full model and the delta pai
   assert.ok(Math.abs(s[2].deltaMR - (52 / 3 - 11)) < 1e-12);
   assert.deepEqual([s[2].pairedDeltaMR.mean, s[2].pairedDeltaMR.n, s[2].pairedDeltaMR.lower], [0, 2, 1]);
   const md = summaryMarkdown(s);
-  assert.match(md, /\| no-prior \| 2 \|.*\| -3\.00 \| -3\.00 ± 1\.41 \(2\/2 lower\) \|/);
+  assert.match(md, /\| no-prior \| 2 \|.*\| -3\.00 \| -3\.00 ± 1\.41 \[-15\.71, \+9\.71\] \(2\/2 lower\) \|/); // t(0.975, 1) = 12.706: −3 ± 12.706·√2/√2
   assert.match(md, /\| full \| 2 \|.*\| \+0\.00 \|  \|/);
   // a summary without `full`: deltas are NaN, never invented
   const alone = summarise([row('no-prior', 0, 8)], ['no-prior']);

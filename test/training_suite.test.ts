@@ -39,6 +39,10 @@ test('recipe + suite on tiny data: stages shared, records written, second call r
   assert.deepEqual(s2.parents, ['tiny__stage0__s0', 'tiny__stage1__s0']);
   assert.ok((s2.metrics.val as unknown[]).length === 2, 'one validation per epoch');
   assert.ok(typeof (s2.metrics.test as { mR: number }).mR === 'number');
+  // diagnostics are stored beside the recalls, and the suite rows carry their headline columns
+  const diag = s2.metrics.diagnostics as { ranks: { t2i: number[] }; beliefLocalisation: unknown; classStructure: unknown } | undefined;
+  assert.ok(diag && diag.ranks.t2i.length > 0 && diag.beliefLocalisation !== undefined && diag.classStructure !== undefined, 'diagnostics in run.json');
+  assert.ok(out.rows.every((r) => r.diagnostics !== undefined), 'diagnostic columns in the suite rows');
   assert.ok(fs.existsSync(path.join(dir, 'tiny-suite', 'results.csv')));
   assert.ok(fs.existsSync(path.join(dir, 'tiny__stage2__s0', 'vocab.json')));
   // the prior was frozen in stage 2: its weights equal stage 0's best; the backbone moved on from stage 1

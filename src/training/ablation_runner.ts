@@ -14,6 +14,7 @@ import { projectRoot } from '../utils/fs';
 import { PreparedData } from './data_prep';
 import { TestSummary, prepareExperimentData, runRecipe, stageKeys, stageRunIds, stageRunRecord, STAGES } from './stages';
 import { ResultRow, SummaryRow, summarise, writeResults } from './results';
+import { attachDiagnostics } from './diagnose';
 
 /** Suite `npm run ablate` runs without `--suite`: the paper's ablations over three seeds. */
 export const DEFAULT_ABLATION_SUITE = 'paper';
@@ -136,7 +137,7 @@ export async function runSuite(suiteArg: string | SuiteSpec, opts: SuiteOptions 
     }
   }
   const reused = rows.length - trained;
-  const summary = summarise(rows, ablations, descriptions);
+  const summary = summarise(rows, ablations, descriptions, { ranks: attachDiagnostics(rows) });
   const outDir = opts.outDir ?? path.join(runsDir(), suite.name);
   fs.mkdirSync(outDir, { recursive: true });
   const files = [...writeResults(path.join(outDir, 'results'), rows, summary)];

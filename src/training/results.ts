@@ -5,6 +5,8 @@
 import { atomicWriteFile, atomicWriteJson } from '../utils/fs';
 import { DataFrame, Row, meanStd, toCsv, toDataFrame } from '../evaluation/tables';
 import { FULL_MODEL } from '../config/experiment';
+import { DEFAULT_LEVEL, Interval, QueryRanks, bootstrapPairedDelta, excludesZero, pairedTInterval } from '../evaluation/statistics';
+import { DIAGNOSTIC_COLUMNS, DiagnosticColumn } from '../evaluation/diagnostics';
 
 /** Test metrics of one trained variant and seed. */
 export interface ResultRow {
@@ -24,6 +26,8 @@ export interface ResultRow {
   val_mR: number;
   /** Wall seconds of the variant's own stages (shared stages counted once, in the variant that ran them). */
   seconds: number;
+  /** Headline diagnostics of the evaluated run (`diagnosticColumns`); absent for runs made before diagnostics existed. */
+  diagnostics?: Record<DiagnosticColumn, number>;
 }
 
 /** Metric columns summarised over seeds. */
@@ -46,11 +50,32 @@ export interface SummaryRow {
    * `n` = paired seeds, `lower` = how many of them the ablation scored below `full`;
    * mean/std NaN (n = 0) when `full` is absent.
    */
-  pairedDeltaMR: { mean: number; std: number; n: number; lower: number };
+  pairedDeltaMR: {
+    mean: number;
+    std: number;
+    n: number;
+    lower: number;
+    /** t interval over the paired seeds (null with < 2 seeds). */
+    ci?: Interval | null;
+    /** Bootstrap over seeds × test images (null unless every paired run has per-query ranks). */
+    bootstrap?: Interval | null;
+  };
+  /** Mean over seeds of each diagnostic column, over the seeds whose runs have diagnostics. */
+  diagnostics?: Partial<Record<DiagnosticColumn, number>>;
+}
+
+/** Options of `summarise`. */
+export interface SummariseOptions {
+  /** Per-query test ranks by run id (from the run records' diagnostics), for the bootstrap interval. */
+  ranks?: ReadonlyMap<string, QueryRanks>;
+  /** Confidence level of both intervals (default 0.95). */
+  level?: number;
+  /** Bootstrap resamples (default `DEFAULT_RESAMPLES`). */
+  resamples?: number;
 }
 
 /** Summarise rows per ablation, in the order of `order` (ablations absent from rows are skipped). */
-export function summarise(rows: readonly ResultRow[], order: readonly string[], descriptions: Record<string, string> = {}): SummaryRow[] {
+export function summarise(rows: readonly ResultRow[], order: readonly string[], descriptions: Record<string, string> = {}, opts: SummariseOptions = {}): SummaryRow[] {
   const out: SummaryRow[] = [];
   for (const ab of order) {
     const rs = rows.filter((r) => r.ablation === ab);
@@ -63,15 +88,48 @@ export function summarise(rows: readonly ResultRow[], order: readonly string[], 
       std[c] = ms.std;
     }
     const pairedDeltaMR = { mean: Number.NaN, std: Number.NaN, n: 0, lower: 0 };
-    out.push({ ablation: ab, description: descriptions[ab] ?? '', seeds: rs.map((r) => r.seed), mean, std, deltaMR: Number.NaN, pairedDeltaMR });
+    const row: SummaryRow = { ablation: ab, description: descriptions[ab] ?? '', seeds: rs.map((r) => r.seed), mean, std, deltaMR: Number.NaN, pairedDeltaMR };
+    const withD = rs.filter((r) => r.diagnostics);
+    if (withD.length > 0) {
+      const d: Partial<Record<DiagnosticColumn, number>> = {};
+      for (const c of DIAGNOSTIC_COLUMNS) {
+        // NaN (a diagnostic that does not apply) is stored as null in JSON records: average the finite values only
+        const v = withD.map((r) => (r.diagnostics as Record<DiagnosticColumn, number | null>)[c]).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+        d[c] = v.length > 0 ? v.reduce((a, b) => a + b, 0) / v.length : Number.NaN;
+      }
+      row.diagnostics = d;
+    }
+    out.push(row);
   }
   const full = out.find((s) => s.ablation === FULL_MODEL);
   for (const s of out) {
     s.deltaMR = full ? s.mean.mR - full.mean.mR : Number.NaN;
     const deltas = pairedDeltas(rows, s.ablation).map((p) => p.delta);
-    if (deltas.length > 0) s.pairedDeltaMR = { ...meanStd(deltas), lower: deltas.filter((d) => d < 0).length };
+    if (deltas.length > 0) {
+      s.pairedDeltaMR = { ...meanStd(deltas), lower: deltas.filter((d) => d < 0).length };
+      if (s.ablation !== FULL_MODEL) {
+        s.pairedDeltaMR.ci = pairedTInterval(deltas, opts.level ?? DEFAULT_LEVEL);
+        s.pairedDeltaMR.bootstrap = opts.ranks ? bootstrapOf(rows, s.ablation, opts) : null;
+      }
+    }
   }
   return out;
+}
+
+/** Bootstrap interval of an ablation's paired Δ, when every paired run has ranks (else null). */
+function bootstrapOf(rows: readonly ResultRow[], ablation: string, opts: SummariseOptions): Interval | null {
+  const ranks = opts.ranks;
+  if (!ranks) return null;
+  const pairs = [];
+  for (const r of rows.filter((x) => x.ablation === ablation)) {
+    const f = rows.find((x) => x.ablation === FULL_MODEL && x.seed === r.seed);
+    if (!f) continue;
+    const fr = ranks.get(f.runId);
+    const vr = ranks.get(r.runId);
+    if (!fr || !vr) return null;
+    pairs.push({ seed: r.seed, full: fr, variant: vr });
+  }
+  return bootstrapPairedDelta(pairs, { level: opts.level, resamples: opts.resamples });
 }
 
 /** mR(ablation, s) − mR(full, s) for every seed s that both have, by seed. */
@@ -84,11 +142,17 @@ export function pairedDeltas(rows: readonly ResultRow[], ablation: string): { se
   return out.sort((a, b) => a.seed - b.seed);
 }
 
+/** "[−2.10, −0.30]" */
+function bracket(i: Interval): string {
+  return `[${signed(i.lo)}, ${signed(i.hi)}]`;
+}
+
 /**
- * What a row says against the full model, by a fixed rule on the deltas paired by seed: "below" /
- * "above full" only when every paired seed moves the same way AND the mean paired Δ exceeds its own
- * standard deviation; otherwise "within seed noise". (For a removal, "below" = the mechanism helped.) One seed never claims a finding. (With three
- * seeds, pure noise passes the sign condition a quarter of the time: a first look, not a test.)
+ * What a row says against the full model, from the paired Δ mR's confidence intervals: "below" /
+ * "above full" only when the t interval over the paired seeds excludes 0 AND, when the per-query
+ * ranks are there, so does the bootstrap interval over seeds × test images (the effect must stand
+ * out from training noise and from the test split's own sampling noise); otherwise "within noise".
+ * (For a removal, "below" = the mechanism helped.) One seed never claims a finding.
  */
 export function verdict(s: SummaryRow, full: SummaryRow): string {
   const p = s.pairedDeltaMR;
@@ -96,11 +160,28 @@ export function verdict(s: SummaryRow, full: SummaryRow): string {
     const delta = s.mean.mR - full.mean.mR;
     return `${delta < 0 ? 'lower' : 'higher'} than full by ${Math.abs(delta).toFixed(2)} (one seed: no noise estimate)`;
   }
-  const spread = `paired Δ ${p.mean >= 0 ? '+' : ''}${p.mean.toFixed(2)} ± ${p.std.toFixed(2)}, lower in ${p.lower}/${p.n} seeds`;
-  if (Math.abs(p.mean) > p.std && (p.lower === p.n || p.lower === 0)) {
-    return `${p.mean < 0 ? 'below' : 'above'} full in every seed, beyond the spread (${spread})`;
-  }
-  return `within seed noise (${spread})`;
+  const ci = p.ci ?? pairedTInterval(pairedValues(p), DEFAULT_LEVEL);
+  if (!ci) return `within seed noise (paired Δ ${signed(p.mean)}, no interval)`;
+  const pct = Math.round(ci.level * 100);
+  const parts = [`paired Δ ${signed(p.mean)}, ${pct} % t interval over ${ci.n} seeds ${bracket(ci)}`];
+  if (p.bootstrap) parts.push(`bootstrap over seeds × test images ${bracket(p.bootstrap)}`);
+  parts.push(`lower in ${p.lower}/${p.n} seeds`);
+  const detail = parts.join('; ');
+  const tOut = excludesZero(ci);
+  const bOut = p.bootstrap ? excludesZero(p.bootstrap) : true;
+  if (tOut && bOut) return `${p.mean < 0 ? 'below' : 'above'} full: the interval excludes 0 (${detail})`;
+  if (tOut) return `within test-split noise: beyond seed noise, but the bootstrap over test images includes 0 (${detail})`;
+  return `within seed noise: the interval includes 0 (${detail})`;
+}
+
+/** n values with the summary's mean and sample std (what the t interval needs) when `ci` was not stored. */
+function pairedValues(p: SummaryRow['pairedDeltaMR']): number[] {
+  const half = Math.floor(p.n / 2);
+  const a = p.std * Math.sqrt((p.n - 1) / (2 * half)); // Σ(x − mean)² = 2·half·a² = (n − 1)·std²
+  const xs: number[] = [];
+  for (let i = 0; i < half; i++) xs.push(p.mean + a, p.mean - a);
+  if (p.n % 2 === 1) xs.push(p.mean);
+  return xs;
 }
 
 /** Round to 4 decimals for tables (NaN → null). */
@@ -114,6 +195,7 @@ export function rowsTable(rows: readonly ResultRow[]): Row[] {
     const out: Row = { ablation: r.ablation, seed: r.seed, runId: r.runId };
     for (const c of METRIC_COLUMNS) out[c] = r4(r[c]);
     out.seconds = r4(r.seconds);
+    if (r.diagnostics) for (const c of DIAGNOSTIC_COLUMNS) out[c] = r4(r.diagnostics[c]);
     return out;
   });
 }
@@ -130,6 +212,11 @@ export function summaryTable(summary: readonly SummaryRow[]): Row[] {
     out.paired_delta_mR_mean = r4(s.pairedDeltaMR.mean);
     out.paired_delta_mR_std = r4(s.pairedDeltaMR.std);
     out.seeds_below_full = s.pairedDeltaMR.n > 0 ? s.pairedDeltaMR.lower : null;
+    out.paired_delta_mR_ci_lo = s.pairedDeltaMR.ci ? r4(s.pairedDeltaMR.ci.lo) : null;
+    out.paired_delta_mR_ci_hi = s.pairedDeltaMR.ci ? r4(s.pairedDeltaMR.ci.hi) : null;
+    out.paired_delta_mR_boot_lo = s.pairedDeltaMR.bootstrap ? r4(s.pairedDeltaMR.bootstrap.lo) : null;
+    out.paired_delta_mR_boot_hi = s.pairedDeltaMR.bootstrap ? r4(s.pairedDeltaMR.bootstrap.hi) : null;
+    for (const c of DIAGNOSTIC_COLUMNS) out[c] = s.diagnostics && s.diagnostics[c] !== undefined ? r4(s.diagnostics[c] as number) : null;
     out.description = s.description;
     return out;
   });
@@ -158,11 +245,12 @@ function signed(v: number): string {
   return (v >= 0 ? '+' : '') + v.toFixed(2);
 }
 
-/** "−1.20 ± 0.40 (3/3)": paired Δ mR with the seeds below `full`; empty for `full` itself or without `full`. */
+/** "−1.20 ± 0.40 [−2.19, −0.21] (3/3 lower)": paired Δ mR, its t interval and the seeds below `full`; empty for `full` itself or without `full`. */
 function pairedCell(s: SummaryRow): string {
   const p = s.pairedDeltaMR;
   if (s.ablation === FULL_MODEL || p.n === 0) return '';
-  return `${signed(p.mean)} ± ${p.std.toFixed(2)} (${p.lower}/${p.n} lower)`;
+  const ci = p.ci ? ` ${bracket(p.ci)}` : '';
+  return `${signed(p.mean)} ± ${p.std.toFixed(2)}${ci} (${p.lower}/${p.n} lower)`;
 }
 
 /** Summary as a Markdown table (R@K both directions, mR, Δ mR vs full, paired by seed). */

@@ -33,6 +33,7 @@ import { Batch, TrainBatches, evalImageBatches } from '../data/batches';
 import { preprocessImage } from '../data/image_preprocess';
 import { RetrievalDataset, Split, splitImages } from '../data/types';
 import { evaluateRetrieval } from '../evaluation/evaluate';
+import { computeDiagnostics } from '../evaluation/diagnostics';
 import { RetrievalMetrics } from '../evaluation/retrieval_metrics';
 import { createProgress } from '../utils/progress';
 import { PreparedData, TokenizerKind, augmentFor, coarseView, evalTransformFor, imageView, prepareData } from './data_prep';
@@ -451,6 +452,7 @@ export async function runRecipe(exp: ExperimentConfig, opts: RecipeOptions = {})
         const te = Date.now();
         const m = await evaluateSplit(exp, model, data, 'test');
         record.metrics.test = summariseMetrics(m);
+        record.metrics.diagnostics = await computeDiagnostics(model, data.dataset, 'test', { tokenize: data.encodeText, imageSize: imageSizeFor(exp.model), transform: evalTransformFor(tokenizerFor(exp.model)), decode: (r) => data.cache.get(r), tieRule: exp.eval.tieRule, batchSize: exp.eval.batchSize });
         record.timings.testSeconds = (Date.now() - te) / 1000;
       }
       record.timings.totalSeconds = (Date.now() - ts) / 1000;
