@@ -30,9 +30,6 @@ export interface PaeBlockConfig {
   mlpRatio: number;
 }
 
-/** The reference block configuration at a given width (PIR: 8 heads, dropout 0.2, FFN 2D). */
-export const PIR_BLOCK_DEFAULTS: Omit<PaeBlockConfig, 'width'> = { heads: 8, dropout: 0.2, mlpRatio: 2 };
-
 /** PIR `MHAtt`: separate q/k/v projections, attention-map dropout, `linear_merge`. */
 export class MHAtt {
   readonly linearV: Linear;

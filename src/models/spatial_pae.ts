@@ -52,17 +52,6 @@ export interface SpatialPaeConfig {
   mlpRatio: number;
 }
 
-/** PIR's reference Spatial-PAE settings. */
-export const PIR_SPATIAL_PAE: SpatialPaeConfig = {
-  enabled: true,
-  belief: 'hard',
-  filterSize: 40,
-  numRounds: 2,
-  heads: 8,
-  dropout: 0.2,
-  mlpRatio: 2,
-};
-
 /** Module key prefixes (the reference names). */
 export type SpatialPaeKeys = PaeRoundKeys;
 export const SPATIAL_PAE_KEYS: SpatialPaeKeys = { sa: 'img_sa', ca: 'img_ca', mapping: 'mapping_img', head: 'head_img' };

@@ -29,9 +29,6 @@ export interface TemporalPaeConfig {
   mlpRatio: number;
 }
 
-/** PIR's reference Temporal-PAE settings. */
-export const PIR_TEMPORAL_PAE: TemporalPaeConfig = { enabled: true, numRounds: 3, heads: 8, dropout: 0.2, mlpRatio: 2 };
-
 /** Module key prefixes (the reference names). */
 export type TemporalPaeKeys = PaeRoundKeys;
 export const TEMPORAL_PAE_KEYS: TemporalPaeKeys = { sa: 'txt_sa', ca: 'txt_ca', mapping: 'mapping_txt', head: 'head_txt' };
