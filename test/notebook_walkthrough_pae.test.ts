@@ -27,7 +27,8 @@ import {
   traceSpatialPae,
 } from '../src/notebook/walkthrough/spatial';
 import { temporalRoundRows, tokenStrings, traceTemporalPae } from '../src/notebook/walkthrough/temporal';
-import { RUN_CHECKPOINT, RUN_VOCAB, batchImages, loadWalkthrough, trainedRunId, trainedRunIds, walkthroughBatch } from '../src/notebook/walkthrough/session';
+import { BEST_CHECKPOINT as RUN_CHECKPOINT, RUN_VOCAB } from '../src/runs/files';
+import { batchImages, loadWalkthrough, trainedRunId, trainedRunIds, walkthroughBatch } from '../src/notebook/walkthrough/session';
 import { TINY_PIR_SMALL } from './models_tiny';
 
 /** The shared tiny model (16-px images → 4×4 grid, N = 17, D = 16, K = 5) with two rounds on each side. */

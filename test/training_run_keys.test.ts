@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { loadSuite, resolveExperiment, FULL_MODEL, loadAblation } from '../src/config/experiment';
-import { stageKeys, stageRunIds } from '../src/training/stages';
+import { stageKeys, stageRunIds } from '../src/training/run_cache';
 import { notebookBudget } from '../src/notebook/recipe/stages';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'recipe_stage_keys.json');

@@ -9,6 +9,7 @@
  * the R@1/5/10 table (both directions) and mR, and writes `metrics.json` + a run record.
  * `--model` may be omitted for kit checkpoints (their config is stored in the file's metadata).
  */
+import { dataNeeds } from '../models/family';
 import * as fs from 'fs';
 import * as path from 'path';
 import { initBackend } from '../backends/backend';
@@ -136,24 +137,17 @@ export function resolveModelArg(model: string | undefined, checkpoint: string): 
   return loadModelPreset(model); // throws, listing the known presets
 }
 
-/** Image side, eval transform and tokenizer for a model config. */
+/** Image side, eval transform and tokenizer for a model config (what it needs: `dataNeeds`). */
 export function modelInputs(config: ModelConfig, vocab: string | undefined): { imageSize: number; transform: EvalTransform; tokenize: BatchTokenizer } {
-  if (config.kind === 'priorclip') {
+  const needs = dataNeeds(config);
+  if (needs.tokenizer === 'clip') {
     const tok = ClipTokenizer.fromFile(vocab ?? defaultBpePath());
-    const L = config.text_cfg.context_length;
-    return {
-      imageSize: config.vision_cfg.image_size,
-      transform: 'resize-center-crop', // open_clip eval: Resize(shortest side) + CenterCrop
-      tokenize: (caps) => ({ ids: tok.encodeBatch(caps, { contextLength: L }), length: L }),
-    };
+    const L = needs.contextLength;
+    return { imageSize: needs.imageSize, transform: needs.evalTransform, tokenize: (caps) => ({ ids: tok.encodeBatch(caps, { contextLength: L }), length: L }) };
   }
   if (vocab === undefined) throw new Error(`evaluate: model kind '${config.kind}' uses a word vocabulary: pass --vocab <vocab.json> (the one saved with the training run)`);
   const tok = WordTokenizer.load(vocab);
-  return {
-    imageSize: config.imageSize,
-    transform: 'resize', // PIR eval: Resize((S, S))
-    tokenize: (caps) => tok.encodeBatch(caps, { padding: 'longest' }),
-  };
+  return { imageSize: needs.imageSize, transform: needs.evalTransform, tokenize: (caps) => tok.encodeBatch(caps, { padding: 'longest' }) };
 }
 
 /** The metrics table, as printed. */

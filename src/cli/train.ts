@@ -7,8 +7,8 @@
  * test split and prints the run ids and metrics. Runs land in data/runs/<runId>/.
  */
 import { initBackend } from '../backends/backend';
-import { FULL_MODEL, resolveExperiment } from '../config/experiment';
-import { runRecipe } from '../training/stages';
+import { runRecipe, recipeTest } from '../training/recipe';
+import { resolveVariant } from '../training/run_cache';
 import { parseArgs, setsToOverrides } from '../training/cli_args';
 
 async function main(): Promise<void> {
@@ -26,15 +26,14 @@ async function main(): Promise<void> {
       throw new Error(`--overrides must be a JSON object: ${(e as Error).message}`);
     }
   }
-  const exp = resolveExperiment(preset, ablation, overrides);
-  const base = resolveExperiment(preset, null, overrides);
-  const seed = args.seed !== undefined ? Number(args.seed) : exp.seed;
+  const variant = resolveVariant(preset, ablation, overrides);
+  const seed = args.seed !== undefined ? Number(args.seed) : variant.exp.seed;
   if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got '${String(args.seed)}'`);
-  const out = await runRecipe(exp, { variant: ablation ?? FULL_MODEL, seed, base, progress: args.progress !== false });
+  const out = await runRecipe(variant, { seed, progress: args.progress !== false });
   for (const s of out.stages) {
     process.stdout.write(`${s.stage.padEnd(7)} ${s.status.padEnd(8)} ${(s.runId ?? '-').padEnd(40)} ${s.seconds.toFixed(1).padStart(7)} s  ${s.examplesPerSecond ? s.examplesPerSecond.toFixed(1) + ' ex/s' : ''}  best val ${s.bestVal === null ? '-' : s.bestVal.toFixed(2)}\n`);
   }
-  const t = out.test;
+  const t = recipeTest(out);
   process.stdout.write(`test (${t.numImages} images, ${t.numTexts} captions, tie rule ${t.tieRule}): i→t R@1/5/10 ${t.i2t.r1.toFixed(2)}/${t.i2t.r5.toFixed(2)}/${t.i2t.r10.toFixed(2)}  t→i ${t.t2i.r1.toFixed(2)}/${t.t2i.r5.toFixed(2)}/${t.t2i.r10.toFixed(2)}  mR ${t.mR.toFixed(2)}\n`);
 }
 

@@ -25,6 +25,7 @@ import { SeedStream } from '../utils/random';
 import { RunRecord, writeRunRecord } from '../runs/record';
 import { AdamW, NoDecayRule, clipByGlobalNorm } from './adamw';
 import { ScheduleKind, learningRateAt } from './schedule';
+import { BEST_CHECKPOINT, FINAL_CHECKPOINT, LOSS_LOG, stepCheckpointName } from '../runs/files';
 import { EvalLog, StepLog, TrainerState, loadCheckpoint, readLatest, writeCheckpoint, writeLatest } from './train_state';
 
 /** Upper bound of `logit_scale` (open_clip clamps to ln 100 after each step). */
@@ -247,7 +248,7 @@ export async function train<B>(task: TrainTask<B>, cfg: TrainConfig, opts: Train
   let trainCpuSeconds = 0;
 
   const saveCheckpoint = () => {
-    const file = `ckpt-${String(state.step).padStart(7, '0')}.safetensors`;
+    const file = stepCheckpointName(state.step);
     writeCheckpoint(path.join(opts.dir, file), task.params, optimizer, state);
     const prev = readLatest(opts.dir);
     writeLatest(opts.dir, { file, step: state.step, epoch: state.epoch });
@@ -282,7 +283,7 @@ export async function train<B>(task: TrainTask<B>, cfg: TrainConfig, opts: Train
           state.step,
           totalSteps,
         );
-        const log = await optimiserStep(task, cfg, optimizer, vars, order, s, stepStream, state, lr, epoch);
+        const log = await trainStep(task, cfg, optimizer, vars, order, s, stepStream, state, lr, epoch);
         if (logitScale) {
           tf.tidy(() => logitScale.assign(tf.clipByValue(logitScale, 0, LOGIT_SCALE_MAX)));
         }
@@ -314,7 +315,7 @@ export async function train<B>(task: TrainTask<B>, cfg: TrainConfig, opts: Train
         const isBest = state.best === null || mR > state.best.mR;
         if (isBest) {
           state.best = { mR, step: state.step, epoch };
-          saveWeights(path.join(opts.dir, 'best.safetensors'));
+          saveWeights(path.join(opts.dir, BEST_CHECKPOINT));
         }
         opts.onEvalEnd?.(e, isBest);
       }
@@ -327,14 +328,14 @@ export async function train<B>(task: TrainTask<B>, cfg: TrainConfig, opts: Train
       }
       updateRecord();
     }
-    if (!alreadyDone || !fs.existsSync(path.join(opts.dir, 'final.safetensors'))) {
-      saveWeights(path.join(opts.dir, 'final.safetensors'));
+    if (!alreadyDone || !fs.existsSync(path.join(opts.dir, FINAL_CHECKPOINT))) {
+      saveWeights(path.join(opts.dir, FINAL_CHECKPOINT));
       if (!task.validate || state.best === null) {
         // no validation: the final weights are the best we know
-        fs.copyFileSync(path.join(opts.dir, 'final.safetensors'), path.join(opts.dir, 'best.safetensors'));
+        fs.copyFileSync(path.join(opts.dir, FINAL_CHECKPOINT), path.join(opts.dir, BEST_CHECKPOINT));
       }
     }
-    fs.writeFileSync(path.join(opts.dir, 'losses.json'), JSON.stringify(state.log));
+    fs.writeFileSync(path.join(opts.dir, LOSS_LOG), JSON.stringify(state.log));
   } finally {
     optimizer.dispose();
   }
@@ -357,19 +358,43 @@ export async function train<B>(task: TrainTask<B>, cfg: TrainConfig, opts: Train
   };
 }
 
-/** One optimiser step (accumulation, clip, AdamW). Leaves no tensors behind. */
-async function optimiserStep<B>(
+/** Wall milliseconds of the parts of one step (filled by `trainStep` when passed). */
+export interface StepPhases {
+  /** tf.variableGrads (forward + backward) of every micro-batch + the loss downloads. */
+  gradsMs: number;
+  /** clipByGlobalNorm (norm download + a clone of every gradient, even with gradClipNorm 0). */
+  clipMs: number;
+  /** AdamW.apply (waited for: the last variable is downloaded). */
+  adamwMs: number;
+}
+
+function nowMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
+/** The counters a step advances (a `TrainerState` is one). */
+export type StepCounters = Pick<TrainerState, 'step' | 'microStep'>;
+
+/**
+ * One optimiser step (accumulation, clip, AdamW) — what `train` runs per step, exported so a
+ * benchmark times exactly this code. Micro-batch `a` of step `stepInEpoch` takes examples
+ * `order[(stepInEpoch·accumSteps + a)·batchSize …]`; its stream is `stepStream.child(microStep)`.
+ * Advances `counters`; leaves no tensors behind. `phases`, when given, receives the timings.
+ */
+export async function trainStep<B>(
   task: TrainTask<B>,
-  cfg: TrainConfig,
+  cfg: Pick<TrainConfig, 'accumSteps' | 'batchSize' | 'gradClipNorm'>,
   optimizer: AdamW,
   vars: tf.Variable[],
   order: readonly number[],
   stepInEpoch: number,
   stepStream: SeedStream,
-  state: TrainerState,
+  counters: StepCounters,
   lr: number,
   epoch: number,
+  phases?: StepPhases,
 ): Promise<StepLog> {
+  const t0 = phases ? nowMs() : 0;
   let acc: Record<string, tf.Tensor> | null = null;
   let lossSum = 0;
   const partSums: Record<string, number> = {};
@@ -377,7 +402,7 @@ async function optimiserStep<B>(
     for (let a = 0; a < cfg.accumSteps; a++) {
       const b = stepInEpoch * cfg.accumSteps + a;
       const indices = order.slice(b * cfg.batchSize, (b + 1) * cfg.batchSize);
-      const microSeeds = stepStream.child(String(state.microStep));
+      const microSeeds = stepStream.child(String(counters.microStep));
       const batch = await task.makeBatch(indices, microSeeds.child('batch'));
       try {
         const prev: Record<string, tf.Tensor> | null = acc;
@@ -410,18 +435,26 @@ async function optimiserStep<B>(
       } finally {
         task.disposeBatch(batch);
       }
-      state.microStep += 1;
+      counters.microStep += 1;
     }
     const grads = acc as Record<string, tf.Tensor> | null;
-    if (!grads) throw new Error('optimiserStep: no gradients');
+    if (!grads) throw new Error('trainStep: no gradients');
+    const t1 = phases ? nowMs() : 0;
     const clipped = clipByGlobalNorm(grads, cfg.gradClipNorm);
+    const t2 = phases ? nowMs() : 0;
     try {
       optimizer.apply(clipped.grads, lr);
+      if (phases) {
+        vars[vars.length - 1].dataSync(); // wait for the update (wasm is synchronous; this keeps the measurement honest on async backends)
+        phases.gradsMs = t1 - t0;
+        phases.clipMs = t2 - t1;
+        phases.adamwMs = nowMs() - t2;
+      }
     } finally {
       if (clipped.scaled) for (const t of Object.values(clipped.grads)) t.dispose();
     }
-    state.step += 1;
-    return { step: state.step, epoch, loss: lossSum, parts: partSums, lr, gradNorm: clipped.norm };
+    counters.step += 1;
+    return { step: counters.step, epoch, loss: lossSum, parts: partSums, lr, gradNorm: clipped.norm };
   } finally {
     if (acc) for (const t of Object.values(acc as Record<string, tf.Tensor>)) t.dispose();
   }
