@@ -178,31 +178,6 @@ export class PriorClip implements RetrievalModel {
     return { belief, grid: [this.derived.grid, this.derived.grid] };
   }
 
-  /**
-   * Everything the parity fixture checks: runs the full forward and returns the named intermediates
-   * (`res/*`, `vision_proj_res`, `vit/*`, `text/ln_final`, the raw and normalised embeddings,
-   * `logit_scale`, `logits_per_image`). Caller disposes the returned tensors.
-   */
-  forwardWithIntermediates(images: tf.Tensor4D, tokens: tf.Tensor2D): Map<string, tf.Tensor> {
-    const out = new Map<string, tf.Tensor>();
-    const capture: Capture = (name, t) => {
-      out.get(name)?.dispose();
-      out.set(name, tf.keep(t.clone()));
-    };
-    tf.tidy(() => {
-      const img = this.encodeImageRaw(images, capture);
-      const txt = this.encodeTextRaw(tokens, capture);
-      const imgN = l2normalize(img, -1); // [B, E]
-      const txtN = l2normalize(txt, -1); // [N, E]
-      const scale = this.logitScale();
-      capture('image_features', imgN);
-      capture('text_features', txtN);
-      capture('logit_scale', scale);
-      capture('logits_per_image', tf.mul(scale, tf.matMul(imgN, txtN, false, true))); // [B, E]·[N, E]ᵀ → [B, N]
-    });
-    return out;
-  }
-
   dispose(): void {
     this.text.dispose();
     this.params.dispose();
