@@ -64,6 +64,8 @@ export type PaeRoundTrace = {
   query: tf.Tensor3D;
   /** CA output = next S `[B, L, D]`. */
   caOut: tf.Tensor3D;
+  /** CA attention probabilities `[B, H, L, L]` (query rows over the SA-output keys). */
+  caAttention: tf.Tensor4D;
 };
 
 /** Every intermediate of one Spatial-PAE call (caller disposes). */
@@ -141,8 +143,9 @@ export class SpatialPae {
       for (let i = 0; i < this.cfg.numRounds; i++) {
         const saOut = this.sa[i].apply(S, seeds); // [B, L, D]
         const query = this.mapping[i].apply(C) as tf.Tensor3D; // [B, L, D] (identical rows)
-        const caOut = this.ca[i].apply(query, saOut, seeds); // [B, L, D]
-        rounds.push({ saOut, query, caOut });
+        const ca = this.ca[i].trace(query, saOut, seeds);
+        const caOut = ca.out; // [B, L, D]
+        rounds.push({ saOut, query, caOut, caAttention: ca.attention });
         S = caOut;
       }
       const top = tf.reshape(tf.slice(S, [0, 0, 0], [B, 1, D]), [B, D]); // S[:, 0]

@@ -59,7 +59,7 @@ export function traceTemporalPae(model: PirModel, tok: WordTokenizer, ids: Int32
   try {
     const D = (T.shape as number[])[2];
     const words = tokenStrings(tok, ids, length);
-    const base = summarizeRounds(model, TEMPORAL_PAE_KEYS.ca, T, trace.rounds, pae.cfg.heads);
+    const base = summarizeRounds(T, trace.rounds, pae.cfg.heads);
     let prev: tf.Tensor3D = T;
     const rounds: TemporalRound[] = base.map((r, i) => {
       const next = trace.rounds[i].caOut;
