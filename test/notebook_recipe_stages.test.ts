@@ -6,7 +6,8 @@ import * as path from 'path';
 import { finishRun, runDir, startRun } from '../src/runs/record';
 import { stageRunIds } from '../src/training/run_cache';
 import { PreparedData } from '../src/training/data_prep';
-import { ensureStages, mainRunsFinished, notebookBudget, notebookOverrides, profileExperiment, runLossHistory, stageRows, PROFILE_PRESETS } from '../src/notebook/recipe/stages';
+import { ensureStages, mainRunsFinished, notebookBudget, notebookOverrides, profileExperiment, runLossHistory, stageRows } from '../src/notebook/recipe/stages';
+import { profilePreset } from '../src/training/profiles';
 
 /** Write a finished run folder the way the trainer leaves it (record, best checkpoint, loss log). */
 function fakeFinishedRun(id: string, kind: string, bestVal: number): void {
@@ -26,7 +27,7 @@ test('ensureStages reuses finished runs by id without training, and the notebook
   process.env.KIT_RUNS_DIR = dir;
   try {
     assert.equal(mainRunsFinished('fast', 0), false);
-    assert.deepEqual(notebookOverrides('fast', 0), notebookBudget(PROFILE_PRESETS.fast));
+    assert.deepEqual(notebookOverrides('fast', 0), notebookBudget(profilePreset('fast')));
     assert.equal(notebookOverrides('full', 0), undefined);
     const exp = profileExperiment('fast');
     const ids = stageRunIds(exp, 0, 'full', exp);

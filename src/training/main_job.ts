@@ -25,23 +25,14 @@ import { SeedStream } from '../utils/random';
 import { loadCheckpoint } from './train_state';
 import { pendingVariants, runSuite, trainInWorkers } from './ablation_runner';
 import { runRecipe, recipeTest } from './recipe';
+import { notebookProfile, profileSuite } from './profiles';
 import { STAGES, fullVariant, variantFinished, variantRunIds } from './run_cache';
 import { evaluateSplit, stageModelConfig } from './stage_task';
 import { runLossHistory } from './run_logs';
 import { runFiles } from '../runs/files';
 import { PreparedData, prepareExperimentData } from './data_prep';
 
-/**
- * Profile names: a suite file name, or the notebooks' names (`src/notebook/setup.ts`: `fast` | `full`).
- * `fast` is the `default` suite and `full` the `paper` suite; the notebooks run with the matching
- * notebook profile.
- */
-export const PROFILE_ALIASES: Record<string, string> = { fast: 'default', full: 'paper' };
-/** Notebook profile (KIT_PROFILE) for a suite profile. */
-export function notebookProfile(profile: string): string {
-  const entry = Object.entries(PROFILE_ALIASES).find(([, suite]) => suite === profile);
-  return entry ? entry[0] : profile;
-}
+export { notebookProfile } from './profiles';
 
 /** Worker processes of the main job: one per core of the 2-core target machine. */
 export const DEFAULT_WORKERS = 2;
@@ -102,7 +93,7 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
   const startedAt = new Date().toISOString();
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const requested = opts.profile ?? 'default';
-  const profile = opts.suite ? opts.suite.name : (PROFILE_ALIASES[requested] ?? requested);
+  const profile = opts.suite ? opts.suite.name : profileSuite(requested);
   const suite = opts.suite ?? loadSuite(profile);
   const seeds = opts.seeds ?? suite.seeds;
   const base = resolveExperiment(suite.preset, null, opts.overrides);

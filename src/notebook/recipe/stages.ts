@@ -17,16 +17,13 @@ import { RecipeOutcome, runRecipe } from '../../training/recipe';
 import { StageName, StageOutcome, fullVariant, variantFinished } from '../../training/run_cache';
 import { runValidation } from '../../training/run_logs';
 import { Row } from '../../evaluation/tables';
-import { Profile } from '../setup';
+import { PROFILES, Profile, profilePreset } from '../../training/profiles';
 import { LiveLossCurve } from './live';
 
 import { runLossHistory } from '../../training/run_logs';
 export { runLossHistory, runStepLog, runTestSummary, runValidation } from '../../training/run_logs';
 
-/** Experiment preset of each notebook profile. */
-export const PROFILE_PRESETS: Record<Profile, string> = { fast: 'embedded-fast', full: 'embedded-fast' };
-/** Ablation suite of each notebook profile (what `npm run main` runs for it). */
-export const PROFILE_SUITES: Record<Profile, string> = { fast: 'default', full: 'paper' };
+export { PROFILE_SUITES } from '../../training/profiles';
 
 /**
  * Budget of the fast profile when the main job's runs are absent: the same preset under its own
@@ -52,13 +49,13 @@ export function mainRunsFinished(profile: Profile, seed: number): boolean {
  */
 export function notebookOverrides(profile: Profile, seed: number): DeepPartial<ExperimentConfig> | undefined {
   if (profile === 'full' || mainRunsFinished(profile, seed)) return undefined;
-  return notebookBudget(PROFILE_PRESETS[profile]);
+  return notebookBudget(profilePreset(profile));
 }
 
 /** The resolved experiment of a profile (preset + optional overrides). */
 export function profileExperiment(profile: Profile, overrides?: DeepPartial<ExperimentConfig>): ExperimentConfig {
-  const preset = PROFILE_PRESETS[profile];
-  if (!preset) throw new Error(`profileExperiment: unknown profile '${String(profile)}' (known: ${Object.keys(PROFILE_PRESETS).join(', ')})`);
+  if (!PROFILES.includes(profile)) throw new Error(`profileExperiment: unknown profile '${String(profile)}' (known: ${PROFILES.join(', ')})`);
+  const preset = profilePreset(profile);
   return resolveExperiment(preset, null, overrides);
 }
 
