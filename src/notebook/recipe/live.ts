@@ -13,6 +13,7 @@
 import { LossHistory, lossCurvesFigure } from '../../plotting/figures/loss_curves';
 import { liveSvg } from '../../plotting/live_svg';
 import { LiveDisplay, inNotebook, liveDisplay } from '../display';
+import { StepLog } from '../../training/train_state';
 
 /** Minimum ms between two redraws of the live chart. */
 export const LIVE_REDRAW_MS = 1000;
@@ -30,6 +31,8 @@ export interface LivePoint {
 export interface LiveLossCurve {
   /** Add one sample and redraw (throttled). */
   add(p: LivePoint): void;
+  /** `runRecipe`'s `onStepEnd`: one sample per optimiser step (series = stage). */
+  onStepEnd(stage: string, log: StepLog): void;
   /** Samples so far, per series. */
   samples(): Map<string, { step: number; loss: number }[]>;
   /** Replace the live chart by the exact figure of these histories (empty: keep the samples). */
@@ -58,7 +61,8 @@ export function liveLossCurve(opts: LiveLossCurveOptions = {}): LiveLossCurve {
   const draw = () => {
     if (live) display.html(liveSvg(series));
   };
-  return {
+  const curve: LiveLossCurve = {
+    onStepEnd: (stage, log) => curve.add({ series: stage, step: log.step, loss: log.loss }),
     add(p) {
       if (!Number.isFinite(p.loss)) return;
       const pts = series.get(p.series) ?? [];
@@ -81,4 +85,5 @@ export function liveLossCurve(opts: LiveLossCurveOptions = {}): LiveLossCurve {
       await display.show(fig);
     },
   };
+  return curve;
 }

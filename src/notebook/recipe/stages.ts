@@ -17,6 +17,7 @@ import { RecipeOutcome, runRecipe } from '../../training/recipe';
 import { StageName, StageOutcome, fullVariant, variantFinished } from '../../training/run_cache';
 import { runValidation } from '../../training/run_logs';
 import { Row } from '../../evaluation/tables';
+import { LossHistory } from '../../plotting/figures/loss_curves';
 import { PROFILES, Profile, profilePreset } from '../../training/profiles';
 import { LiveLossCurve } from './live';
 
@@ -105,21 +106,28 @@ export async function ensureStages(profile: Profile, seed: number, opts: EnsureS
   const data = opts.data ?? (await prepareExperimentData(exp));
   const log = opts.log ?? ((l: string) => console.log(l));
   const live = opts.live;
-  const outcome = await runRecipe(exp, {
-    seed,
-    upTo: opts.upTo,
-    data,
-    log,
-    onStepEnd: live ? (stage, l) => live.add({ series: stage, step: l.step, loss: l.loss }) : undefined,
-  });
+  const outcome = await runRecipe(exp, { seed, upTo: opts.upTo, data, log, onStepEnd: live?.onStepEnd });
+  // the finished curve from the run logs (exact values, every stage that trained or was reused)
+  if (live) await live.finish(outcomeLossHistories(outcome));
+  return stagesHandle(profile, exp, data, outcome, budget ? 'notebook' : 'preset');
+}
+
+/** The loss history of every stage run of a recipe outcome (trained or reused), for `live.finish` and figures. */
+export function outcomeLossHistories(outcome: RecipeOutcome): LossHistory[] {
+  return outcome.stages.filter((o) => o.runId !== null).map((o) => runLossHistory(o.runId as string, o.stage));
+}
+
+/**
+ * The handle the notebook helpers read, from a recipe the notebook ran itself:
+ *
+ *   const out = await runRecipe(exp, { seed: env.seed, data, onStepEnd: live.onStepEnd });
+ *   const st = recipe.stagesHandle(env.profile, exp, data, out);
+ */
+export function stagesHandle(profile: Profile, exp: ExperimentConfig, data: PreparedData, outcome: RecipeOutcome, budget: 'preset' | 'notebook' = exp.name === profilePreset(profile) ? 'preset' : 'notebook'): StagesHandle {
   const ids = { stage0: null, stage1: null, stage2: null } as Record<StageName, string | null>;
   for (const o of outcome.stages) ids[o.stage] = o.runId;
-  if (live) {
-    // the finished curve from the run logs (exact values, every stage that trained or was reused)
-    await live.finish(outcome.stages.filter((o) => o.runId !== null).map((o) => runLossHistory(o.runId as string, o.stage)));
-  }
   const stages = outcome.stages;
-  return { profile, seed, exp, budget: budget ? 'notebook' : 'preset', data, ids, stages, finalRunId: outcome.finalRunId, outcome, allReused: stages.every((s) => s.status !== 'trained') };
+  return { profile, seed: outcome.seed, exp, budget, data, ids, stages, finalRunId: outcome.finalRunId, outcome, allReused: stages.every((s) => s.status !== 'trained') };
 }
 
 /** One row per stage: run id, trained/reused, seconds, examples/s, best validation value. */
