@@ -23,13 +23,11 @@ import { TextTower, TEXT_POSITIONAL_STD, textInitStds } from './open_clip/text_t
 import { Capture } from './open_clip/transformer';
 import { PriorClipConfig, PriorClipDerived, derivePriorClip, resolvePriorClipConfig } from './open_clip/config';
 import { ShapePlanStore } from './open_clip/shape_plan';
-import { BeliefOutput, EncodeOptions, ForwardOutput, ParamGroup, RetrievalModel } from './model';
+import { BeliefOutput, EncodeOptions, ForwardOutput, MAX_LOGIT_SCALE, ParamGroup, RetrievalModel } from './model';
 
 export type { PriorClipConfig } from './open_clip/config';
 export { PRIORCLIP_VIT_B_32, resolvePriorClipConfig } from './open_clip/config';
 
-/** open_clip's training loop clamps the `logit_scale` parameter to [0, ln 100] after every step. */
-export const MAX_LOGIT_SCALE = Math.log(100);
 
 /**
  * The open-domain PriorCLIP model. The towers have no dropout, so `opts.training` changes nothing;

@@ -153,7 +153,7 @@ export async function runRecipe(target: Variant | ExperimentConfig, opts: Recipe
       const cpu = process.cpuUsage(cpu0);
       record.timings.cpuSeconds = (cpu.user + cpu.system) / 1e6;
       finishRun(record);
-      outcomes.push({ stage, runId: id, status: 'trained', seconds: (Date.now() - ts) / 1000, examplesPerSecond: res.examplesPerSecond, examplesPerCpuSecond: res.examplesPerCpuSecond, cpuSeconds: record.timings.cpuSeconds, bestVal: res.state.best ? res.state.best.mR : null });
+      outcomes.push({ stage, runId: id, status: 'trained', seconds: (Date.now() - ts) / 1000, examplesPerSecond: res.examplesPerSecond, examplesPerCpuSecond: res.examplesPerCpuSecond, cpuSeconds: record.timings.cpuSeconds, bestVal: res.state.best ? res.state.best.value : null });
     } catch (e) {
       finishRun(record, e as Error);
       throw e;

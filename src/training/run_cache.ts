@@ -18,6 +18,7 @@ import { runFiles } from '../runs/files';
 import { ExperimentConfig, FULL_MODEL, loadAblation, resolveExperiment } from '../config/experiment';
 import { priorModel, stage1Model } from '../models/family';
 import { LossConfig } from '../losses/total_loss';
+import { readBestValue } from './train_state';
 
 /** The stages, in order. */
 export type StageName = 'stage0' | 'stage1' | 'stage2';
@@ -144,10 +145,9 @@ export function disabledStage(stage: StageName): StageOutcome {
   return { stage, runId: null, status: 'disabled', seconds: 0, examplesPerSecond: null, examplesPerCpuSecond: null, cpuSeconds: 0, bestVal: null };
 }
 
-/** The best validation value a run record holds (the trainer stores it as `bestVal.mR` for every metric). */
+/** The best validation value a run record holds (its selection metric: stage 0 accuracy %, else mR). */
 export function recordBestVal(r: RunRecord | null): number | null {
-  const best = r?.metrics.bestVal as { mR: number } | null | undefined;
-  return best ? best.mR : null;
+  return readBestValue(r?.metrics.bestVal)?.value ?? null;
 }
 
 /** The outcome of a stage taken from its finished run record. */

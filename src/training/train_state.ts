@@ -33,10 +33,31 @@ export interface TrainerState {
   log: StepLog[];
   /** Validation history (one entry per evaluation). */
   evals: EvalLog[];
-  /** Best value of the selection metric (validation mR) and where it was reached; null before any evaluation. */
-  best: { mR: number; step: number; epoch: number } | null;
+  /** Best value of the selection metric and where it was reached; null before any evaluation. */
+  best: BestValue | null;
   /** Cumulative wall seconds of training steps and of validation, over all processes of this run. */
   seconds: { train: number; eval: number };
+}
+
+/** The best validation value of a run: which metric selected the checkpoint (stage 0 `accuracy`, else `mR`), its value, where. */
+export interface BestValue {
+  metric: string;
+  value: number;
+  step: number;
+  epoch: number;
+}
+
+/**
+ * A stored best value, read in either form: `{metric, value, step, epoch}`, or the form written
+ * before the rename, `{mR, step, epoch}` (which held every selection metric under `mR`, stage 0's
+ * accuracy included). Null when absent.
+ */
+export function readBestValue(x: unknown, metric = 'mR'): BestValue | null {
+  if (x === null || typeof x !== 'object') return null;
+  const b = x as { metric?: unknown; value?: unknown; mR?: unknown; step?: unknown; epoch?: unknown };
+  const value = typeof b.value === 'number' ? b.value : typeof b.mR === 'number' ? b.mR : null;
+  if (value === null) return null;
+  return { metric: typeof b.metric === 'string' ? b.metric : metric, value, step: Number(b.step ?? 0), epoch: Number(b.epoch ?? 0) };
 }
 
 /** One optimiser step. */
@@ -132,7 +153,9 @@ export function loadCheckpoint(
       for (const t of moments.values()) t.dispose();
     }
   }
-  return metadata.trainer_state ? (JSON.parse(metadata.trainer_state) as TrainerState) : null;
+  if (!metadata.trainer_state) return null;
+  const state = JSON.parse(metadata.trainer_state) as TrainerState;
+  return { ...state, best: readBestValue(state.best) };
 }
 
 /** Pointer file naming the newest complete checkpoint of a run folder. */

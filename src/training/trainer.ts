@@ -21,6 +21,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore, ParamEntry } from '../models/params';
+import { MAX_LOGIT_SCALE } from '../models/model';
 import { SeedStream } from '../utils/random';
 import { RunRecord, writeRunRecord } from '../runs/record';
 import { AdamW, NoDecayRule, clipByGlobalNorm } from './adamw';
@@ -28,8 +29,6 @@ import { ScheduleKind, learningRateAt } from './schedule';
 import { BEST_CHECKPOINT, FINAL_CHECKPOINT, LOSS_LOG, stepCheckpointName } from '../runs/files';
 import { EvalLog, StepLog, TrainerState, loadCheckpoint, readLatest, writeCheckpoint, writeLatest } from './train_state';
 
-/** Upper bound of `logit_scale` (open_clip clamps to ln 100 after each step). */
-export const LOGIT_SCALE_MAX = Math.log(100);
 /** PyTorch key of the CLIP temperature parameter. */
 export const LOGIT_SCALE_KEY = 'logit_scale';
 
@@ -285,7 +284,7 @@ export async function train<B>(task: TrainTask<B>, cfg: TrainConfig, opts: Train
         );
         const log = await trainStep(task, cfg, optimizer, vars, order, s, stepStream, state, lr, epoch);
         if (logitScale) {
-          tf.tidy(() => logitScale.assign(tf.clipByValue(logitScale, 0, LOGIT_SCALE_MAX)));
+          tf.tidy(() => logitScale.assign(tf.clipByValue(logitScale, 0, MAX_LOGIT_SCALE)));
         }
         state.log.push(log);
         state.batchInEpoch = (s + 1) * cfg.accumSteps;
@@ -310,11 +309,11 @@ export async function train<B>(task: TrainTask<B>, cfg: TrainConfig, opts: Train
         const e: EvalLog = { step: state.step, epoch, metrics };
         state.evals.push(e);
         const key = task.selectMetric ?? 'mR';
-        const mR = metrics[key];
-        if (typeof mR !== 'number') throw new Error(`train(${opts.dir}): validate() must return '${key}'`);
-        const isBest = state.best === null || mR > state.best.mR;
+        const value = metrics[key];
+        if (typeof value !== 'number') throw new Error(`train(${opts.dir}): validate() must return '${key}'`);
+        const isBest = state.best === null || value > state.best.value;
         if (isBest) {
-          state.best = { mR, step: state.step, epoch };
+          state.best = { metric: key, value, step: state.step, epoch };
           saveWeights(path.join(opts.dir, BEST_CHECKPOINT));
         }
         opts.onEvalEnd?.(e, isBest);
