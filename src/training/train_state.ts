@@ -12,6 +12,7 @@ import { ParamStore, toTorchLayout, fromTorchLayout } from '../models/params';
 import { SafeTensor, f32Tensor, readSafetensorsFileWithMetadata, toFloat32, writeSafetensorsFile } from '../io/safetensors';
 import { atomicWriteJson, readJson } from '../utils/fs';
 import { AdamW } from './adamw';
+import { LATEST_POINTER } from '../runs/files';
 
 /** Trainer position and history: everything besides tensors needed to resume bit-exactly. */
 export interface TrainerState {
@@ -167,12 +168,12 @@ export interface LatestPointer {
 
 /** Atomically point `<dir>/latest.json` at a checkpoint file (relative name). */
 export function writeLatest(dir: string, ptr: LatestPointer): void {
-  atomicWriteJson(path.join(dir, 'latest.json'), ptr);
+  atomicWriteJson(path.join(dir, LATEST_POINTER), ptr);
 }
 
 /** The newest checkpoint of a run folder, or null. */
 export function readLatest(dir: string): LatestPointer | null {
-  const f = path.join(dir, 'latest.json');
+  const f = path.join(dir, LATEST_POINTER);
   if (!fs.existsSync(f)) return null;
   const p = readJson<LatestPointer>(f);
   if (!fs.existsSync(path.join(dir, p.file))) throw new Error(`${f}: points at missing checkpoint '${p.file}'`);
