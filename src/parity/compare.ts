@@ -1,7 +1,7 @@
 /**
  * Elementwise comparison of a computed output with a fixture tensor.
  */
-import { SafeTensor, toFloat32, toInt32Numbers } from '../io/safetensors';
+import { SafeTensor, readSafetensorsFile, toFloat32, toInt32Numbers } from '../io/safetensors';
 import { OutputTolerance } from './tolerance';
 import { ParityRow } from './types';
 
@@ -53,4 +53,17 @@ export function compareTensor(name: string, got: ArrayLike<number>, gotShape: re
   }
   const e: ArrayLike<number> = isIntegerDtype(exp.dtype) ? toInt32Numbers(exp, name) : toFloat32(exp);
   return compareValues(name, got, e, tol);
+}
+
+/** A fixture's tensors and a getter that throws naming the file and the missing tensor. */
+export function readFixtureTensors(file: string): { tensors: Map<string, SafeTensor>; get: (key: string) => SafeTensor } {
+  const tensors = readSafetensorsFile(file);
+  return {
+    tensors,
+    get: (key) => {
+      const v = tensors.get(key);
+      if (!v) throw new Error(`${file}: tensor '${key}' is missing`);
+      return v;
+    },
+  };
 }

@@ -9,7 +9,7 @@ import { clipLoss, pirContrastiveLoss } from '../losses/contrastive_loss';
 import { clipAffiliationLoss, pirAffiliationLoss } from '../losses/affiliation_loss';
 import { tripletLoss, DEFAULT_TRIPLET_MARGIN } from '../losses/triplet_loss';
 import { CLIP_LOSS_CONFIG, DEFAULT_LOSS_CONFIG, totalLoss } from '../losses/total_loss';
-import { compareValues, failedRow } from './compare';
+import { compareValues, failedRow, readFixtureTensors } from './compare';
 import { ParityRow } from './types';
 
 /** Golden tolerance for the losses case. */
@@ -19,12 +19,7 @@ export const LOSSES_ATOL = 1e-5;
 /** Run every loss output of the case in `dir` and compare it with the golden value. */
 export function runLossesCase(dir: string): ParityRow[] {
   const file = path.join(dir, 'losses.safetensors');
-  const t = readSafetensorsFile(file);
-  const get = (k: string): SafeTensor => {
-    const v = t.get(k);
-    if (!v) throw new Error(`${file}: tensor '${k}' is missing`);
-    return v;
-  };
+  const { tensors: t, get } = readFixtureTensors(file);
   const rows: ParityRow[] = [];
   const computed: Record<string, number> = {};
   tf.tidy(() => {

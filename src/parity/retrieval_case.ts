@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { readSafetensorsFile, SafeTensor, toFloat32, toInt32Numbers } from '../io/safetensors';
 import { RetrievalMetrics, retrievalMetricsFromMatrix, TieRule } from '../evaluation/retrieval_metrics';
-import { compareValues, failedRow } from './compare';
+import { compareValues, failedRow, readFixtureTensors } from './compare';
 import { ParityRow } from './types';
 
 /** Tolerance of the reference's 2-decimal rounding. */
@@ -24,12 +24,7 @@ const EXACT = { exact: true } as const;
 /** Run the retrieval case in `dir` under every tie rule and compare. */
 export function runRetrievalCase(dir: string): ParityRow[] {
   const file = path.join(dir, 'retrieval.safetensors');
-  const t = readSafetensorsFile(file);
-  const get = (k: string): SafeTensor => {
-    const v = t.get(k);
-    if (!v) throw new Error(`${file}: tensor '${k}' is missing`);
-    return v;
-  };
+  const { tensors: t, get } = readFixtureTensors(file);
   const simsT = get('input/sims');
   const [I, T] = simsT.shape;
   const sims = toFloat32(simsT);
