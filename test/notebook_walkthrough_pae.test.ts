@@ -14,7 +14,7 @@ import { initBackend } from '../src/backends/backend';
 import { SeedStream } from '../src/utils/random';
 import { createModel, resolveModelConfig } from '../src/models/factory';
 import { PirModel } from '../src/models/pir';
-import { saveCheckpoint } from '../src/models/checkpoint';
+import { saveModelFile } from '../src/models/checkpoint';
 import { DEFAULT_EMBEDDED_DATA } from '../src/data/embedded';
 import { WORD_EOT, WORD_PAD, WORD_SOT, WordTokenizer } from '../src/data/word_tokenizer';
 import {
@@ -186,7 +186,7 @@ test('loadWalkthrough builds the preset at initial weights, or loads a saved run
     const id = trainedRunId('stage2', 'unit', 0);
     const dir = path.join(tmp, 'runs', id);
     fs.mkdirSync(dir, { recursive: true });
-    saveCheckpoint(path.join(dir, RUN_CHECKPOINT), fresh.model);
+    saveModelFile(path.join(dir, RUN_CHECKPOINT), fresh.model);
     fresh.tokenizer.save(path.join(dir, RUN_VOCAB));
     const loaded = await loadWalkthrough(new SeedStream(99), { data, dataRoot: tmp, runId: ['absent-run', id] });
     assert.deepEqual(loaded.source, { kind: 'run', runId: id, file: path.join(dir, RUN_CHECKPOINT) });

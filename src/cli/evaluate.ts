@@ -15,7 +15,7 @@ import * as path from 'path';
 import { initBackend } from '../backends/backend';
 import { createModel, defaultModelConfig, loadModelPreset, resolveModelConfig } from '../models/factory';
 import { MODEL_KINDS, ModelConfig, ModelKind, RetrievalModel } from '../models/model';
-import { checkpointConfig, loadCheckpointInto } from '../models/checkpoint';
+import { modelFileConfig, loadModelFileInto } from '../models/checkpoint';
 import { loadDataset } from '../data/loaders/index';
 import { parseSplit } from '../data/loaders/common';
 import { Split } from '../data/types';
@@ -114,7 +114,7 @@ export function parseEvaluateArgs(argv: readonly string[]): EvaluateArgs {
  */
 export function resolveModelArg(model: string | undefined, checkpoint: string): ModelConfig {
   if (model === undefined) {
-    const cfg = checkpointConfig(checkpoint);
+    const cfg = modelFileConfig(checkpoint);
     if (cfg === null) throw new Error(`evaluate: ${checkpoint} carries no kit config in its metadata: pass --model <config name or json>`);
     return resolveModelConfig(cfg, `${checkpoint} (metadata kit_config)`);
   }
@@ -188,7 +188,7 @@ export async function runEvaluateCli(argv: readonly string[]): Promise<EvaluateC
   let model: RetrievalModel | null = null;
   try {
     model = createModel(config, new SeedStream(args.seed).child('model'));
-    const load = loadCheckpointInto(model, args.checkpoint);
+    const load = loadModelFileInto(model, args.checkpoint);
     const inputs = modelInputs(config, args.vocab);
     const result = await evaluateRetrieval(model, dataset, args.split, {
       ...inputs,

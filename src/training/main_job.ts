@@ -22,7 +22,7 @@ import { atomicWriteJson, projectRoot, readJson } from '../utils/fs';
 import { embeddedDatasetDir } from '../data/embedded/generate';
 import { createModel } from '../models/factory';
 import { SeedStream } from '../utils/random';
-import { loadCheckpoint } from './train_state';
+import { loadTrainState } from './train_state';
 import { pendingVariants, runSuite, trainInWorkers } from './ablation_runner';
 import { runRecipe, recipeTest } from './recipe';
 import { notebookProfile, profileSuite } from './profiles';
@@ -186,7 +186,7 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
     const d = await getData();
     const model = createModel(stageModelConfig(base, d, 'stage2'), new SeedStream(mainSeed).child('model'));
     try {
-      loadCheckpoint(runFiles(finalId as string).best, model.params, null);
+      loadTrainState(runFiles(finalId as string).best, model.params, null);
       const m = await evaluateSplit(base, model, d, 'test');
       atomicWriteJson(evalFile, { runId: finalId, split: 'test', metrics: { ...m, ranks: undefined, hits: undefined } });
       return `test mR ${m.mR.toFixed(2)} (${m.numImages} images, ${m.numTexts} captions) → ${path.relative(projectRoot(), evalFile)}`;

@@ -20,10 +20,10 @@ import { RunRecord, finishRun, readRunRecord, startRun, writeRunRecord } from '.
 import { runFiles } from '../runs/files';
 import { ExperimentConfig } from '../config/experiment';
 import { createModel } from '../models/factory';
-import { saveCheckpoint } from '../models/checkpoint';
+import { saveModelFile } from '../models/checkpoint';
 import { PreparedData, prepareExperimentData } from './data_prep';
 import { TrainConfig, stepsPerEpoch, train } from './trainer';
-import { EvalLog, StepLog, loadCheckpoint } from './train_state';
+import { EvalLog, StepLog, loadTrainState } from './train_state';
 import { createProgress } from '../utils/progress';
 import { STAGES, StageName, StageOutcome, Variant, disabledStage, fullVariant, reusedStage, stageKeys, stageRunRecord, variantRunIds } from './run_cache';
 import { TestSummary, evaluateSplit, loadInitialWeights, stageModelConfig, stageTask, summariseMetrics } from './stage_task';
@@ -132,7 +132,7 @@ export async function runRecipe(target: Variant | ExperimentConfig, opts: Recipe
           bar?.tick(1, `loss ${l.loss.toFixed(4)}`);
           opts.onStepEnd?.(stage, l);
         },
-        saveWeights: (file) => saveCheckpoint(file, model, { kit_run_id: id, kit_stage: stage }),
+        saveWeights: (file) => saveModelFile(file, model, { kit_run_id: id, kit_stage: stage }),
         onEvalEnd: (e, isBest) => {
           log(`${tag} ${stage} epoch ${e.epoch + 1}: ${JSON.stringify(roundAll(e.metrics))}${isBest ? ' (best)' : ''}`);
           opts.onEvalEnd?.(stage, e, isBest);
@@ -142,7 +142,7 @@ export async function runRecipe(target: Variant | ExperimentConfig, opts: Recipe
       record.metrics.examplesPerSecond = res.examplesPerSecond;
       record.metrics.numExamples = task.numExamples;
       if (stage === finalStage) {
-        loadCheckpoint(files.best, model.params, null);
+        loadTrainState(files.best, model.params, null);
         const te = Date.now();
         const m = await evaluateSplit(exp, model, data, 'test');
         // the evaluation result → run record path (the final stage's test metrics)

@@ -23,7 +23,7 @@ import { RetrievalMetrics } from '../evaluation/retrieval_metrics';
 import { runFiles } from '../runs/files';
 import { PreparedData, augmentFor, coarseView, dataSizes, imageView } from './data_prep';
 import { StageLoss, TrainConfig, TrainTask } from './trainer';
-import { loadCheckpoint } from './train_state';
+import { loadTrainState } from './train_state';
 import { StageName, stage1Loss } from './run_cache';
 
 /** Test metrics kept in run records and result tables. */
@@ -76,8 +76,8 @@ function isPriorGroup(g: ParamGroup | 'all'): boolean {
  */
 export function loadInitialWeights(model: RetrievalModel, stage: StageName, ids: Record<StageName, string | null>): void {
   if (stage !== 'stage2') return;
-  if (ids.stage0) loadCheckpoint(runFiles(ids.stage0).best, model.params, null, { strict: false, only: (k) => isPriorGroup(groupOf(model, k)) });
-  if (ids.stage1) loadCheckpoint(runFiles(ids.stage1).best, model.params, null, { strict: false, only: (k) => !isPriorGroup(groupOf(model, k)) });
+  if (ids.stage0) loadTrainState(runFiles(ids.stage0).best, model.params, null, { strict: false, only: (k) => isPriorGroup(groupOf(model, k)) });
+  if (ids.stage1) loadTrainState(runFiles(ids.stage1).best, model.params, null, { strict: false, only: (k) => !isPriorGroup(groupOf(model, k)) });
 }
 
 /** Whether a stage trains a parameter group (stage 0: the prior and its head; later stages: the switches of `exp.train`). */

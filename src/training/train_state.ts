@@ -90,11 +90,11 @@ function toSafe(t: tf.Tensor, layout: 'raw' | 'linear' | 'conv2d'): SafeTensor {
 }
 
 /** Write a checkpoint file atomically (model weights, optimiser moments, trainer state). */
-export function writeCheckpoint(file: string, params: ParamStore, optimizer: AdamW | null, state: TrainerState | null): void {
+export function writeTrainState(file: string, params: ParamStore, optimizer: AdamW | null, state: TrainerState | null): void {
   const tensors = new Map<string, SafeTensor>();
   const layouts = new Map<string, 'raw' | 'linear' | 'conv2d'>();
   for (const e of params.list()) {
-    if (e.variable.dtype !== 'float32') throw new Error(`writeCheckpoint(${file}): parameter '${e.key}' is ${e.variable.dtype}; only float32 is supported`);
+    if (e.variable.dtype !== 'float32') throw new Error(`writeTrainState(${file}): parameter '${e.key}' is ${e.variable.dtype}; only float32 is supported`);
     tensors.set(e.key, toSafe(e.variable, e.layout));
     layouts.set(e.key, e.layout);
   }
@@ -115,7 +115,7 @@ export function writeCheckpoint(file: string, params: ParamStore, optimizer: Ada
  * state stored in it (null for a weights-only file). Parameters listed in `skipPrefixes` are left alone.
  * Throws naming the file and key on a missing key or a shape mismatch.
  */
-export function loadCheckpoint(
+export function loadTrainState(
   file: string,
   params: ParamStore,
   optimizer: AdamW | null,

@@ -27,7 +27,7 @@ import { RunRecord, writeRunRecord } from '../runs/record';
 import { AdamW, NoDecayRule, clipByGlobalNorm } from './adamw';
 import { ScheduleKind, learningRateAt } from './schedule';
 import { BEST_CHECKPOINT, FINAL_CHECKPOINT, LOSS_LOG, stepCheckpointName } from '../runs/files';
-import { EvalLog, StepLog, TrainerState, loadCheckpoint, readLatest, writeCheckpoint, writeLatest } from './train_state';
+import { EvalLog, StepLog, TrainerState, loadTrainState, readLatest, writeTrainState, writeLatest } from './train_state';
 
 /** PyTorch key of the CLIP temperature parameter. */
 export const LOGIT_SCALE_KEY = 'logit_scale';
@@ -135,7 +135,7 @@ export interface TrainOptions {
   onStepEnd?: (log: StepLog) => void;
   onEvalEnd?: (log: EvalLog, isBest: boolean) => void;
   /** Writes weights-only files (`best`, `final`); default: a plain state_dict safetensors. Stages pass
-   *  models/checkpoint.ts `saveCheckpoint` so the files carry the model config. */
+   *  models/checkpoint.ts `saveModelFile` so the files carry the model config. */
   saveWeights?: (file: string) => void;
 }
 
@@ -230,7 +230,7 @@ export async function train<B>(task: TrainTask<B>, cfg: TrainConfig, opts: Train
   let state = freshState(opts.seeds.seed);
   const latest = opts.resume === false ? null : readLatest(opts.dir);
   if (latest) {
-    const loaded = loadCheckpoint(path.join(opts.dir, latest.file), task.params, optimizer);
+    const loaded = loadTrainState(path.join(opts.dir, latest.file), task.params, optimizer);
     if (!loaded) throw new Error(`${path.join(opts.dir, latest.file)}: no trainer state in checkpoint metadata`);
     if (loaded.rng.rootSeed !== opts.seeds.seed) {
       throw new Error(`${opts.dir}: checkpoint was trained with seed ${loaded.rng.rootSeed}, this run has seed ${opts.seeds.seed}`);
@@ -240,15 +240,15 @@ export async function train<B>(task: TrainTask<B>, cfg: TrainConfig, opts: Train
   const alreadyDone = state.epoch >= cfg.epochs && totalSteps > 0 && state.step >= totalSteps;
 
   const stepStream = opts.seeds.child('step');
-  const saveWeights = opts.saveWeights ?? ((file: string) => writeCheckpoint(file, task.params, null, null));
+  const saveWeights = opts.saveWeights ?? ((file: string) => writeTrainState(file, task.params, null, null));
   let stepsThisProcess = 0;
   let trainSeconds = 0;
   let evalSeconds = 0;
   let trainCpuSeconds = 0;
 
-  const saveCheckpoint = () => {
+  const saveResumePoint = () => {
     const file = stepCheckpointName(state.step);
-    writeCheckpoint(path.join(opts.dir, file), task.params, optimizer, state);
+    writeTrainState(path.join(opts.dir, file), task.params, optimizer, state);
     const prev = readLatest(opts.dir);
     writeLatest(opts.dir, { file, step: state.step, epoch: state.epoch });
     if (prev && prev.file !== file) fs.rmSync(path.join(opts.dir, prev.file), { force: true });
@@ -295,7 +295,7 @@ export async function train<B>(task: TrainTask<B>, cfg: TrainConfig, opts: Train
         trainSeconds += dt;
         state.seconds.train += dt;
         opts.onStepEnd?.(log);
-        if (cfg.checkpointEverySteps > 0 && state.step % cfg.checkpointEverySteps === 0 && s + 1 < perEpoch) saveCheckpoint();
+        if (cfg.checkpointEverySteps > 0 && state.step % cfg.checkpointEverySteps === 0 && s + 1 < perEpoch) saveResumePoint();
       }
       // epoch end: validate, pick the best on validation mR, then checkpoint the epoch boundary
       const last = epoch === cfg.epochs - 1;
@@ -320,7 +320,7 @@ export async function train<B>(task: TrainTask<B>, cfg: TrainConfig, opts: Train
       }
       state.epoch = epoch + 1;
       state.batchInEpoch = 0;
-      saveCheckpoint();
+      saveResumePoint();
       if (opts.record) {
         opts.record.timings.trainSeconds = state.seconds.train;
         opts.record.timings.evalSeconds = state.seconds.eval;

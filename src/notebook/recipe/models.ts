@@ -18,7 +18,7 @@ import { BEST_CHECKPOINT, isStepCheckpoint } from '../../runs/files';
 import { createModel } from '../../models/factory';
 import { ModelConfig, RetrievalModel } from '../../models/model';
 import { dataNeeds } from '../../models/family';
-import { loadCheckpointInto } from '../../models/checkpoint';
+import { loadModelFileInto } from '../../models/checkpoint';
 import { Split } from '../../data/types';
 import { RgbImage } from '../../io/image_codecs';
 import { evaluateRetrieval, EvaluationResult } from '../../evaluation/evaluate';
@@ -32,7 +32,7 @@ import { Row } from '../../evaluation/tables';
 import { StageName } from '../../training/run_cache';
 import { PriorAccuracy, evalImageLoader, loadInitialWeights, priorAccuracy as stagePriorAccuracy, stageModelConfig as recipeStageModel } from '../../training/stage_task';
 import { runStepLog } from '../../training/run_logs';
-import { loadCheckpoint } from '../../training/train_state';
+import { loadTrainState } from '../../training/train_state';
 import { StagesHandle } from './stages';
 
 /** The model config a stage trains (stage 1: no prior, no PAE): `stageModelConfig` of the recipe. */
@@ -48,8 +48,8 @@ export function loadStageModel(st: StagesHandle, stage: StageName, file: string 
   if (!fs.existsSync(ckpt)) throw new Error(`loadStageModel: ${ckpt} is missing (run ${id} has not finished)`);
   const model = createModel(stageModelConfig(st, stage), new SeedStream(st.seed).child('model'));
   try {
-    if (path.basename(ckpt).startsWith('ckpt-')) loadCheckpoint(ckpt, model.params, null, { strict: true });
-    else loadCheckpointInto(model, ckpt);
+    if (path.basename(ckpt).startsWith('ckpt-')) loadTrainState(ckpt, model.params, null, { strict: true });
+    else loadModelFileInto(model, ckpt);
   } catch (e) {
     model.dispose();
     throw e;

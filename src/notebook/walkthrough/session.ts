@@ -24,7 +24,7 @@ import { RgbImage } from '../../io/image_codecs';
 import { createModel, loadModelPreset, resolveModelConfig } from '../../models/factory';
 import { PirModelConfig } from '../../models/model';
 import { PirModel } from '../../models/pir';
-import { checkpointConfig, loadCheckpointInto } from '../../models/checkpoint';
+import { modelFileConfig, loadModelFileInto } from '../../models/checkpoint';
 import { runDir, runId } from '../../runs/record';
 import { BEST_CHECKPOINT as RUN_CHECKPOINT, RUN_VOCAB, runFiles } from '../../runs/files';
 import { mergeConfig } from '../../config/resolve';
@@ -84,11 +84,11 @@ export async function loadWalkthrough(seeds: SeedStream, opts: WalkthroughOption
   if (found !== undefined) {
     const ckpt = runFiles(found).best;
     const tokenizer = WordTokenizer.load(runFiles(found).vocab);
-    const stored = checkpointConfig(ckpt);
+    const stored = modelFileConfig(ckpt);
     const base = pirConfig(stored ?? loadModelPreset(preset), ckpt);
     const config = pirConfig(mergeConfig(base, opts.modelOverrides ?? {}, 'modelOverrides'), ckpt);
     const model = createModel(config, seeds) as PirModel;
-    loadCheckpointInto(model, ckpt); // strict: every weight of the config must be in the file
+    loadModelFileInto(model, ckpt); // strict: every weight of the config must be in the file
     const source: WeightsSource = { kind: 'run', runId: found, file: ckpt };
     return { dataset: ds, dir: gen.dir, objects, tokenizer, config, model, source, note: `weights: trained run ${found} (${RUN_CHECKPOINT})` };
   }
