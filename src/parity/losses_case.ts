@@ -4,7 +4,7 @@
  */
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { readSafetensorsFile, SafeTensor, toFloat32, toInt32Numbers } from '../io/safetensors';
+import { toFloat32, toInt32Numbers } from '../io/safetensors';
 import { clipLoss, pirContrastiveLoss } from '../losses/contrastive_loss';
 import { clipAffiliationLoss, pirAffiliationLoss } from '../losses/affiliation_loss';
 import { tripletLoss, DEFAULT_TRIPLET_MARGIN } from '../losses/triplet_loss';

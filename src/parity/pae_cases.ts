@@ -12,7 +12,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { SeedStream } from '../utils/random';
 import { readJson } from '../utils/fs';
-import { SafeTensor, readSafetensorsFile, toFloat32, toInt32Numbers } from '../io/safetensors';
+import { SafeTensor, readSafetensorsFile, toFloat32 } from '../io/safetensors';
 import { ParamStore } from '../models/params';
 import { assignTorchValue } from '../models/layers';
 import { CroSA, MHSA, PaeBlockConfig } from '../models/pir_blocks';

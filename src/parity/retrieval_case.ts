@@ -8,7 +8,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { readSafetensorsFile, SafeTensor, toFloat32, toInt32Numbers } from '../io/safetensors';
+import { toFloat32, toInt32Numbers } from '../io/safetensors';
 import { RetrievalMetrics, retrievalMetricsFromMatrix, TieRule } from '../evaluation/retrieval_metrics';
 import { compareValues, failedRow, readFixtureTensors } from './compare';
 import { ParityRow } from './types';

@@ -21,7 +21,6 @@ import { torchShape } from '../../models/params';
 import { LoadedStateDict, loadStateDict, readStateDict, stateDictFromStore } from '../../models/checkpoint';
 import { SafeTensor, writeSafetensors } from '../../io/safetensors';
 import { CLIP_VOCAB_SIZE, defaultBpePath } from '../../data/clip_tokenizer';
-import { runDir } from '../../runs/record';
 import { StagesHandle } from './stages';
 import { RetrievalDataset, Split } from '../../data/types';
 import { exportKarpathy, KarpathyExportResult } from '../../data/export';

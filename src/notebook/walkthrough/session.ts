@@ -12,7 +12,6 @@
  */
 import { modelForData } from '../../models/family';
 import * as fs from 'fs';
-import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { SeedStream } from '../../utils/random';
 import { RetrievalDataset, ImageRecord, Split, splitImages } from '../../data/types';
@@ -25,8 +24,8 @@ import { createModel, loadModelPreset, resolveModelConfig } from '../../models/f
 import { PirModelConfig } from '../../models/model';
 import { PirModel } from '../../models/pir';
 import { modelFileConfig, loadModelFileInto } from '../../models/checkpoint';
-import { runDir, runId } from '../../runs/record';
-import { BEST_CHECKPOINT as RUN_CHECKPOINT, RUN_VOCAB, runFiles } from '../../runs/files';
+import { runId } from '../../runs/record';
+import { BEST_CHECKPOINT as RUN_CHECKPOINT, runFiles } from '../../runs/files';
 import { mergeConfig } from '../../config/resolve';
 
 

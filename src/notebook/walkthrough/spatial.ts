@@ -14,9 +14,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { PirModel } from '../../models/pir';
-import { linear, l2normalize } from '../../models/layers';
+import { l2normalize } from '../../models/layers';
 import { softBelief, tokenBelief } from '../../models/soft_belief';
-import { PaeRoundTrace, SPATIAL_PAE_KEYS } from '../../models/spatial_pae';
+import { PaeRoundTrace } from '../../models/spatial_pae';
 import { AnnotatedObject, objectCoverageGrid } from '../../data/embedded/index';
 import { BeliefPanel } from '../../plotting/figures/belief_matrix';
 

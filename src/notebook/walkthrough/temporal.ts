@@ -12,7 +12,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { PirModel } from '../../models/pir';
 import { l2normalize } from '../../models/layers';
-import { TEMPORAL_PAE_KEYS } from '../../models/temporal_pae';
 import { WORD_EOT, WORD_PAD, WORD_SOT, WordTokenizer } from '../../data/word_tokenizer';
 import { RoundSummary, meanTokenSimilarity, summarizeRounds } from './spatial';
 
