@@ -1,6 +1,7 @@
 /**
  * The kit's public surface, one namespace per concern: `import * as kit from './src'`, then
- * `kit.models.createModel(...)`, `kit.training.runRecipe(...)`, `kit.figures.recallCurvesFigure(...)`.
+ * `kit.models.createModel(...)`, `kit.recipe.runRecipe(kit.runCache.resolveVariant('embedded-fast', 'no-prior'))`,
+ * `kit.recallCurves.recallCurvesFigure(...)`.
  *
  * Notebooks import the specific modules they narrate (so each cell shows where a function lives);
  * this barrel is for scripts and for exploring the library in a REPL. Importing it loads every
@@ -9,6 +10,7 @@
 export * as backends from './backends/backend';
 export * as random from './utils/random';
 export * as files from './utils/fs';
+export * as json from './utils/json';
 export * as progress from './utils/progress';
 export * as config from './config/resolve';
 export * as experiment from './config/experiment';
@@ -54,7 +56,13 @@ export * as classStructure from './evaluation/class_structure';
 export * as vocabularyShift from './evaluation/vocabulary_shift';
 export * as statistics from './evaluation/statistics';
 
-export * as training from './training/stages';
+export * as recipe from './training/recipe';
+export * as runCache from './training/run_cache';
+export * as stageTask from './training/stage_task';
+export * as runLogs from './training/run_logs';
+export * as dataPrep from './training/data_prep';
+export * as runFiles from './runs/files';
+export * as family from './models/family';
 export * as trainer from './training/trainer';
 export * as ablations from './training/ablation_runner';
 export * as mainJob from './training/main_job';
@@ -69,3 +77,4 @@ export * as beliefMatrix from './plotting/figures/belief_matrix';
 export * as retrievalBrowser from './plotting/figures/retrieval_browser';
 export * as ablationBars from './plotting/figures/ablation_bars';
 export * as lossCurves from './plotting/figures/loss_curves';
+export * as liveSvg from './plotting/live_svg';

@@ -11,7 +11,7 @@ import { SeedStream } from '../src/utils/random';
 import { readSafetensorsFile, readSafetensors, readSafetensorsMetadata, toFloat32, toInt32Numbers, f32Tensor, SafeTensor } from '../src/io/safetensors';
 import { ZipArchive, writeZip, crc32 } from '../src/io/zip';
 import { PickleWriter, UnsafePickleError, readTorchZip, torchStateDict, unpickle, writeTorchStateDict, PyDict } from '../src/io/torch_pickle';
-import { checkpointConfig, exportStateDict, loadCheckpointInto, loadModelCheckpoint, loadStateDict, readStateDict, saveCheckpoint } from '../src/models/checkpoint';
+import { modelFileConfig, exportStateDict, loadModelFileInto, loadModelFile, loadStateDict, readStateDict, saveModelFile } from '../src/models/checkpoint';
 import { createModel, loadModelPreset } from '../src/models/factory';
 import { PriorClip } from '../src/models/priorclip';
 
@@ -164,30 +164,30 @@ test('kit checkpoint = state_dict-named safetensors (torch layout, config in met
   const a = createModel(cfg, new SeedStream(7)) as PriorClip;
   loadStateDict(a.params, goldenParams());
   const file = path.join(dir, 'model.safetensors');
-  saveCheckpoint(file, a, { run: 'test' });
+  saveModelFile(file, a, { run: 'test' });
   const bytes = new Uint8Array(fs.readFileSync(file));
   const meta = readSafetensorsMetadata(bytes);
   assert.equal(meta.format, 'pt');
   assert.equal(meta.run, 'test');
-  assert.deepEqual(checkpointConfig(file), cfg);
+  assert.deepEqual(modelFileConfig(file), cfg);
   // Stored in torch layout under the torch keys, exactly the golden tensors.
   const stored = readSafetensors(bytes);
   const ref = goldenParams();
   assert.equal(stored.size, ref.size);
   for (const [k, v] of ref) assert.ok(sameTensor(stored.get(k) as SafeTensor, v), k);
   const b = createModel(cfg, new SeedStream(8)) as PriorClip;
-  const rep = loadCheckpointInto(b, file);
+  const rep = loadModelFileInto(b, file);
   assert.equal(rep.loaded.length, ref.size);
   const x = tf.randomNormal([1, 64, 64, 3], 0, 1, 'float32', 9) as tf.Tensor4D;
   const d = tf.tidy(() => tf.max(tf.abs(tf.sub(a.encodeImage(x), b.encodeImage(x)))).dataSync()[0]);
   assert.equal(d, 0);
   // A kit checkpoint alone rebuilds the model (config from its metadata); a foreign file needs a config.
-  const c = loadModelCheckpoint(file);
+  const c = loadModelFile(file);
   assert.ok(c instanceof PriorClip);
   assert.equal(tf.tidy(() => tf.max(tf.abs(tf.sub(a.encodeImage(x), c.encodeImage(x)))).dataSync()[0]), 0);
   c.dispose();
-  assert.throws(() => loadModelCheckpoint(path.join(GOLDEN, 'priorclip_tiny_state_dict.pt')), /not a kit checkpoint.*pass the model config/);
-  const fromPt = loadModelCheckpoint(path.join(GOLDEN, 'priorclip_tiny_train_checkpoint.pt'), { config: cfg });
+  assert.throws(() => loadModelFile(path.join(GOLDEN, 'priorclip_tiny_state_dict.pt')), /not a kit checkpoint.*pass the model config/);
+  const fromPt = loadModelFile(path.join(GOLDEN, 'priorclip_tiny_train_checkpoint.pt'), { config: cfg });
   assert.equal(tf.tidy(() => tf.max(tf.abs(tf.sub(a.encodeImage(x), fromPt.encodeImage(x)))).dataSync()[0]), 0);
   fromPt.dispose();
   // .pt export reads back identically (and, when PyTorch is installed, torch.load reads it).

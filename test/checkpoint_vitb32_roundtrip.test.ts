@@ -11,7 +11,7 @@ import { projectRoot, readJson } from '../src/utils/fs';
 import { SeedStream } from '../src/utils/random';
 import { readSafetensors, readSafetensorsIndex, toFloat32 } from '../src/io/safetensors';
 import { createPriorClip, PRIORCLIP_VIT_B_32 } from '../src/models/priorclip';
-import { checkpointBytes, loadStateDict } from '../src/models/checkpoint';
+import { modelFileBytes, loadStateDict } from '../src/models/checkpoint';
 import { toTorchLayout } from '../src/models/params';
 
 before(async () => {
@@ -25,7 +25,7 @@ test('full ViT-B/32 PriorCLIP: kit → safetensors → kit is exact, with the re
   assert.equal(a.params.numElements(), 188992408);
   const probeKey = 'visual.transformer.resblocks.11.mlp.c_proj.weight';
   const probeA = a.params.get(probeKey).dataSync().slice(0, 16);
-  const bytes = checkpointBytes(a);
+  const bytes = modelFileBytes(a);
   a.dispose();
   const index = readSafetensorsIndex(bytes);
   assert.deepEqual([...index.keys()].sort(), ref.keys.map((k) => k.key).sort());

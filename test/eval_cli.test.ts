@@ -69,8 +69,8 @@ test('evaluate CLI: state_dict safetensors of a small model on the real RSICD sa
   // a kit checkpoint (config in metadata) needs no --model
   const fresh = createModel(config, new SeedStream(9));
   const kitCkpt = path.join(tmp, 'kit.safetensors');
-  const { saveCheckpoint } = await import('../src/models/checkpoint');
-  saveCheckpoint(kitCkpt, fresh);
+  const { saveModelFile } = await import('../src/models/checkpoint');
+  saveModelFile(kitCkpt, fresh);
   fresh.dispose();
   const again = await runEvaluateCli(['--checkpoint', kitCkpt, '--data', data, '--images', images, '--vocab', vocabFile, '--quiet', '--limit', '4']);
   assert.equal(again.result.metrics.numImages, 4);

@@ -6,7 +6,7 @@ import { initBackend } from '../src/backends/backend';
 import { projectRoot } from '../src/utils/fs';
 import { SeedStream } from '../src/utils/random';
 import { readSafetensorsFile, toFloat32, toInt32Numbers } from '../src/io/safetensors';
-import { runRetrievalCase } from '../src/evaluation/parity_case';
+import { runRetrievalCase } from '../src/parity/retrieval_case';
 import { retrievalMetrics, retrievalMetricsFromMatrix, TieRule, TIE_RULES, formatMetrics } from '../src/evaluation/retrieval_metrics';
 
 const golden = path.resolve(projectRoot(), '..', 'shared', 'golden');

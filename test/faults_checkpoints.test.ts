@@ -6,7 +6,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { readSafetensors, readSafetensorsFileIndex, writeSafetensors, f32Tensor, SafeTensor } from '../src/io/safetensors';
 import { writeZip } from '../src/io/zip';
-import { checkpointConfig, loadStateDict, readStateDictBytes } from '../src/models/checkpoint';
+import { modelFileConfig, loadStateDict, readStateDictBytes } from '../src/models/checkpoint';
 import { ParamStore, zerosInit } from '../src/models/params';
 import { SeedStream } from '../src/utils/random';
 import { detectCheckpointKind } from '../src/io/checkpoint_kind';
@@ -102,7 +102,7 @@ test('checkpoint kinds are told apart by content, each refused with its own mess
       assert.throws(() => readStateDictBytes(bytes, name), want, name);
       const f = path.join(dir, name);
       fs.writeFileSync(f, bytes);
-      if (name !== 'script.pt') assert.throws(() => checkpointConfig(f), (e: Error) => want.test(e.message.replace(f, name)), `checkpointConfig ${name}`);
+      if (name !== 'script.pt') assert.throws(() => modelFileConfig(f), (e: Error) => want.test(e.message.replace(f, name)), `modelFileConfig ${name}`);
     }
     assert.equal(detectCheckpointKind(writeSafetensors({ a: f32Tensor([1], [1]) })), 'safetensors');
     assert.equal(detectCheckpointKind(writeZip([{ name: 'a/data.pkl', data: Buffer.from([0x80, 0x02, 0x7d, 0x2e]) }])), 'torch-zip');

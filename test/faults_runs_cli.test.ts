@@ -11,7 +11,7 @@ import { loadModelPreset, createModel, PIR_SMALL } from '../src/models/factory';
 import { ModelConfig } from '../src/models/model';
 import { initBackend } from '../src/backends/backend';
 import { SeedStream } from '../src/utils/random';
-import { saveCheckpoint } from '../src/models/checkpoint';
+import { saveModelFile } from '../src/models/checkpoint';
 import { loadDataset } from '../src/data/loaders/index';
 import { WordTokenizer } from '../src/data/word_tokenizer';
 import { discoverCases } from '../src/parity/discover';
@@ -94,7 +94,7 @@ test('evaluate: the run id tells checkpoints apart; a different run is never ove
   const ckpts = [1, 2].map((seed) => {
     const m = createModel(config, new SeedStream(seed));
     const f = path.join(tmp, `ckpt${seed}.safetensors`);
-    saveCheckpoint(f, m);
+    saveModelFile(f, m);
     m.dispose();
     return f;
   });

@@ -4,7 +4,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backends/backend';
 import { projectRoot } from '../src/utils/fs';
-import { runLossesCase } from '../src/losses/parity_case';
+import { runLossesCase } from '../src/parity/losses_case';
 import { pirContrastiveLoss, clipLoss } from '../src/losses/contrastive_loss';
 import { pirAffiliationLoss, clipAffiliationLoss, classCentroids } from '../src/losses/affiliation_loss';
 import { tripletLoss } from '../src/losses/triplet_loss';

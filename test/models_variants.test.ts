@@ -15,7 +15,8 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backends/backend';
 import { projectRoot } from '../src/utils/fs';
-import { PAE_PARITY_CASES } from '../src/models/parity_cases';
+import { PAE_PARITY_CASES } from '../src/parity/pae_cases';
+import { allPass } from '../src/parity/types';
 
 const PYTHON = '/usr/bin/python3';
 const hasTorch = fs.existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0;
@@ -32,8 +33,8 @@ test('PAE parity runners on generated variants (other sizes), wasm and cpu', { s
       const before = tf.memory().numTensors;
       for (const [name, run] of Object.entries(PAE_PARITY_CASES)) {
         const r = run(dir);
-        const bad = r.outputs.filter((o) => !o.pass).map((o) => `${o.name} maxAbs ${o.maxAbs} ${o.error ?? ''}`);
-        assert.ok(r.pass, `${name} on ${backend}: ${bad.join('; ')}`);
+        const bad = r.rows.filter((o) => !o.pass).map((o) => `${o.name} maxAbs ${o.maxAbs} ${o.error ?? ''}`);
+        assert.ok(allPass(r.rows), `${name} on ${backend}: ${bad.join('; ')}`);
       }
       assert.equal(tf.memory().numTensors, before);
     }

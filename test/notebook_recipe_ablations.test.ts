@@ -6,7 +6,8 @@ import * as path from 'path';
 import { loadSuite } from '../src/config/experiment';
 import { ResultRow, summarise } from '../src/training/results';
 import { PIR_TABLE1, ablationBars, completeSuiteRows, effectRows, paperComparisonRows, summaryRows, verdict } from '../src/notebook/recipe/ablations';
-import { configRows, notebookBudget, profileExperiment, PROFILE_PRESETS } from '../src/notebook/recipe/stages';
+import { configRows, notebookBudget, profileExperiment } from '../src/notebook/recipe/stages';
+import { profilePreset } from '../src/training/profiles';
 import { chanceRow } from '../src/notebook/recipe/models';
 import { EvaluationResult } from '../src/evaluation/evaluate';
 
@@ -59,7 +60,7 @@ test('completeSuiteRows accepts a results file only when it covers every ablatio
 
 test('the notebook budget renames the experiment and changes only stage 2', () => {
   const base = profileExperiment('fast');
-  const nbExp = profileExperiment('fast', notebookBudget(PROFILE_PRESETS.fast));
+  const nbExp = profileExperiment('fast', notebookBudget(profilePreset('fast')));
   assert.equal(nbExp.name, `${base.name}-nb`);
   assert.deepEqual(nbExp.train.stage0, base.train.stage0);
   assert.deepEqual(nbExp.train.stage1, base.train.stage1);

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backends/backend';
 import { SeedStream } from '../src/utils/random';
 import { createModel } from '../src/models/factory';
-import { loadCheckpointInto, readStateDict } from '../src/models/checkpoint';
+import { loadModelFileInto, readStateDict } from '../src/models/checkpoint';
 import { CLIP_VOCAB_SIZE } from '../src/data/clip_tokenizer';
 import {
   checkpointKeyReport,
@@ -36,7 +36,7 @@ test('the stand-in is priorclip-tiny with the CLIP vocabulary; its .pt and .safe
   for (const f of ck.files) {
     const fresh = createModel(ck.config, new SeedStream(99));
     assert.ok(maxWeightDifference(ck.source, fresh) > 0, 'a different seed gives different weights before loading');
-    const rep = loadCheckpointInto(fresh, f);
+    const rep = loadModelFileInto(fresh, f);
     assert.equal(rep.missing.length + rep.unexpected.length, 0);
     assert.equal(maxWeightDifference(ck.source, fresh), 0);
     fresh.dispose();

@@ -4,9 +4,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { finishRun, runDir, startRun } from '../src/runs/record';
-import { stageRunIds } from '../src/training/stages';
+import { stageRunIds } from '../src/training/run_cache';
 import { PreparedData } from '../src/training/data_prep';
-import { ensureStages, mainRunsFinished, notebookBudget, notebookOverrides, profileExperiment, runLossHistory, stageRows, PROFILE_PRESETS } from '../src/notebook/recipe/stages';
+import { ensureStages, mainRunsFinished, notebookBudget, notebookOverrides, profileExperiment, runLossHistory, stageRows } from '../src/notebook/recipe/stages';
+import { profilePreset } from '../src/training/profiles';
 
 /** Write a finished run folder the way the trainer leaves it (record, best checkpoint, loss log). */
 function fakeFinishedRun(id: string, kind: string, bestVal: number): void {
@@ -26,7 +27,7 @@ test('ensureStages reuses finished runs by id without training, and the notebook
   process.env.KIT_RUNS_DIR = dir;
   try {
     assert.equal(mainRunsFinished('fast', 0), false);
-    assert.deepEqual(notebookOverrides('fast', 0), notebookBudget(PROFILE_PRESETS.fast));
+    assert.deepEqual(notebookOverrides('fast', 0), notebookBudget(profilePreset('fast')));
     assert.equal(notebookOverrides('full', 0), undefined);
     const exp = profileExperiment('fast');
     const ids = stageRunIds(exp, 0, 'full', exp);
@@ -37,8 +38,14 @@ test('ensureStages reuses finished runs by id without training, and the notebook
     const fakeData = {} as PreparedData; // never touched: nothing is trained
     const st = await ensureStages('fast', 0, { data: fakeData, log: (l) => lines.push(l) });
     assert.equal(st.allReused, true);
-    assert.equal(st.outcome, null);
+    assert.equal(st.outcome.test?.mR, 2); // runRecipe read the finished stage-2 record
     assert.equal(st.finalRunId, ids.stage2);
+    // upTo: stage 1 (reused as a parent of stage 2, so never tested): no training, no test metrics, stage 2 reported disabled
+    const s1 = await ensureStages('fast', 0, { data: fakeData, upTo: 'stage1', log: () => undefined });
+    assert.equal(s1.finalRunId, ids.stage1);
+    assert.equal(s1.outcome.test, null);
+    assert.deepEqual(s1.stages.map((s) => s.status), ['reused', 'reused', 'disabled']);
+    assert.equal(s1.ids.stage2, null);
     assert.equal(st.budget, 'preset');
     const rows = stageRows(st);
     assert.deepEqual(rows.map((r) => r.status), ['reused', 'reused', 'reused']);

@@ -14,20 +14,20 @@ import { initBackend } from '../src/backends/backend';
 import { SeedStream } from '../src/utils/random';
 import { createModel, resolveModelConfig } from '../src/models/factory';
 import { PirModel } from '../src/models/pir';
-import { saveCheckpoint } from '../src/models/checkpoint';
+import { saveModelFile } from '../src/models/checkpoint';
 import { DEFAULT_EMBEDDED_DATA } from '../src/data/embedded';
 import { WORD_EOT, WORD_PAD, WORD_SOT, WordTokenizer } from '../src/data/word_tokenizer';
 import {
   beliefModePanels,
   beliefModes,
   beliefOnObjects,
-  crossAttentionMap,
   meanTokenSimilarity,
   softBeliefRows,
   traceSpatialPae,
 } from '../src/notebook/walkthrough/spatial';
 import { temporalRoundRows, tokenStrings, traceTemporalPae } from '../src/notebook/walkthrough/temporal';
-import { RUN_CHECKPOINT, RUN_VOCAB, batchImages, loadWalkthrough, trainedRunId, trainedRunIds, walkthroughBatch } from '../src/notebook/walkthrough/session';
+import { BEST_CHECKPOINT as RUN_CHECKPOINT, RUN_VOCAB } from '../src/runs/files';
+import { batchImages, loadWalkthrough, trainedRunId, trainedRunIds, walkthroughBatch } from '../src/notebook/walkthrough/session';
 import { TINY_PIR_SMALL } from './models_tiny';
 
 /** The shared tiny model (16-px images → 4×4 grid, N = 17, D = 16, K = 5) with two rounds on each side. */
@@ -79,10 +79,14 @@ test('traceSpatialPae: belief rows are distributions, kept = top-K of the belief
   for (const c of w.embeddingVsGlobal) assert.ok(c >= -1 - 1e-6 && c <= 1 + 1e-6);
 });
 
-test('crossAttentionMap equals a naive per-head loop over the CA block weights', () => {
-  const q = tf.randomNormal([1, 2, 16], 0, 1, 'float32', 5) as tf.Tensor3D;
+test("the CA block trace's attention probabilities equal a naive per-head loop over its weights", () => {
+  const q = tf.randomNormal([1, 3, 16], 0, 1, 'float32', 5) as tf.Tensor3D; // CroSA: the residual is the keys, so Lq = Lk
   const k = tf.randomNormal([1, 3, 16], 0, 1, 'float32', 6) as tf.Tensor3D;
-  const att = crossAttentionMap(model, 'img_ca.0', q, k, 2).arraySync() as number[][][][];
+  const pae = model.spatialPae;
+  assert.ok(pae);
+  const tr = pae.ca[0].trace(q, k);
+  const att = tr.attention.arraySync() as number[][][][]; // [B, H, Lq, Lk]
+  tf.dispose(tr as unknown as tf.TensorContainerObject);
   const p = model.params;
   const W = (name: string) => p.get(`img_ca.0.mhatt_cross.${name}.weight`).arraySync() as number[][]; // [in, out]
   const bias = (name: string) => p.get(`img_ca.0.mhatt_cross.${name}.bias`).arraySync() as number[];
@@ -90,7 +94,7 @@ test('crossAttentionMap equals a naive per-head loop over the CA block weights',
   const qs = (q.arraySync() as number[][][])[0].map((r) => proj(r, 'linear_q'));
   const ks = (k.arraySync() as number[][][])[0].map((r) => proj(r, 'linear_k'));
   for (let h = 0; h < 2; h++) {
-    for (let i = 0; i < 2; i++) {
+    for (let i = 0; i < 3; i++) {
       const scores = ks.map((kr) => kr.slice(h * 8, h * 8 + 8).reduce((s, v, d) => s + v * qs[i][h * 8 + d], 0) / Math.sqrt(8));
       const m = Math.max(...scores);
       const e = scores.map((s) => Math.exp(s - m));
@@ -182,7 +186,7 @@ test('loadWalkthrough builds the preset at initial weights, or loads a saved run
     const id = trainedRunId('stage2', 'unit', 0);
     const dir = path.join(tmp, 'runs', id);
     fs.mkdirSync(dir, { recursive: true });
-    saveCheckpoint(path.join(dir, RUN_CHECKPOINT), fresh.model);
+    saveModelFile(path.join(dir, RUN_CHECKPOINT), fresh.model);
     fresh.tokenizer.save(path.join(dir, RUN_VOCAB));
     const loaded = await loadWalkthrough(new SeedStream(99), { data, dataRoot: tmp, runId: ['absent-run', id] });
     assert.deepEqual(loaded.source, { kind: 'run', runId: id, file: path.join(dir, RUN_CHECKPOINT) });

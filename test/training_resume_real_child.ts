@@ -4,14 +4,14 @@
  */
 import { initBackend } from '../src/backends/backend';
 import { resolveExperiment } from '../src/config/experiment';
-import { runRecipe } from '../src/training/stages';
+import { runRecipe, recipeTest } from '../src/training/recipe';
 import { TINY_RESUME } from './training_tiny';
 
 async function main(): Promise<void> {
   await initBackend('wasm', { quiet: true });
   const exp = resolveExperiment('embedded-fast', null, TINY_RESUME);
   const out = await runRecipe(exp, { progress: false, log: () => undefined });
-  process.stdout.write(`done ${out.test.mR}\n`);
+  process.stdout.write(`done ${recipeTest(out).mR}\n`);
 }
 
 main().catch((e: unknown) => {

@@ -15,7 +15,9 @@ import { ParamStore, constantInit } from '../src/models/params';
 import { SeedStream } from '../src/utils/random';
 import { AdamW, clipByGlobalNorm, decays } from '../src/training/adamw';
 import { learningRateAt } from '../src/training/schedule';
-import { LOGIT_SCALE_MAX, defaultTrainConfig, epochOrder, stepsPerEpoch, train } from '../src/training/trainer';
+import { readBestValue } from '../src/training/train_state';
+import { MAX_LOGIT_SCALE } from '../src/models/model';
+import { defaultTrainConfig, epochOrder, stepsPerEpoch, train } from '../src/training/trainer';
 import { StandinBatch, standinTask } from './training_standin';
 
 const TORCH_PY = '/usr/bin/python3';
@@ -126,7 +128,7 @@ test('a full epoch leaves the tensor count constant; frozen prefixes stay put; l
   assert.equal(tf.memory().numTensors, base, 'no tensors left after the run');
   assert.deepEqual(Array.from(task.params.get('prior.weight').dataSync()), Array.from(before));
   const ls = task.params.get('logit_scale').dataSync()[0];
-  assert.ok(ls >= 0 && ls <= LOGIT_SCALE_MAX + 1e-6, `logit_scale ${ls}`);
+  assert.ok(ls >= 0 && ls <= MAX_LOGIT_SCALE + 1e-6, `logit_scale ${ls}`);
   // validation picked a best checkpoint and losses.json exists
   assert.ok(res.state.best !== null);
   assert.ok(fs.existsSync(path.join(dir, 'best.safetensors')));
@@ -159,4 +161,11 @@ test('accumulating 2×8 (no dropout) = the mean loss and mean gradient of the tw
   for (const m of micro) tf.dispose([m.value, m.sq, ...Object.values(m.grads)]);
   task.dispose();
   fs.rmSync(dirA, { recursive: true, force: true });
+});
+
+test('best values are read in the current form and in the form written before the rename ({mR, …})', () => {
+  assert.deepEqual(readBestValue({ metric: 'accuracy', value: 88.5, step: 40, epoch: 9 }), { metric: 'accuracy', value: 88.5, step: 40, epoch: 9 });
+  assert.deepEqual(readBestValue({ mR: 61.1, step: 2, epoch: 0 }), { metric: 'mR', value: 61.1, step: 2, epoch: 0 });
+  assert.equal(readBestValue(null), null);
+  assert.equal(readBestValue({ step: 1 }), null);
 });

@@ -256,12 +256,12 @@ export async function runBench(opts: BenchOptions): Promise<{ result: BenchResul
     try {
       if (want('train') || want('torch')) {
         const losses: number[] = [];
-        for (let i = 0; i < plan.trainWarmup; i++) losses.push(st.step().loss);
+        for (let i = 0; i < plan.trainWarmup; i++) losses.push((await st.step()).loss);
         const before = tf.memory().numTensors;
         const ms: number[] = [];
         for (let i = 0; i < plan.trainSteps; i++) {
           const a = nowMs();
-          losses.push(st.step().loss);
+          losses.push((await st.step()).loss);
           ms.push(nowMs() - a);
         }
         const after = tf.memory().numTensors;
@@ -269,7 +269,7 @@ export async function runBench(opts: BenchOptions): Promise<{ result: BenchResul
         const ph = { grads: [] as number[], clip: [] as number[], adamw: [] as number[], fwd: [] as number[] };
         for (let i = 0; i < Math.max(1, Math.min(plan.trainSteps, 5)); i++) {
           const p: StepPhases = { gradsMs: 0, clipMs: 0, adamwMs: 0 };
-          st.step(p);
+          await st.step(p);
           ph.grads.push(p.gradsMs);
           ph.clip.push(p.clipMs);
           ph.adamw.push(p.adamwMs);
@@ -296,8 +296,8 @@ export async function runBench(opts: BenchOptions): Promise<{ result: BenchResul
       }
       if (want('profile')) {
         const w = nowMs();
-        const prof = await tf.profile(() => {
-          st.step();
+        const prof = await tf.profile(async () => {
+          await st.step();
         });
         const wallMs = nowMs() - w;
         const raw = prof.kernels as unknown as { name: string; kernelTimeMs: unknown; inputShapes?: number[][] }[];

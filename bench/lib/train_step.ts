@@ -1,10 +1,9 @@
 /**
- * The stage-2 training step of the default kit config, built exactly as `src/training/stages.ts` +
- * `src/training/trainer.ts` build it (the trainer's `optimiserStep` is not exported, so this file
- * repeats its body for `accumSteps = 1`: `tf.variableGrads` of `totalLoss(model.forward(...))`
- * inside `tf.tidy`, the loss-part vector, `clipByGlobalNorm` (which the trainer calls even with
- * `gradClipNorm = 0`), then `AdamW.apply`; `loss` and the grad norm are downloaded each step as
- * the trainer does).
+ * The stage-2 training step of the default kit config: the trainer's own `trainStep`
+ * (src/training/trainer.ts, `accumSteps = 1`: `tf.variableGrads` of `totalLoss(model.forward(...))`
+ * inside `tf.tidy`, the loss-part vector, `clipByGlobalNorm` (called even with `gradClipNorm = 0`),
+ * then `AdamW.apply`; loss and grad norm downloaded) on a fixed batch, with the dropout stream the
+ * recipe's stage task passes (`EncodeOptions.seeds`).
  *
  * Stage-2 trainable set: `stageTrainsGroup('stage2', …)` of the embedded-fast preset
  * (`trainTextEncoder: false`, `trainTextProjection: true`, `trainPrior: false`): image backbone +
@@ -18,9 +17,9 @@ import { ModelConfig, ParamGroup, RetrievalModel } from '../../src/models/model'
 import { pirParamGroup } from '../../src/models/pir';
 import { torchShape } from '../../src/models/params';
 import { DEFAULT_LOSS_CONFIG, LossConfig, totalLoss } from '../../src/losses/total_loss';
-import { AdamW, AdamWConfig, clipByGlobalNorm } from '../../src/training/adamw';
-import { optimisedEntries } from '../../src/training/trainer';
-import { stageTrainsGroup } from '../../src/training/stages';
+import { AdamW, AdamWConfig } from '../../src/training/adamw';
+import { StepCounters, StepPhases, TrainTask, optimisedEntries, trainStep } from '../../src/training/trainer';
+import { stageTrainsGroup } from '../../src/training/stage_task';
 import { resolveExperiment } from '../../src/config/experiment';
 
 /** Stage-2 optimiser settings of the default preset (src/configs/experiments/embedded-fast.json). */
@@ -39,19 +38,7 @@ export interface ParamSpec {
   decay: boolean;
 }
 
-/** Wall milliseconds of the parts of one step (filled by `step(phases)`). */
-export interface StepPhases {
-  /** tf.variableGrads (forward + backward) + loss download. */
-  gradsMs: number;
-  /** clipByGlobalNorm (norm download + a clone of every gradient, even with gradClipNorm 0). */
-  clipMs: number;
-  /** AdamW.apply. */
-  adamwMs: number;
-}
-
-function nowMs(): number {
-  return Number(process.hrtime.bigint()) / 1e6;
-}
+export type { StepPhases };
 
 /** A ready-to-time training step. */
 export interface KitTrainStep {
@@ -63,7 +50,7 @@ export interface KitTrainStep {
   params: ParamSpec[];
   loss: LossConfig;
   /** One optimiser step; returns the loss and the gradient norm (both downloaded, as the trainer does). */
-  step(phases?: StepPhases): { loss: number; gradNorm: number };
+  step(phases?: StepPhases): Promise<{ loss: number; gradNorm: number }>;
   /** Forward pass + loss only (training mode, no tape), downloaded: the forward share of a step. */
   forwardOnly(): number;
   dispose(): void;
@@ -134,60 +121,34 @@ export function buildStage2Step(config: ModelConfig, batchSize: number, seeds: S
   const labs = tf.tensor1d(labels, 'int32');
   const loss = { ...DEFAULT_LOSS_CONFIG };
   const stepStream = seeds.child('step');
-  let micro = 0;
+  const counters: StepCounters = { step: 0, microStep: 0 };
+  const lossOf = (dropout: SeedStream) => {
+    const o = model.forward(images, tokens, { training: true, seeds: dropout });
+    return totalLoss({ imageFeatures: o.imageFeatures, textFeatures: o.textFeatures, temp: o.temp, temp2: o.temp2, logitScale: o.logitScale, imageIds: ids, labels: labs }, loss);
+  };
+  // the fixed batch as a one-batch task: the trainer's step reads examples 0..B−1
+  const task: TrainTask<null> = {
+    params: model.params,
+    numExamples: batchSize,
+    makeBatch: () => null,
+    disposeBatch: () => undefined,
+    loss: (_b, stepSeeds) => {
+      const l = lossOf(stepSeeds.child('dropout'));
+      return { total: l.total, parts: l.parts };
+    },
+  };
+  const order = Array.from({ length: batchSize }, (_, i) => i);
+  const stepCfg = { accumSteps: 1, batchSize, gradClipNorm: STAGE2_OPTIM.gradClipNorm };
   const forwardOnly = (): number => {
-    const microSeeds = stepStream.child(`fwd${micro++}`);
-    const l = tf.tidy(() => {
-      if (Reflect.has(model, 'dropoutSeeds')) Reflect.set(model, 'dropoutSeeds', microSeeds.child('model').child('dropout'));
-      const o = model.forward(images, tokens, { training: true });
-      return totalLoss({ imageFeatures: o.imageFeatures, textFeatures: o.textFeatures, temp: o.temp, temp2: o.temp2, logitScale: o.logitScale, imageIds: ids, labels: labs }, loss).total;
-    });
+    const microSeeds = stepStream.child(`fwd${counters.microStep++}`);
+    const l = tf.tidy(() => lossOf(microSeeds.child('model').child('dropout')).total);
     const v = l.dataSync()[0];
     l.dispose();
     return v;
   };
-  const step = (phases?: StepPhases): { loss: number; gradNorm: number } => {
-    const t0 = phases ? nowMs() : 0;
-    const microSeeds = stepStream.child(String(micro++));
-    const out = tf.tidy(() => {
-      let parts: Record<string, tf.Scalar> = {};
-      const { value, grads } = tf.variableGrads(() => {
-        // stages.ts bindDropoutStream
-        if (Reflect.has(model, 'dropoutSeeds')) Reflect.set(model, 'dropoutSeeds', microSeeds.child('model').child('dropout'));
-        const o = model.forward(images, tokens, { training: true });
-        const l = totalLoss({ imageFeatures: o.imageFeatures, textFeatures: o.textFeatures, temp: o.temp, temp2: o.temp2, logitScale: o.logitScale, imageIds: ids, labels: labs }, loss);
-        parts = l.parts;
-        for (const t of Object.values(parts)) tf.keep(t);
-        return tf.div(l.total, 1) as tf.Scalar;
-      }, vars);
-      const names = Object.keys(parts);
-      const partVec = names.length ? tf.stack(names.map((n) => parts[n])) : tf.zeros([0]);
-      for (const t of new Set(Object.values(parts))) t.dispose();
-      return { value, partVec, grads };
-    });
-    const lossValue = out.value.dataSync()[0];
-    out.partVec.dataSync();
-    out.value.dispose();
-    out.partVec.dispose();
-    const t1 = phases ? nowMs() : 0;
-    const clipped = clipByGlobalNorm(out.grads, STAGE2_OPTIM.gradClipNorm);
-    const t2 = phases ? nowMs() : 0;
-    try {
-      optimizer.apply(clipped.grads, STAGE2_OPTIM.lr);
-      if (phases) {
-        tf.tidy(() => {
-          vars[vars.length - 1].dataSync(); // wait for the update (wasm is synchronous; this keeps the measurement honest on async backends)
-        });
-        const t3 = nowMs();
-        phases.gradsMs = t1 - t0;
-        phases.clipMs = t2 - t1;
-        phases.adamwMs = t3 - t2;
-      }
-    } finally {
-      for (const t of Object.values(clipped.grads)) t.dispose();
-      for (const t of Object.values(out.grads)) t.dispose();
-    }
-    return { loss: lossValue, gradNorm: clipped.norm };
+  const step = async (phases?: StepPhases): Promise<{ loss: number; gradNorm: number }> => {
+    const log = await trainStep(task, stepCfg, optimizer, vars, order, 0, stepStream, counters, STAGE2_OPTIM.lr, 0, phases);
+    return { loss: log.loss, gradNorm: log.gradNorm };
   };
   return {
     model,

@@ -9,12 +9,13 @@
  * the R@1/5/10 table (both directions) and mR, and writes `metrics.json` + a run record.
  * `--model` may be omitted for kit checkpoints (their config is stored in the file's metadata).
  */
+import { dataNeeds } from '../models/family';
 import * as fs from 'fs';
 import * as path from 'path';
 import { initBackend } from '../backends/backend';
 import { createModel, defaultModelConfig, loadModelPreset, resolveModelConfig } from '../models/factory';
 import { MODEL_KINDS, ModelConfig, ModelKind, RetrievalModel } from '../models/model';
-import { checkpointConfig, loadCheckpointInto } from '../models/checkpoint';
+import { modelFileConfig, loadModelFileInto } from '../models/checkpoint';
 import { loadDataset } from '../data/loaders/index';
 import { parseSplit } from '../data/loaders/common';
 import { Split } from '../data/types';
@@ -115,7 +116,7 @@ export function parseEvaluateArgs(argv: readonly string[]): EvaluateArgs {
  */
 export function resolveModelArg(model: string | undefined, checkpoint: string): ModelConfig {
   if (model === undefined) {
-    const cfg = checkpointConfig(checkpoint);
+    const cfg = modelFileConfig(checkpoint);
     if (cfg === null) throw new Error(`evaluate: ${checkpoint} carries no kit config in its metadata: pass --model <config name or json>`);
     return resolveModelConfig(cfg, `${checkpoint} (metadata kit_config)`);
   }
@@ -138,21 +139,19 @@ export function resolveModelArg(model: string | undefined, checkpoint: string): 
   return loadModelPreset(model); // throws, listing the known presets
 }
 
-/** Image side, eval transform and tokenizer for a model config. */
+/** Image side, eval transform and tokenizer for a model config (what it needs: `dataNeeds`). */
 export function modelInputs(config: ModelConfig, vocab: string | undefined): { imageSize: number; transform: EvalTransform; tokenize: BatchTokenizer } {
-  if (config.kind === 'priorclip') {
+  const needs = dataNeeds(config);
+  if (needs.tokenizer === 'clip' && config.kind === 'priorclip') {
     const file = vocab ?? requireClipBpe(); // no --vocab: KIT_CLIP_BPE, data/vocab/, an installed open_clip's copy
     const tok = ClipTokenizer.fromFile(file);
-    const L = config.text_cfg.context_length;
+    const L = needs.contextLength;
     if (tok.vocabSize > config.text_cfg.vocab_size) {
       throw new Error(`evaluate: the vocabulary ${file} has ${tok.vocabSize} tokens but model '${config.name ?? config.kind}' embeds only ${config.text_cfg.vocab_size} (text_cfg.vocab_size): this tokenizer and this model do not belong together`);
     }
-    return {
-      imageSize: config.vision_cfg.image_size,
-      transform: 'resize-center-crop', // open_clip eval: Resize(shortest side) + CenterCrop
-      tokenize: (caps) => ({ ids: tok.encodeBatch(caps, { contextLength: L }), length: L }),
-    };
+    return { imageSize: needs.imageSize, transform: needs.evalTransform, tokenize: (caps) => ({ ids: tok.encodeBatch(caps, { contextLength: L }), length: L }) };
   }
+  if (config.kind === 'priorclip') throw new Error(`evaluate: model '${config.name ?? config.kind}' needs tokenizer '${needs.tokenizer}'`);
   if (vocab === undefined) throw new Error(`evaluate: model kind '${config.kind}' uses a word vocabulary: pass --vocab <vocab.json> (the one saved with the training run)`);
   const tok = WordTokenizer.load(vocab);
   if (tok.vocabSize > config.text.vocabSize) {
@@ -161,11 +160,7 @@ export function modelInputs(config: ModelConfig, vocab: string | undefined): { i
   if (tok.contextLength > config.text.contextLength) {
     throw new Error(`evaluate: the vocabulary ${vocab} encodes ${tok.contextLength} tokens per caption but model '${config.name}' has ${config.text.contextLength} positions (text.contextLength)`);
   }
-  return {
-    imageSize: config.imageSize,
-    transform: 'resize', // PIR eval: Resize((S, S))
-    tokenize: (caps) => tok.encodeBatch(caps, { padding: 'longest' }),
-  };
+  return { imageSize: needs.imageSize, transform: needs.evalTransform, tokenize: (caps) => tok.encodeBatch(caps, { padding: 'longest' }) };
 }
 
 /** The metrics table, as printed. */
@@ -184,12 +179,12 @@ export function formatTable(m: RetrievalMetrics, title: string): string {
 const EVAL_KEY_CHARS = 10;
 
 /** Loads the checkpoint; a mismatch on a kit checkpoint given with --model says the file carries its config. */
-function loadWithHint(model: RetrievalModel, checkpoint: string, modelArg: string | undefined): ReturnType<typeof loadCheckpointInto> {
+function loadWithHint(model: RetrievalModel, checkpoint: string, modelArg: string | undefined): ReturnType<typeof loadModelFileInto> {
   try {
-    return loadCheckpointInto(model, checkpoint);
+    return loadModelFileInto(model, checkpoint);
   } catch (e) {
     let own: unknown = null;
-    try { own = modelArg === undefined ? null : checkpointConfig(checkpoint); } catch { own = null; }
+    try { own = modelArg === undefined ? null : modelFileConfig(checkpoint); } catch { own = null; }
     if (own !== null && /does not match the model/.test((e as Error).message)) {
       throw new Error(`${(e as Error).message}\nhint: ${checkpoint} is a kit checkpoint that carries its own model config: omit --model to use it`);
     }

@@ -8,8 +8,8 @@
  * Exit codes: 0 ok, 1 failed, 2 usage error.
  */
 import { initBackend } from '../backends/backend';
-import { FULL_MODEL, resolveExperiment } from '../config/experiment';
-import { runRecipe } from '../training/stages';
+import { runRecipe, recipeTest } from '../training/recipe';
+import { resolveVariant } from '../training/run_cache';
 import { ArgSpec, flag, list, num, parseArgs, runCli, setsToOverrides, str, UsageError } from '../utils/cli_args';
 
 const USAGE = 'usage: npm run train -- [--preset embedded-fast] [--ablation <name>] [--seed N] [--set key.path=value …] [--overrides <json>] [--backend wasm|cpu] [--no-progress]';
@@ -39,15 +39,14 @@ async function main(): Promise<void> {
   }
   const preset = str(args, 'preset') ?? 'embedded-fast';
   const ablation = str(args, 'ablation') ?? null;
-  const exp = resolveExperiment(preset, ablation, overrides);
-  const base = resolveExperiment(preset, null, overrides);
+  const variant = resolveVariant(preset, ablation, overrides);
   await initBackend(str(args, 'backend') ?? process.env.KIT_BACKEND);
-  const seed = num(args, 'seed') ?? exp.seed;
-  const out = await runRecipe(exp, { variant: ablation ?? FULL_MODEL, seed, base, progress: flag(args, 'progress') !== false });
+  const seed = num(args, 'seed') ?? variant.exp.seed;
+  const out = await runRecipe(variant, { seed, progress: flag(args, 'progress') !== false });
   for (const s of out.stages) {
     process.stdout.write(`${s.stage.padEnd(7)} ${s.status.padEnd(8)} ${(s.runId ?? '-').padEnd(40)} ${s.seconds.toFixed(1).padStart(7)} s  ${s.examplesPerSecond ? s.examplesPerSecond.toFixed(1) + ' ex/s' : ''}  best val ${s.bestVal === null ? '-' : s.bestVal.toFixed(2)}\n`);
   }
-  const t = out.test;
+  const t = recipeTest(out);
   process.stdout.write(`test (${t.numImages} images, ${t.numTexts} captions, tie rule ${t.tieRule}): i→t R@1/5/10 ${t.i2t.r1.toFixed(2)}/${t.i2t.r5.toFixed(2)}/${t.i2t.r10.toFixed(2)}  t→i ${t.t2i.r1.toFixed(2)}/${t.t2i.r5.toFixed(2)}/${t.t2i.r10.toFixed(2)}  mR ${t.mR.toFixed(2)}\n`);
 }
 

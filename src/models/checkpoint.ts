@@ -213,7 +213,7 @@ export interface CheckpointableModel {
 }
 
 /** Serialise a model as a state_dict-named safetensors file (bytes). */
-export function checkpointBytes(model: CheckpointableModel, extraMetadata: Record<string, string> = {}): Uint8Array {
+export function modelFileBytes(model: CheckpointableModel, extraMetadata: Record<string, string> = {}): Uint8Array {
   const metadata: Record<string, string> = {
     format: 'pt',
     [META_VERSION]: CHECKPOINT_VERSION,
@@ -224,20 +224,20 @@ export function checkpointBytes(model: CheckpointableModel, extraMetadata: Recor
 }
 
 /** Save a model checkpoint atomically (safetensors, torch layout, config in the metadata). */
-export function saveCheckpoint(file: string, model: CheckpointableModel, extraMetadata: Record<string, string> = {}): void {
-  atomicWriteFile(file, checkpointBytes(model, extraMetadata));
+export function saveModelFile(file: string, model: CheckpointableModel, extraMetadata: Record<string, string> = {}): void {
+  atomicWriteFile(file, modelFileBytes(model, extraMetadata));
 }
 
 /**
  * Export the weights as a PyTorch state_dict: `.pt` / `.pth` → a torch zip checkpoint
- * (`torch.load(path)` gives an OrderedDict), anything else → safetensors (same as saveCheckpoint).
+ * (`torch.load(path)` gives an OrderedDict), anything else → safetensors (same as saveModelFile).
  */
 export function exportStateDict(file: string, model: CheckpointableModel): void {
   if (/\.(pt|pth)$/i.test(file)) {
     const archive = (file.split(/[\\/]/).pop() ?? 'archive').replace(/\.(pt|pth)$/i, '').replace(/[^A-Za-z0-9_.-]/g, '_') || 'archive';
     atomicWriteFile(file, writeTorchStateDict(stateDictFromStore(model.params), archive));
   } else {
-    saveCheckpoint(file, model);
+    saveModelFile(file, model);
   }
 }
 
@@ -245,7 +245,7 @@ export function exportStateDict(file: string, model: CheckpointableModel): void 
  * Load any supported checkpoint file into a model (strict by default). Returns what was loaded and
  * the file's metadata / training info.
  */
-export function loadCheckpointInto(
+export function loadModelFileInto(
   model: CheckpointableModel,
   file: string,
   opts: Omit<LoadStateDictOptions, 'source'> & ReadStateDictOptions = {},
@@ -259,7 +259,7 @@ export function loadCheckpointInto(
 const CONFIG_SNIFF_BYTES = 512;
 
 /** The model config stored in a kit checkpoint's metadata (null for foreign files). */
-export function checkpointConfig(file: string): unknown {
+export function modelFileConfig(file: string): unknown {
   if (!fs.existsSync(file)) throw new Error(`cannot read checkpoint ${file}: no such file`);
   if (fs.statSync(file).isDirectory()) throw new Error(`cannot read checkpoint ${file}: it is a folder, not a file`);
   const head = Buffer.alloc(CONFIG_SNIFF_BYTES);
@@ -288,14 +288,14 @@ export function checkpointConfig(file: string): unknown {
  * file when `config` is given (e.g. an open_clip `.pt` with a PIR.json-style config) — and load the
  * weights strictly. `seeds` only fills the initial values that the load then overwrites.
  */
-export function loadModelCheckpoint(file: string, opts: { config?: unknown; seeds?: SeedStream } = {}): RetrievalModel {
-  const raw = opts.config ?? checkpointConfig(file);
+export function loadModelFile(file: string, opts: { config?: unknown; seeds?: SeedStream } = {}): RetrievalModel {
+  const raw = opts.config ?? modelFileConfig(file);
   if (raw === null || raw === undefined) {
     throw new Error(`${file}: no '${META_CONFIG}' metadata (not a kit checkpoint); pass the model config explicitly`);
   }
   const model = createModel(resolveModelConfig(raw, `${file} (${META_CONFIG})`), opts.seeds ?? new SeedStream(0).child('checkpoint'));
   try {
-    loadCheckpointInto(model, file);
+    loadModelFileInto(model, file);
   } catch (e) {
     model.dispose();
     throw e;

@@ -15,60 +15,38 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { SeedStream } from '../utils/random';
-import { projectRoot, readJson } from '../utils/fs';
+import { readModelJson, modelPresetsDir } from './model_json';
 import { ConfigError, checkEnum, mergeConfig } from '../config/resolve';
 import { MODEL_KINDS, ModelConfig, ModelKind, PirModelConfig, RetrievalModel } from './model';
 import { BELIEF_MODES } from './spatial_pae';
 import { PirModel } from './pir';
+export { modelPresetsDir } from './model_json';
 import { DOWNSAMPLE_MODES } from './small_cnn';
 import { createPriorClip, resolvePriorClipConfig, PRIORCLIP_VIT_B_32 } from './priorclip';
 
 /**
- * `pir-small`: the default kit model for the embedded dataset (64-px images, 18 scene classes).
- * Image: 3 stride-2 conv stages (32/64/128 ch) → 8×8 grid = 64 tokens + 1 mean token.
- * Prior: 3 stride-2 conv stages (16/32/64 ch) + GAP. Text: width 64, 2 layers, 4 heads.
- * PAEs: D 64, 4 heads, K 16 of 65 tokens, n_v 2, n_t 2.
+ * `pir-small` (`src/configs/models/pir-small.json`): the default kit model for the embedded dataset
+ * (64-px images, 18 scene classes). Image: 3 stride-2 conv stages (32/64/128 ch) → 8×8 grid = 64
+ * tokens + 1 mean token. Prior: 3 stride-2 conv stages (16/32/64 ch) + GAP. Text: width 64, 2
+ * layers, 4 heads. PAEs: D 64, 4 heads, K 16 of 65 tokens, n_v 2, n_t 2.
  */
-export const PIR_SMALL: PirModelConfig = {
-  kind: 'pir-small',
-  name: 'pir-small',
-  embedDim: 64,
-  imageSize: 64,
-  heads: 4,
-  dropout: 0.1,
-  mlpRatio: 2,
-  temp: 0.07,
-  temp2: 0.07,
-  image: { channels: [32, 64, 128], extraConvsPerStage: 0, downsample: 'avgpool-conv' },
-  prior: { enabled: true, channels: [16, 32, 64], extraConvsPerStage: 0, downsample: 'avgpool-conv', numClasses: 18 },
-  text: { vocabSize: 1024, contextLength: 32, width: 64, layers: 2, heads: 4, mlpRatio: 2, dropout: 0.1 },
-  spatialPae: { enabled: true, belief: 'hard', filterSize: 16, numRounds: 2 },
-  temporalPae: { enabled: true, numRounds: 2 },
-};
+export const PIR_SMALL: PirModelConfig = pirJson('pir-small');
 
 /**
- * `pir`: PIR's reference head (yaml `Retrieval_rsitmd.yaml`: embed_dim 512, head 8, dropout_r 0.2,
- * filter_size 40, instru_num 2, cycle_num 3, temp1 = temp2 = 0.07) on kit backbones with the
- * reference backbone output widths (Swin 768, BERT 768, ResNet-50 2048) at 224 px: 5 stride-2
- * stages give the reference 7×7 grid, i.e. N = 50 tokens with the mean token, as X-VLM's Swin-T.
- * A structural preset (≈ 96 M parameters, most in the backbones; ~10 s per forward of 2 images on wasm): not meant to train on 2 cores.
+ * `pir` (`src/configs/models/pir.json`): PIR's reference head (yaml `Retrieval_rsitmd.yaml`:
+ * embed_dim 512, head 8, dropout_r 0.2, filter_size 40, instru_num 2, cycle_num 3, temp1 = temp2 =
+ * 0.07) on kit backbones with the reference backbone output widths (Swin 768, BERT 768, ResNet-50
+ * 2048) at 224 px: 5 stride-2 stages give the reference 7×7 grid, i.e. N = 50 tokens with the mean
+ * token, as X-VLM's Swin-T. A structural preset (≈ 96 M parameters): not meant to train on 2 cores.
  */
-export const PIR_REFERENCE: PirModelConfig = {
-  kind: 'pir',
-  name: 'pir',
-  embedDim: 512,
-  imageSize: 224,
-  heads: 8,
-  dropout: 0.2,
-  mlpRatio: 2,
-  temp: 0.07,
-  temp2: 0.07,
-  image: { channels: [96, 192, 384, 768, 768], extraConvsPerStage: 0, downsample: 'strided-conv' },
-  prior: { enabled: true, channels: [64, 256, 512, 1024, 2048], extraConvsPerStage: 0, downsample: 'strided-conv', numClasses: 30 },
-  text: { vocabSize: 30522, contextLength: 47, width: 768, layers: 2, heads: 12, mlpRatio: 4, dropout: 0.1 },
-  spatialPae: { enabled: true, belief: 'hard', filterSize: 40, numRounds: 2 },
-  temporalPae: { enabled: true, numRounds: 3 },
-};
+export const PIR_REFERENCE: PirModelConfig = pirJson('pir');
+
+/** A PIR-kind reference preset, checked (these JSONs are the schema of their kind). */
+function pirJson(name: string): PirModelConfig {
+  const cfg = readModelJson(name) as unknown as PirModelConfig;
+  validatePirConfig(cfg, path.join(modelPresetsDir(), `${name}.json`));
+  return cfg;
+}
 
 /** The defaults (= schema) of a kind. */
 export function defaultModelConfig(kind: ModelKind = 'pir-small'): ModelConfig {
@@ -142,11 +120,6 @@ export function validatePirConfig(c: PirModelConfig, source = 'model config'): v
   positiveInt(c.temporalPae.numRounds, 'temporalPae.numRounds', source, 0);
 }
 
-/** Folder of the model presets. */
-export function modelPresetsDir(): string {
-  return path.join(projectRoot(), 'src', 'configs', 'models');
-}
-
 /** Names of the model presets (`src/configs/models/*.json`). */
 export function listModelPresets(): string[] {
   const dir = modelPresetsDir();
@@ -162,9 +135,7 @@ export function listModelPresets(): string[] {
 export function loadModelPreset(name: string): ModelConfig {
   const file = path.join(modelPresetsDir(), `${name}.json`);
   if (!fs.existsSync(file)) throw new Error(`model preset '${name}' not found (${file}); known: ${listModelPresets().join(', ')}`);
-  const raw = readJson<Record<string, unknown>>(file);
-  const { description: _description, ...cfg } = raw;
-  return resolveModelConfig(cfg, file);
+  return resolveModelConfig(readModelJson(name), file);
 }
 
 /** Build a model. `seeds` decides the initial weights and the dropout draws. */

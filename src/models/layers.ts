@@ -269,6 +269,17 @@ export function scaledDotProductAttention(
   numHeads: number,
   opts: AttentionOptions = {},
 ): tf.Tensor3D {
+  return tf.tidy(() => attentionWithProbabilities(q, k, v, numHeads, opts).out);
+}
+
+/** `scaledDotProductAttention` that also returns the attention probabilities `[B, H, Lq, Lk]` (softmax over keys, before dropout). */
+export function attentionWithProbabilities(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  v: tf.Tensor,
+  numHeads: number,
+  opts: AttentionOptions = {},
+): { out: tf.Tensor3D; probabilities: tf.Tensor4D } {
   return tf.tidy(() => {
     const [B, Lq, D] = q.shape as number[];
     const Lk = (k.shape as number[])[1];
@@ -283,10 +294,11 @@ export function scaledDotProductAttention(
     const vh = split(v, Lk); // [B, H, Lk, dh]
     let scores: tf.Tensor = tf.mul(tf.matMul(qh, kh, false, true), 1 / Math.sqrt(dh)); // [B, H, Lq, dh]·[B, H, Lk, dh]ᵀ → [B, H, Lq, Lk]
     if (opts.mask) scores = tf.add(scores, opts.mask);
-    let attn = tf.softmax(scores, -1); // over keys
+    const probabilities = tf.softmax(scores, -1) as tf.Tensor4D; // over keys
+    let attn: tf.Tensor = probabilities;
     if (opts.dropout) attn = dropout(attn, opts.dropout.rate, opts.dropout.seeds);
     const out = tf.matMul(attn as tf.Tensor4D, vh); // [B, H, Lq, Lk]·[B, H, Lk, dh] → [B, H, Lq, dh]
-    return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [B, Lq, D]) as tf.Tensor3D; // [B, Lq, H, dh] → [B, Lq, D]
+    return { out: tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [B, Lq, D]) as tf.Tensor3D, probabilities }; // [B, Lq, H, dh] → [B, Lq, D]
   });
 }
 

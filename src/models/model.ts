@@ -13,6 +13,9 @@ import { BeliefMode } from './spatial_pae';
 import { PriorClipConfig } from './open_clip/config';
 import { Downsample } from './small_cnn';
 
+/** Upper bound of the CLIP `logit_scale` parameter: open_clip clamps it to [0, ln 100] after every step. */
+export const MAX_LOGIT_SCALE = Math.log(100);
+
 /** Options of an encoder call. */
 export interface EncodeOptions {
   /** Training mode: dropout active (seeded, fresh per call). Default false. */

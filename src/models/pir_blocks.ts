@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { SeedStream } from '../utils/random';
 import { ParamStore } from './params';
-import { Linear, LayerNorm, Mlp, dropout, joinKey, scaledDotProductAttention } from './layers';
+import { Linear, LayerNorm, Mlp, dropout, joinKey, attentionWithProbabilities } from './layers';
 
 /** Size and regularisation of one PAE block (PIR yaml: `embed_dim`, `head`, `dropout_r`). */
 export interface PaeBlockConfig {
@@ -29,9 +29,6 @@ export interface PaeBlockConfig {
   /** FFN hidden width as a multiple of D (PIR `build_mlp`: 2). */
   mlpRatio: number;
 }
-
-/** The reference block configuration at a given width (PIR: 8 heads, dropout 0.2, FFN 2D). */
-export const PIR_BLOCK_DEFAULTS: Omit<PaeBlockConfig, 'width'> = { heads: 8, dropout: 0.2, mlpRatio: 2 };
 
 /** PIR `MHAtt`: separate q/k/v projections, attention-map dropout, `linear_merge`. */
 export class MHAtt {
@@ -49,14 +46,19 @@ export class MHAtt {
     this.linearMerge = lin('linear_merge');
   }
 
-  /** v, k `[B, Lk, D]`, q `[B, Lq, D]` → `[B, Lq, D]` (output length = query length). */
-  apply(v: tf.Tensor, k: tf.Tensor, q: tf.Tensor, seeds: SeedStream | null = null): tf.Tensor3D {
+  /** v, k `[B, Lk, D]`, q `[B, Lq, D]` → output `[B, Lq, D]` and the attention probabilities `[B, H, Lq, Lk]`. */
+  trace(v: tf.Tensor, k: tf.Tensor, q: tf.Tensor, seeds: SeedStream | null = null): { out: tf.Tensor3D; probabilities: tf.Tensor4D } {
     return tf.tidy(() => {
-      const att = scaledDotProductAttention(this.linearQ.apply(q), this.linearK.apply(k), this.linearV.apply(v), this.cfg.heads, {
+      const a = attentionWithProbabilities(this.linearQ.apply(q), this.linearK.apply(k), this.linearV.apply(v), this.cfg.heads, {
         dropout: { rate: this.cfg.dropout, seeds },
       }); // [B, Lq, D]
-      return this.linearMerge.apply(att) as tf.Tensor3D; // [B, Lq, D]
+      return { out: this.linearMerge.apply(a.out) as tf.Tensor3D, probabilities: a.probabilities }; // [B, Lq, D]
     });
+  }
+
+  /** v, k `[B, Lk, D]`, q `[B, Lq, D]` → `[B, Lq, D]` (output length = query length). */
+  apply(v: tf.Tensor, k: tf.Tensor, q: tf.Tensor, seeds: SeedStream | null = null): tf.Tensor3D {
+    return tf.tidy(() => this.trace(v, k, q, seeds).out);
   }
 }
 
@@ -80,6 +82,8 @@ export type BlockTrace = {
   afterNorm1: tf.Tensor3D;
   /** Block output `[B, L, D]`. */
   out: tf.Tensor3D;
+  /** Attention probabilities `[B, H, Lq, Lk]` (softmax over keys, before dropout). */
+  attention: tf.Tensor4D;
 };
 
 /** The parts every post-LN PAE block has, registered in the reference order. */
@@ -98,10 +102,10 @@ class PostLnParts {
   }
 
   /** `h = LN1(res + Drop(att)); out = LN2(h + Drop(ffn(h)))`. */
-  tail(residual: tf.Tensor, att: tf.Tensor3D, seeds: SeedStream | null): BlockTrace {
+  tail(residual: tf.Tensor, att: tf.Tensor3D, attention: tf.Tensor4D, seeds: SeedStream | null): BlockTrace {
     const afterNorm1 = this.norm1.apply(tf.add(residual, dropout(att, this.cfg.dropout, seeds))) as tf.Tensor3D; // [B, L, D]
     const out = this.norm2.apply(tf.add(afterNorm1, dropout(this.ffn.apply(afterNorm1), this.cfg.dropout, seeds))) as tf.Tensor3D; // [B, L, D]
-    return { mhatt: att, afterNorm1, out };
+    return { mhatt: att, afterNorm1, out, attention };
   }
 }
 
@@ -116,8 +120,8 @@ export class MHSA {
   /** x `[B, L, D]` → all intermediates (caller disposes). `seeds` non-null only in training. */
   trace(x: tf.Tensor3D, seeds: SeedStream | null = null): BlockTrace {
     return tf.tidy(() => {
-      const att = this.parts.attention.apply(x, x, x, seeds); // [B, L, D]
-      return this.parts.tail(x, att, seeds);
+      const a = this.parts.attention.trace(x, x, x, seeds); // [B, L, D]
+      return this.parts.tail(x, a.out, a.probabilities, seeds);
     });
   }
 
@@ -141,8 +145,8 @@ export class CroSA {
   /** x `[B, Lx, D]` (query), y `[B, Ly, D]` (keys/values/residual) → intermediates `[B, Ly, D]`. */
   trace(x: tf.Tensor3D, y: tf.Tensor3D, seeds: SeedStream | null = null): BlockTrace {
     return tf.tidy(() => {
-      const att = this.parts.attention.apply(y, y, x, seeds); // [B, Lx, D]; Lx = 1 broadcasts over y like PyTorch
-      return this.parts.tail(y, att, seeds);
+      const a = this.parts.attention.trace(y, y, x, seeds); // [B, Lx, D]; Lx = 1 broadcasts over y like PyTorch
+      return this.parts.tail(y, a.out, a.probabilities, seeds);
     });
   }
 

@@ -23,13 +23,11 @@ import { TextTower, TEXT_POSITIONAL_STD, textInitStds } from './open_clip/text_t
 import { Capture } from './open_clip/transformer';
 import { PriorClipConfig, PriorClipDerived, derivePriorClip, resolvePriorClipConfig } from './open_clip/config';
 import { ShapePlanStore } from './open_clip/shape_plan';
-import { BeliefOutput, EncodeOptions, ForwardOutput, ParamGroup, RetrievalModel } from './model';
+import { BeliefOutput, EncodeOptions, ForwardOutput, MAX_LOGIT_SCALE, ParamGroup, RetrievalModel } from './model';
 
 export type { PriorClipConfig } from './open_clip/config';
 export { PRIORCLIP_VIT_B_32, resolvePriorClipConfig } from './open_clip/config';
 
-/** open_clip's training loop clamps the `logit_scale` parameter to [0, ln 100] after every step. */
-export const MAX_LOGIT_SCALE = Math.log(100);
 
 /**
  * The open-domain PriorCLIP model. The towers have no dropout, so `opts.training` changes nothing;
@@ -176,31 +174,6 @@ export class PriorClip implements RetrievalModel {
     this.checkImages(images);
     const belief = tf.tidy(() => this.visual.beliefs(images, this.prior(images)));
     return { belief, grid: [this.derived.grid, this.derived.grid] };
-  }
-
-  /**
-   * Everything the parity fixture checks: runs the full forward and returns the named intermediates
-   * (`res/*`, `vision_proj_res`, `vit/*`, `text/ln_final`, the raw and normalised embeddings,
-   * `logit_scale`, `logits_per_image`). Caller disposes the returned tensors.
-   */
-  forwardWithIntermediates(images: tf.Tensor4D, tokens: tf.Tensor2D): Map<string, tf.Tensor> {
-    const out = new Map<string, tf.Tensor>();
-    const capture: Capture = (name, t) => {
-      out.get(name)?.dispose();
-      out.set(name, tf.keep(t.clone()));
-    };
-    tf.tidy(() => {
-      const img = this.encodeImageRaw(images, capture);
-      const txt = this.encodeTextRaw(tokens, capture);
-      const imgN = l2normalize(img, -1); // [B, E]
-      const txtN = l2normalize(txt, -1); // [N, E]
-      const scale = this.logitScale();
-      capture('image_features', imgN);
-      capture('text_features', txtN);
-      capture('logit_scale', scale);
-      capture('logits_per_image', tf.mul(scale, tf.matMul(imgN, txtN, false, true))); // [B, E]·[N, E]ᵀ → [B, N]
-    });
-    return out;
   }
 
   dispose(): void {

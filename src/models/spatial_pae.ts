@@ -52,17 +52,6 @@ export interface SpatialPaeConfig {
   mlpRatio: number;
 }
 
-/** PIR's reference Spatial-PAE settings. */
-export const PIR_SPATIAL_PAE: SpatialPaeConfig = {
-  enabled: true,
-  belief: 'hard',
-  filterSize: 40,
-  numRounds: 2,
-  heads: 8,
-  dropout: 0.2,
-  mlpRatio: 2,
-};
-
 /** Module key prefixes (the reference names). */
 export type SpatialPaeKeys = PaeRoundKeys;
 export const SPATIAL_PAE_KEYS: SpatialPaeKeys = { sa: 'img_sa', ca: 'img_ca', mapping: 'mapping_img', head: 'head_img' };
@@ -75,6 +64,8 @@ export type PaeRoundTrace = {
   query: tf.Tensor3D;
   /** CA output = next S `[B, L, D]`. */
   caOut: tf.Tensor3D;
+  /** CA attention probabilities `[B, H, L, L]` (query rows over the SA-output keys). */
+  caAttention: tf.Tensor4D;
 };
 
 /** Every intermediate of one Spatial-PAE call (caller disposes). */
@@ -152,8 +143,9 @@ export class SpatialPae {
       for (let i = 0; i < this.cfg.numRounds; i++) {
         const saOut = this.sa[i].apply(S, seeds); // [B, L, D]
         const query = this.mapping[i].apply(C) as tf.Tensor3D; // [B, L, D] (identical rows)
-        const caOut = this.ca[i].apply(query, saOut, seeds); // [B, L, D]
-        rounds.push({ saOut, query, caOut });
+        const ca = this.ca[i].trace(query, saOut, seeds);
+        const caOut = ca.out; // [B, L, D]
+        rounds.push({ saOut, query, caOut, caAttention: ca.attention });
         S = caOut;
       }
       const top = tf.reshape(tf.slice(S, [0, 0, 0], [B, 1, D]), [B, D]); // S[:, 0]

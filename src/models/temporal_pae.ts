@@ -29,9 +29,6 @@ export interface TemporalPaeConfig {
   mlpRatio: number;
 }
 
-/** PIR's reference Temporal-PAE settings. */
-export const PIR_TEMPORAL_PAE: TemporalPaeConfig = { enabled: true, numRounds: 3, heads: 8, dropout: 0.2, mlpRatio: 2 };
-
 /** Module key prefixes (the reference names). */
 export type TemporalPaeKeys = PaeRoundKeys;
 export const TEMPORAL_PAE_KEYS: TemporalPaeKeys = { sa: 'txt_sa', ca: 'txt_ca', mapping: 'mapping_txt', head: 'head_txt' };
@@ -77,8 +74,9 @@ export class TemporalPae {
       for (let i = 0; i < this.cfg.numRounds; i++) {
         const saOut = this.sa[i].apply(X, seeds); // [B, L, D]
         const query = this.mapping[i].apply(X) as tf.Tensor3D; // [B, L, D], previous step
-        const caOut = this.ca[i].apply(query, saOut, seeds); // [B, L, D]
-        rounds.push({ saOut, query, caOut });
+        const ca = this.ca[i].trace(query, saOut, seeds);
+        const caOut = ca.out; // [B, L, D]
+        rounds.push({ saOut, query, caOut, caAttention: ca.attention });
         X = caOut;
       }
       const cls = tf.reshape(tf.slice(T, [0, 0, 0], [B, 1, D]), [B, D]); // T[:, 0]

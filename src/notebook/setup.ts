@@ -16,10 +16,11 @@ import { projectRoot, readJson } from '../utils/fs';
 import { runsDir } from '../runs/record';
 import { figuresDir } from '../plotting/save';
 import { enableNotebookProgress, inNotebook, tslabVersions } from './display';
+import { PROFILES, Profile } from '../training/profiles';
 
-/** Notebook profiles: 'fast' runs every notebook in minutes on 2 cores; 'full' is the opt-in real thing. */
-export type Profile = 'fast' | 'full';
-export const PROFILES: readonly Profile[] = ['fast', 'full'];
+/** Notebook profiles (the one table: src/training/profiles.ts): 'fast' runs every notebook in minutes on 2 cores; 'full' is the opt-in real thing. */
+export { PROFILES } from '../training/profiles';
+export type { Profile } from '../training/profiles';
 /** Root seed when none is given. */
 export const DEFAULT_SEED = 0;
 

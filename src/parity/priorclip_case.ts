@@ -7,6 +7,8 @@
  * else inferred from the parameter shapes; inputs from `input/image` (NCHW → NHWC) and `input/text`.
  * Every `output/*` tensor of the fixture must be produced (NCHW for the ResNet feature maps).
  */
+import { Capture } from '../models/open_clip/transformer';
+import { l2normalize } from '../models/layers';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { SafeTensor, toFloat32, toInt32Array } from '../io/safetensors';
@@ -113,7 +115,7 @@ function runOnce(
     const images = tf.tidy(() => tf.transpose(tf.tensor4d(toFloat32(inputs.images), inputs.images.shape as [number, number, number, number]), [0, 2, 3, 1])); // NCHW → NHWC
     const tokens = tf.tensor2d(toInt32Array(inputs.text, 'input/text'), inputs.text.shape as [number, number], 'int32');
     try {
-      outs = model.forwardWithIntermediates(images, tokens);
+      outs = forwardWithIntermediates(model, images, tokens);
     } finally {
       images.dispose();
       tokens.dispose();
@@ -190,4 +192,30 @@ export function runPriorClipCase(
     rows.push(...runOnce(label, cfg, sd.tensors, ck, inputs, expected, tol));
   }
   return rows;
+}
+
+/**
+ * Everything the parity fixture checks: the model's full forward through its traced encoders
+ * (`encodeImageRaw` / `encodeTextRaw` with a capture), returning the named intermediates (`res/*`,
+ * `vision_proj_res`, `vit/*`, `text/ln_final`, the raw and normalised embeddings, `logit_scale`,
+ * `logits_per_image`). Caller disposes the returned tensors.
+ */
+export function forwardWithIntermediates(model: PriorClip, images: tf.Tensor4D, tokens: tf.Tensor2D): Map<string, tf.Tensor> {
+  const out = new Map<string, tf.Tensor>();
+  const capture: Capture = (name, t) => {
+    out.get(name)?.dispose();
+    out.set(name, tf.keep(t.clone()));
+  };
+  tf.tidy(() => {
+    const img = model.encodeImageRaw(images, capture);
+    const txt = model.encodeTextRaw(tokens, capture);
+    const imgN = l2normalize(img, -1); // [B, E]
+    const txtN = l2normalize(txt, -1); // [N, E]
+    const scale = model.logitScale();
+    capture('image_features', imgN);
+    capture('text_features', txtN);
+    capture('logit_scale', scale);
+    capture('logits_per_image', tf.mul(scale, tf.matMul(imgN, txtN, false, true))); // [B, E]·[N, E]ᵀ → [B, N]
+  });
+  return out;
 }

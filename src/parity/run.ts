@@ -11,37 +11,25 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { readJson } from '../utils/fs';
 import { readSafetensorsFile } from '../io/safetensors';
-import { PAE_PARITY_CASES, ParityCaseResult } from '../models/parity_cases';
-import { runLossesCase } from '../losses/parity_case';
-import { runRetrievalCase } from '../evaluation/parity_case';
+import { PAE_PARITY_CASES } from './pae_cases';
+import { runLossesCase } from './losses_case';
+import { runRetrievalCase } from './retrieval_case';
 import { CaseType, DiscoveredCase, discoverCases, NOTHING_MATCHED } from './discover';
 import { toleranceTable } from './tolerance';
 import { runPriorClipCase } from './priorclip_case';
 import { runKeysCase } from './keys_case';
 import { runClipTokenizerCase } from './clip_tokenizer_case';
-import { CaseReport, ParityRow, worst } from './types';
+import { CaseReport, ParityRow, allPass, worst } from './types';
 
 /** Rows of a runner that gets a directory holding `<canonical>.safetensors` (+ `.json`). */
 type DirRunner = (dir: string) => ParityRow[];
 
-function fromPae(r: ParityCaseResult): ParityRow[] {
-  return r.outputs.map((o) => ({
-    name: o.name,
-    maxAbs: o.maxAbs,
-    maxRel: o.maxRel,
-    pass: o.pass,
-    exact: o.exact,
-    error: o.error,
-    ...(o.exact ? {} : { rtol: r.tolerance.rtol, atol: r.tolerance.atol }),
-  }));
-}
-
 /** Directory runners by case type (canonical file stem = the type, except where noted). */
 const DIR_RUNNERS: Partial<Record<CaseType, { stem: string; run: DirRunner }>> = {
-  pir_blocks: { stem: 'pir_blocks', run: (d) => fromPae(PAE_PARITY_CASES.pir_blocks(d)) },
-  spatial_pae: { stem: 'spatial_pae', run: (d) => fromPae(PAE_PARITY_CASES.spatial_pae(d)) },
-  temporal_pae: { stem: 'temporal_pae', run: (d) => fromPae(PAE_PARITY_CASES.temporal_pae(d)) },
-  soft_belief: { stem: 'soft_belief', run: (d) => fromPae(PAE_PARITY_CASES.soft_belief(d)) },
+  pir_blocks: { stem: 'pir_blocks', run: (d) => PAE_PARITY_CASES.pir_blocks(d).rows },
+  spatial_pae: { stem: 'spatial_pae', run: (d) => PAE_PARITY_CASES.spatial_pae(d).rows },
+  temporal_pae: { stem: 'temporal_pae', run: (d) => PAE_PARITY_CASES.temporal_pae(d).rows },
+  soft_belief: { stem: 'soft_belief', run: (d) => PAE_PARITY_CASES.soft_belief(d).rows },
   losses: { stem: 'losses', run: (d) => runLossesCase(d) },
   retrieval: { stem: 'retrieval', run: (d) => runRetrievalCase(d) },
 };
@@ -82,7 +70,7 @@ export function runCase(c: DiscoveredCase): CaseReport {
     }
     const leaked = tf.memory().numTensors - before;
     if (leaked > 0) rows.push({ name: `tensor leak check (${leaked} tensors left behind)`, maxAbs: leaked, maxRel: 0, pass: false, exact: true });
-    const ok = rows.length > 0 && rows.every((r) => r.pass);
+    const ok = allPass(rows);
     return { ...base, status: ok ? 'PASS' : 'FAIL', rows, message: rows.length === 0 ? 'no outputs compared' : undefined, ms: Date.now() - t0 };
   } catch (e) {
     const msg = (e as Error).message;

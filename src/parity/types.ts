@@ -20,6 +20,18 @@ export interface ParityRow {
   error?: string;
 }
 
+/** What a case runner returns: the compared rows and the sizes it read from the fixture. */
+export interface CaseRows {
+  rows: ParityRow[];
+  /** Sizes read from the data (width, heads, K, token counts, rounds …). */
+  dims: Record<string, number>;
+}
+
+/** True when a runner compared something and every row passed. */
+export function allPass(rows: readonly ParityRow[]): boolean {
+  return rows.length > 0 && rows.every((r) => r.pass);
+}
+
 /** Status of a case. */
 export type CaseStatus = 'PASS' | 'FAIL' | 'NOT IMPLEMENTED' | 'ERROR';
 

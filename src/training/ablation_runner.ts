@@ -11,8 +11,10 @@ import { spawn } from 'child_process';
 import { ExperimentConfig, FULL_MODEL, SuiteSpec, loadAblation, loadSuite, resolveExperiment } from '../config/experiment';
 import { readRunRecord, runsDir } from '../runs/record';
 import { projectRoot } from '../utils/fs';
-import { PreparedData } from './data_prep';
-import { TestSummary, prepareExperimentData, runRecipe, stageKeys, stageRunIds, stageRunRecord, STAGES } from './stages';
+import { PreparedData, prepareExperimentData } from './data_prep';
+import { runRecipe, recipeTest } from './recipe';
+import { STAGES, Variant, recordBestVal, resolveVariant, stageKeys, stageRunRecord, variantRunIds } from './run_cache';
+import { TestSummary } from './stage_task';
 import { ResultRow, SummaryRow, summarise, writeResults } from './results';
 import { attachDiagnostics } from './diagnose';
 
@@ -62,9 +64,9 @@ export interface SuiteOutcome {
 }
 
 /** Test row from a finished final-stage run record, or null when the variant has not finished. */
-function finishedRow(exp: ExperimentConfig, base: ExperimentConfig, ablation: string, seed: number): ResultRow | null {
-  const ids = stageRunIds(exp, seed, ablation, base);
-  const keys = stageKeys(exp, seed);
+function finishedRow(v: Variant, seed: number): ResultRow | null {
+  const ids = variantRunIds(v, seed);
+  const keys = stageKeys(v.exp, seed);
   let seconds = 0;
   for (const s of STAGES) {
     const id = ids[s];
@@ -77,9 +79,8 @@ function finishedRow(exp: ExperimentConfig, base: ExperimentConfig, ablation: st
   if (!finalId) return null;
   const rec = readRunRecord(finalId);
   const test = rec?.metrics.test as TestSummary | undefined;
-  const best = rec?.metrics.bestVal as { mR: number } | null | undefined;
   if (!test) return null;
-  return rowOf(ablation, seed, finalId, test, best ? best.mR : Number.NaN, seconds);
+  return rowOf(v.name, seed, finalId, test, recordBestVal(rec) ?? Number.NaN, seconds);
 }
 
 function rowOf(ablation: string, seed: number, id: string, t: TestSummary, valMR: number, seconds: number): ResultRow {
@@ -118,10 +119,9 @@ export async function runSuite(suiteArg: string | SuiteSpec, opts: SuiteOptions 
   for (const seed of seeds) {
     for (const ab of ablations) {
       k += 1;
-      const spec = loadAblation(ab);
-      descriptions[ab] = spec.description;
-      const exp = resolveExperiment(suite.preset, ab === FULL_MODEL ? null : spec, opts.overrides);
-      const done = finishedRow(exp, base, ab, seed);
+      descriptions[ab] = loadAblation(ab).description;
+      const variant = resolveVariant(suite.preset, ab, opts.overrides);
+      const done = finishedRow(variant, seed);
       if (done) {
         rows.push(done);
         log(`[suite ${suite.name} ${k}/${total}] ${ab} s${seed}: finished earlier, test mR ${done.mR.toFixed(2)}`);
@@ -129,11 +129,12 @@ export async function runSuite(suiteArg: string | SuiteSpec, opts: SuiteOptions 
       }
       if (!data) data = await prepareExperimentData(base);
       log(`[suite ${suite.name} ${k}/${total}] ${ab} s${seed}: training`);
-      const out = await runRecipe(exp, { variant: ab, seed, base, data, log, progress: opts.progress });
+      const out = await runRecipe(variant, { seed, data, log, progress: opts.progress });
       const secs = out.stages.reduce((a, s) => a + s.seconds, 0);
-      rows.push(rowOf(ab, seed, out.finalRunId, out.test, out.valBest, secs));
+      const test = recipeTest(out);
+      rows.push(rowOf(ab, seed, out.finalRunId, test, out.valBest, secs));
       trained += 1;
-      log(`[suite ${suite.name} ${k}/${total}] ${ab} s${seed}: test mR ${out.test.mR.toFixed(2)} (val ${out.valBest.toFixed(2)}) in ${out.seconds.toFixed(0)} s`);
+      log(`[suite ${suite.name} ${k}/${total}] ${ab} s${seed}: test mR ${test.mR.toFixed(2)} (val ${out.valBest.toFixed(2)}) in ${out.seconds.toFixed(0)} s`);
     }
   }
   const reused = rows.length - trained;
@@ -168,14 +169,24 @@ export interface Job {
   seed: number;
 }
 
+/** What a worker process trains: one variant of a preset under the suite's overrides, one seed. */
+export interface WorkerJob {
+  preset: string;
+  ablation: string;
+  seed: number;
+  overrides: unknown;
+}
+
+/** The worker entry point (relative to the project root). */
+export const SUITE_WORKER_ENTRY = path.join('src', 'training', 'suite_worker.ts');
+
 /** Lines of a failed worker's stderr quoted in the error. */
 const WORKER_ERROR_TAIL = 20;
 
-/** Train one variant in a child process (`src/cli/train.ts`). */
+/** Train one variant in a worker process (`suite_worker.ts`: `runRecipe` of one job, no CLI in between). */
 function spawnTrain(preset: string, job: Job, overrides: unknown, log: (l: string) => void): Promise<void> {
-  const args = ['--import', 'tsx', path.join(projectRoot(), 'src', 'cli', 'train.ts'), '--preset', preset, '--seed', String(job.seed), '--no-progress'];
-  if (job.ablation !== FULL_MODEL) args.push('--ablation', job.ablation);
-  if (overrides !== undefined) args.push('--overrides', JSON.stringify(overrides));
+  const payload: WorkerJob = { preset, ablation: job.ablation, seed: job.seed, overrides };
+  const args = ['--import', 'tsx', path.join(projectRoot(), SUITE_WORKER_ENTRY), JSON.stringify(payload)];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: projectRoot(), env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
@@ -200,10 +211,11 @@ function spawnTrain(preset: string, job: Job, overrides: unknown, log: (l: strin
  * Empty when every run of the suite is finished under the current config.
  */
 export function pendingVariants(suite: SuiteSpec, ablations: readonly string[], seeds: readonly number[], base: ExperimentConfig, overrides: unknown): Job[] {
-  const others = ablations.filter((ab) => ab !== FULL_MODEL).map((ab) => ({ ab, exp: resolveExperiment(suite.preset, loadAblation(ab), overrides) }));
-  const pending: Job[] = seeds.filter((seed) => !finishedRow(base, base, FULL_MODEL, seed)).map((seed) => ({ ablation: FULL_MODEL, seed }));
+  const others = ablations.filter((ab) => ab !== FULL_MODEL).map((ab) => resolveVariant(suite.preset, ab, overrides));
+  const full: Variant = { name: FULL_MODEL, exp: base, base };
+  const pending: Job[] = seeds.filter((seed) => !finishedRow(full, seed)).map((seed) => ({ ablation: FULL_MODEL, seed }));
   for (const seed of seeds) {
-    for (const { ab, exp } of others) if (!finishedRow(exp, base, ab, seed)) pending.push({ ablation: ab, seed });
+    for (const v of others) if (!finishedRow(v, seed)) pending.push({ ablation: v.name, seed });
   }
   return pending;
 }

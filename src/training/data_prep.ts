@@ -9,10 +9,10 @@ import { PixelCache, TextEncodeFn, wordTextEncoder, clipTextEncoder } from '../d
 import { WordTokenizer } from '../data/word_tokenizer';
 import { ClipTokenizer } from '../data/clip_tokenizer';
 import { AugmentConfig, OPEN_CLIP_AUGMENT, PIR_AUGMENT } from '../data/augment';
-import { EvalTransform } from '../data/image_preprocess';
 import { sha256File } from '../utils/fs';
 import { SeedStream } from '../utils/random';
-import { DataConfig } from '../config/experiment';
+import { DataConfig, ExperimentConfig } from '../config/experiment';
+import { DataSizes, TokenizerKind, dataNeeds } from '../models/family';
 
 /** The data an experiment trains and evaluates on. */
 export interface PreparedData {
@@ -29,8 +29,7 @@ export interface PreparedData {
   seconds: number;
 }
 
-/** Tokenizer family a model needs. */
-export type TokenizerKind = 'word' | 'clip';
+export type { TokenizerKind };
 
 /** Bytes of decoded pixels kept in memory (embedded 64 px data is ≈ 11 MB). */
 export const TRAIN_CACHE_BYTES = 512 * 1024 * 1024;
@@ -64,6 +63,18 @@ export async function prepareData(cfg: DataConfig, tokenizer: TokenizerKind, con
     encodeText = clipTextEncoder(ClipTokenizer.fromFile(), contextLength);
   }
   return { identity, dataset, encodeText, wordTokenizer, cache: new PixelCache(TRAIN_CACHE_BYTES), seconds: (Date.now() - t0) / 1000 };
+}
+
+/** Load / generate the data of an experiment with the tokenizer its model needs. */
+export function prepareExperimentData(exp: ExperimentConfig, onProgress?: (done: number, total: number) => void): Promise<PreparedData> {
+  const needs = dataNeeds(exp.model);
+  return prepareData(exp.data, needs.tokenizer, needs.contextLength, onProgress);
+}
+
+/** The sizes the prepared data decides for a model (`modelForData`). */
+export function dataSizes(data: PreparedData): DataSizes {
+  const w = data.wordTokenizer;
+  return { vocabulary: w ? { vocabSize: w.vocabSize, contextLength: w.contextLength } : null, numClasses: data.dataset.classes.length };
 }
 
 /** Apply `maxTrainImages` / `maxValImages` (a seeded, per-dataset choice, the same for every run). */
@@ -104,9 +115,4 @@ export function imageView(ds: RetrievalDataset): RetrievalDataset {
 export function augmentFor(kind: 'none' | 'pir' | 'open_clip', size: number): AugmentConfig | null {
   if (kind === 'none') return null;
   return { ...(kind === 'pir' ? PIR_AUGMENT : OPEN_CLIP_AUGMENT), size };
-}
-
-/** Eval transform of the model family (PIR resizes, open_clip resizes the short side and crops). */
-export function evalTransformFor(tokenizer: TokenizerKind): EvalTransform {
-  return tokenizer === 'word' ? 'resize' : 'resize-center-crop';
 }

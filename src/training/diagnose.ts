@@ -18,9 +18,11 @@ import { splitImages } from '../data/types';
 import { preprocessImage } from '../data/image_preprocess';
 import { QueryRanks } from '../evaluation/statistics';
 import { ResultRow } from './results';
-import { PreparedData, evalTransformFor } from './data_prep';
-import { imageSizeFor, prepareExperimentData, tokenizerFor } from './stages';
-import { loadCheckpoint } from './train_state';
+import { dataNeeds } from '../models/family';
+import { runFiles } from '../runs/files';
+import { PreparedData, prepareExperimentData } from './data_prep';
+import { loadTrainState } from './train_state';
+import { loadInitialWeights } from './stage_task';
 
 /** Which weights of a run to diagnose. */
 export type DiagnosePoint = 'best' | 'start';
@@ -50,17 +52,12 @@ export function runModel(id: string, at: DiagnosePoint = 'best'): RetrievalModel
   const c = runConfig(id);
   const model = createModel(c.model, new SeedStream(c.seed).child('model'));
   if (at === 'best') {
-    loadCheckpoint(path.join(runDir(id), 'best.safetensors'), model.params, null);
+    loadTrainState(runFiles(id).best, model.params, null);
     return model;
   }
   if (c.kind !== 'stage2') throw new Error(`diagnoseRun: 'start' is defined for stage-2 runs (${id} is ${c.kind})`);
-  const group = (k: string): string => (model.paramGroup ? model.paramGroup(k) : 'all');
-  for (const p of c.parents) {
-    const kind = readRunRecord(p)?.kind;
-    const file = path.join(runDir(p), 'best.safetensors');
-    if (kind === 'stage0') loadCheckpoint(file, model.params, null, { strict: false, only: (k) => group(k) === 'prior' || group(k) === 'priorHead' });
-    else if (kind === 'stage1') loadCheckpoint(file, model.params, null, { strict: false, only: (k) => group(k) !== 'prior' && group(k) !== 'priorHead' });
-  }
+  const parentOf = (kind: string): string | null => c.parents.find((p) => readRunRecord(p)?.kind === kind) ?? null;
+  loadInitialWeights(model, 'stage2', { stage0: parentOf('stage0'), stage1: parentOf('stage1'), stage2: null });
   return model;
 }
 
@@ -72,8 +69,8 @@ export async function diagnoseRun(id: string, opts: DiagnoseOptions = {}): Promi
   try {
     const d = await computeDiagnostics(model, data.dataset, 'test', {
       tokenize: data.encodeText,
-      imageSize: imageSizeFor(c.exp.model),
-      transform: evalTransformFor(tokenizerFor(c.exp.model)),
+      imageSize: dataNeeds(c.exp.model).imageSize,
+      transform: dataNeeds(c.exp.model).evalTransform,
       decode: (r) => data.cache.get(r),
       tieRule: c.exp.eval.tieRule,
       batchSize: c.exp.eval.batchSize,
@@ -116,8 +113,7 @@ export async function beliefAnatomyOfRun(id: string, opts: { at?: DiagnosePoint;
   const model = runModel(id, opts.at ?? 'best');
   try {
     if (!isBeliefSource(model)) throw new Error(`beliefAnatomyOfRun(${id}): model '${c.exp.model.kind}' exposes no image tokens and prior`);
-    const size = imageSizeFor(c.exp.model);
-    const transform = evalTransformFor(tokenizerFor(c.exp.model));
+    const { imageSize: size, evalTransform: transform } = dataNeeds(c.exp.model);
     const k = c.exp.model.kind === 'priorclip' ? 1 : c.exp.model.spatialPae.filterSize;
     const recs = splitImages(data.dataset, 'test');
     const per: ImageAnatomy[] = [];

@@ -22,22 +22,17 @@ import { atomicWriteJson, projectRoot, readJson } from '../utils/fs';
 import { embeddedDatasetDir } from '../data/embedded/generate';
 import { createModel } from '../models/factory';
 import { SeedStream } from '../utils/random';
-import { loadCheckpoint, StepLog } from './train_state';
+import { loadTrainState } from './train_state';
 import { pendingVariants, runSuite, trainInWorkers } from './ablation_runner';
-import { evaluateSplit, modelForData, prepareExperimentData, runRecipe, stageRunIds, variantFinished, STAGES } from './stages';
-import { PreparedData } from './data_prep';
+import { runRecipe, recipeTest } from './recipe';
+import { notebookProfile, profileSuite } from './profiles';
+import { STAGES, fullVariant, variantFinished, variantRunIds } from './run_cache';
+import { evaluateSplit, stageModelConfig } from './stage_task';
+import { runLossHistory } from './run_logs';
+import { runFiles } from '../runs/files';
+import { PreparedData, prepareExperimentData } from './data_prep';
 
-/**
- * Profile names: a suite file name, or the notebooks' names (`src/notebook/setup.ts`: `fast` | `full`).
- * `fast` is the `default` suite and `full` the `paper` suite; the notebooks run with the matching
- * notebook profile.
- */
-export const PROFILE_ALIASES: Record<string, string> = { fast: 'default', full: 'paper' };
-/** Notebook profile (KIT_PROFILE) for a suite profile. */
-export function notebookProfile(profile: string): string {
-  const entry = Object.entries(PROFILE_ALIASES).find(([, suite]) => suite === profile);
-  return entry ? entry[0] : profile;
-}
+export { notebookProfile } from './profiles';
 
 /** Worker processes of the main job: one per core of the 2-core target machine. */
 export const DEFAULT_WORKERS = 2;
@@ -98,7 +93,7 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
   const startedAt = new Date().toISOString();
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const requested = opts.profile ?? 'default';
-  const profile = opts.suite ? opts.suite.name : (PROFILE_ALIASES[requested] ?? requested);
+  const profile = opts.suite ? opts.suite.name : profileSuite(requested);
   const suite = opts.suite ?? loadSuite(profile);
   const seeds = opts.seeds ?? suite.seeds;
   const base = resolveExperiment(suite.preset, null, opts.overrides);
@@ -130,7 +125,7 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
       throw e;
     }
   };
-  const ids = stageRunIds(base, mainSeed, FULL_MODEL, base);
+  const ids = variantRunIds(fullVariant(base), mainSeed);
   const finalId = ids.stage2 ?? ids.stage1;
   const reportFile = path.join(runsDir(), `main_${profile}.json`);
   const writeReport = (): MainJobReport => {
@@ -163,7 +158,7 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
   const workers = opts.workers ?? DEFAULT_WORKERS;
   // with workers the step trains the full model of every seed, in this process only the main seed's
   const trainSeeds = workers > 1 ? seeds : [mainSeed];
-  const allFinished = () => trainSeeds.every((s) => variantFinished(base, s, FULL_MODEL, base));
+  const allFinished = () => trainSeeds.every((s) => variantFinished(fullVariant(base), s));
   await step('train', allFinished, async () => {
     if (workers > 1) {
       // the full model of every seed, in parallel (the ablations of each seed share its stages 0–1)
@@ -172,8 +167,8 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
       const test = rec?.metrics.test as { mR: number } | undefined;
       return `full model × seeds ${seeds.join(',')} in ${workers} workers; main ${finalId} test mR ${test ? test.mR.toFixed(2) : '?'}`;
     }
-    const out = await runRecipe(base, { variant: FULL_MODEL, seed: mainSeed, base, data: await getData(), log, progress: opts.progress });
-    return out.stages.map((s) => `${s.stage} ${s.status} ${s.seconds.toFixed(0)} s (cpu ${s.cpuSeconds.toFixed(0)} s)${s.examplesPerSecond ? ` ${s.examplesPerSecond.toFixed(0)} ex/s (${(s.examplesPerCpuSecond ?? 0).toFixed(0)} per cpu-s)` : ''}`).join('; ') + `; test mR ${out.test.mR.toFixed(2)}`;
+    const out = await runRecipe(fullVariant(base), { seed: mainSeed, data: await getData(), log, progress: opts.progress });
+    return out.stages.map((s) => `${s.stage} ${s.status} ${s.seconds.toFixed(0)} s (cpu ${s.cpuSeconds.toFixed(0)} s)${s.examplesPerSecond ? ` ${s.examplesPerSecond.toFixed(0)} ex/s (${(s.examplesPerCpuSecond ?? 0).toFixed(0)} per cpu-s)` : ''}`).join('; ') + `; test mR ${recipeTest(out).mR.toFixed(2)}`;
   });
   // 3. ablation suite
   const resultsFile = path.join(runsDir(), suite.name, 'results.json');
@@ -189,9 +184,9 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
   const evalFile = finalId ? path.join(runDir(finalId), 'test_metrics.json') : '';
   await step('evaluate', () => !finalId || fs.existsSync(evalFile), async () => {
     const d = await getData();
-    const model = createModel(modelForData(base.model, d), new SeedStream(mainSeed).child('model'));
+    const model = createModel(stageModelConfig(base, d, 'stage2'), new SeedStream(mainSeed).child('model'));
     try {
-      loadCheckpoint(path.join(runDir(finalId as string), 'best.safetensors'), model.params, null);
+      loadTrainState(runFiles(finalId as string).best, model.params, null);
       const m = await evaluateSplit(base, model, d, 'test');
       atomicWriteJson(evalFile, { runId: finalId, split: 'test', metrics: { ...m, ranks: undefined, hits: undefined } });
       return `test mR ${m.mR.toFixed(2)} (${m.numImages} images, ${m.numTexts} captions) → ${path.relative(projectRoot(), evalFile)}`;
@@ -206,18 +201,7 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
   else await step('figures', () => newerThanRuns(lossFig, STAGES.map((s) => ids[s]).filter((x): x is string => x !== null)), async () => {
     const { lossCurvesFigure } = await import('../plotting/figures/loss_curves');
     const { saveFigure } = await import('../plotting/save');
-    const histories = STAGES.filter((s) => ids[s] !== null).map((s) => {
-      const id = ids[s] as string;
-      const logFile = path.join(runDir(id), 'losses.json');
-      const logs = fs.existsSync(logFile) ? readJson<StepLog[]>(logFile) : [];
-      const rec = readRunRecord(id);
-      const val = (rec?.metrics.val as { step: number; metrics: Record<string, number> }[] | undefined) ?? [];
-      return {
-        name: s,
-        points: logs.map((l) => ({ step: l.step, total: l.loss, parts: l.parts })),
-        validation: val.map((v) => ({ step: v.step, value: v.metrics.mR ?? v.metrics.accuracy ?? 0 })),
-      };
-    });
+    const histories = STAGES.filter((s) => ids[s] !== null).map((s) => runLossHistory(ids[s] as string, s));
     const files: string[] = [];
     for (const h of histories) {
       const fig = lossCurvesFigure([h], { smoothing: 0.6, validationLabel: h.name === 'stage0' ? 'val accuracy (%)' : 'val mR (%)', title: `${base.name} ${h.name}: training loss` });
@@ -231,7 +215,7 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
       .map((h) => {
         const o = offset;
         offset += h.points.length ? h.points[h.points.length - 1].step : 0;
-        return { ...h, points: h.points.map((p) => ({ ...p, step: p.step + o })), validation: h.validation.map((v) => ({ ...v, step: v.step + o })) };
+        return { ...h, points: h.points.map((p) => ({ ...p, step: p.step + o })), validation: (h.validation ?? []).map((v) => ({ ...v, step: v.step + o })) };
       });
     const overview = lossCurvesFigure(shifted, { smoothing: 0.6, validationLabel: 'val mR (%)', title: `${base.name}: stages 1–2 loss and validation mR` });
     await saveFigure(overview, `training_${base.name}`, { runs: STAGES.map((s) => ids[s]).filter((x): x is string => x !== null), configs: [base.name], source: 'src/training/main_job.ts' });

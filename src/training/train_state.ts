@@ -12,6 +12,7 @@ import { ParamStore, toTorchLayout, fromTorchLayout } from '../models/params';
 import { SafeTensor, f32Tensor, readSafetensorsFileWithMetadata, toFloat32, writeSafetensorsFile } from '../io/safetensors';
 import { atomicWriteJson, readJson } from '../utils/fs';
 import { AdamW } from './adamw';
+import { LATEST_POINTER } from '../runs/files';
 
 /** Trainer position and history: everything besides tensors needed to resume bit-exactly. */
 export interface TrainerState {
@@ -33,10 +34,31 @@ export interface TrainerState {
   log: StepLog[];
   /** Validation history (one entry per evaluation). */
   evals: EvalLog[];
-  /** Best value of the selection metric (validation mR) and where it was reached; null before any evaluation. */
-  best: { mR: number; step: number; epoch: number } | null;
+  /** Best value of the selection metric and where it was reached; null before any evaluation. */
+  best: BestValue | null;
   /** Cumulative wall seconds of training steps and of validation, over all processes of this run. */
   seconds: { train: number; eval: number };
+}
+
+/** The best validation value of a run: which metric selected the checkpoint (stage 0 `accuracy`, else `mR`), its value, where. */
+export interface BestValue {
+  metric: string;
+  value: number;
+  step: number;
+  epoch: number;
+}
+
+/**
+ * A stored best value, read in either form: `{metric, value, step, epoch}`, or the form written
+ * before the rename, `{mR, step, epoch}` (which held every selection metric under `mR`, stage 0's
+ * accuracy included). Null when absent.
+ */
+export function readBestValue(x: unknown, metric = 'mR'): BestValue | null {
+  if (x === null || typeof x !== 'object') return null;
+  const b = x as { metric?: unknown; value?: unknown; mR?: unknown; step?: unknown; epoch?: unknown };
+  const value = typeof b.value === 'number' ? b.value : typeof b.mR === 'number' ? b.mR : null;
+  if (value === null) return null;
+  return { metric: typeof b.metric === 'string' ? b.metric : metric, value, step: Number(b.step ?? 0), epoch: Number(b.epoch ?? 0) };
 }
 
 /** One optimiser step. */
@@ -68,11 +90,11 @@ function toSafe(t: tf.Tensor, layout: 'raw' | 'linear' | 'conv2d'): SafeTensor {
 }
 
 /** Write a checkpoint file atomically (model weights, optimiser moments, trainer state). */
-export function writeCheckpoint(file: string, params: ParamStore, optimizer: AdamW | null, state: TrainerState | null): void {
+export function writeTrainState(file: string, params: ParamStore, optimizer: AdamW | null, state: TrainerState | null): void {
   const tensors = new Map<string, SafeTensor>();
   const layouts = new Map<string, 'raw' | 'linear' | 'conv2d'>();
   for (const e of params.list()) {
-    if (e.variable.dtype !== 'float32') throw new Error(`writeCheckpoint(${file}): parameter '${e.key}' is ${e.variable.dtype}; only float32 is supported`);
+    if (e.variable.dtype !== 'float32') throw new Error(`writeTrainState(${file}): parameter '${e.key}' is ${e.variable.dtype}; only float32 is supported`);
     tensors.set(e.key, toSafe(e.variable, e.layout));
     layouts.set(e.key, e.layout);
   }
@@ -93,7 +115,7 @@ export function writeCheckpoint(file: string, params: ParamStore, optimizer: Ada
  * state stored in it (null for a weights-only file). Parameters listed in `skipPrefixes` are left alone.
  * Throws naming the file and key on a missing key or a shape mismatch.
  */
-export function loadCheckpoint(
+export function loadTrainState(
   file: string,
   params: ParamStore,
   optimizer: AdamW | null,
@@ -132,7 +154,9 @@ export function loadCheckpoint(
       for (const t of moments.values()) t.dispose();
     }
   }
-  return metadata.trainer_state ? (JSON.parse(metadata.trainer_state) as TrainerState) : null;
+  if (!metadata.trainer_state) return null;
+  const state = JSON.parse(metadata.trainer_state) as TrainerState;
+  return { ...state, best: readBestValue(state.best) };
 }
 
 /** Pointer file naming the newest complete checkpoint of a run folder. */
@@ -144,12 +168,12 @@ export interface LatestPointer {
 
 /** Atomically point `<dir>/latest.json` at a checkpoint file (relative name). */
 export function writeLatest(dir: string, ptr: LatestPointer): void {
-  atomicWriteJson(path.join(dir, 'latest.json'), ptr);
+  atomicWriteJson(path.join(dir, LATEST_POINTER), ptr);
 }
 
 /** The newest checkpoint of a run folder, or null. */
 export function readLatest(dir: string): LatestPointer | null {
-  const f = path.join(dir, 'latest.json');
+  const f = path.join(dir, LATEST_POINTER);
   if (!fs.existsSync(f)) return null;
   const p = readJson<LatestPointer>(f);
   if (!fs.existsSync(path.join(dir, p.file))) throw new Error(`${f}: points at missing checkpoint '${p.file}'`);

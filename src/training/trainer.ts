@@ -21,14 +21,14 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore, ParamEntry } from '../models/params';
+import { MAX_LOGIT_SCALE } from '../models/model';
 import { SeedStream } from '../utils/random';
 import { RunRecord, writeRunRecord } from '../runs/record';
 import { AdamW, NoDecayRule, clipByGlobalNorm } from './adamw';
 import { ScheduleKind, learningRateAt } from './schedule';
-import { EvalLog, StepLog, TrainerState, loadCheckpoint, readLatest, writeCheckpoint, writeLatest } from './train_state';
+import { BEST_CHECKPOINT, FINAL_CHECKPOINT, LOSS_LOG, stepCheckpointName } from '../runs/files';
+import { EvalLog, StepLog, TrainerState, loadTrainState, readLatest, writeTrainState, writeLatest } from './train_state';
 
-/** Upper bound of `logit_scale` (open_clip clamps to ln 100 after each step). */
-export const LOGIT_SCALE_MAX = Math.log(100);
 /** PyTorch key of the CLIP temperature parameter. */
 export const LOGIT_SCALE_KEY = 'logit_scale';
 
@@ -135,7 +135,7 @@ export interface TrainOptions {
   onStepEnd?: (log: StepLog) => void;
   onEvalEnd?: (log: EvalLog, isBest: boolean) => void;
   /** Writes weights-only files (`best`, `final`); default: a plain state_dict safetensors. Stages pass
-   *  models/checkpoint.ts `saveCheckpoint` so the files carry the model config. */
+   *  models/checkpoint.ts `saveModelFile` so the files carry the model config. */
   saveWeights?: (file: string) => void;
 }
 
@@ -230,7 +230,7 @@ export async function train<B>(task: TrainTask<B>, cfg: TrainConfig, opts: Train
   let state = freshState(opts.seeds.seed);
   const latest = opts.resume === false ? null : readLatest(opts.dir);
   if (latest) {
-    const loaded = loadCheckpoint(path.join(opts.dir, latest.file), task.params, optimizer);
+    const loaded = loadTrainState(path.join(opts.dir, latest.file), task.params, optimizer);
     if (!loaded) throw new Error(`${path.join(opts.dir, latest.file)}: no trainer state in checkpoint metadata`);
     if (loaded.rng.rootSeed !== opts.seeds.seed) {
       throw new Error(`${opts.dir}: checkpoint was trained with seed ${loaded.rng.rootSeed}, this run has seed ${opts.seeds.seed}`);
@@ -240,15 +240,15 @@ export async function train<B>(task: TrainTask<B>, cfg: TrainConfig, opts: Train
   const alreadyDone = state.epoch >= cfg.epochs && totalSteps > 0 && state.step >= totalSteps;
 
   const stepStream = opts.seeds.child('step');
-  const saveWeights = opts.saveWeights ?? ((file: string) => writeCheckpoint(file, task.params, null, null));
+  const saveWeights = opts.saveWeights ?? ((file: string) => writeTrainState(file, task.params, null, null));
   let stepsThisProcess = 0;
   let trainSeconds = 0;
   let evalSeconds = 0;
   let trainCpuSeconds = 0;
 
-  const saveCheckpoint = () => {
-    const file = `ckpt-${String(state.step).padStart(7, '0')}.safetensors`;
-    writeCheckpoint(path.join(opts.dir, file), task.params, optimizer, state);
+  const saveResumePoint = () => {
+    const file = stepCheckpointName(state.step);
+    writeTrainState(path.join(opts.dir, file), task.params, optimizer, state);
     const prev = readLatest(opts.dir);
     writeLatest(opts.dir, { file, step: state.step, epoch: state.epoch });
     if (prev && prev.file !== file) fs.rmSync(path.join(opts.dir, prev.file), { force: true });
@@ -282,9 +282,9 @@ export async function train<B>(task: TrainTask<B>, cfg: TrainConfig, opts: Train
           state.step,
           totalSteps,
         );
-        const log = await optimiserStep(task, cfg, optimizer, vars, order, s, stepStream, state, lr, epoch);
+        const log = await trainStep(task, cfg, optimizer, vars, order, s, stepStream, state, lr, epoch);
         if (logitScale) {
-          tf.tidy(() => logitScale.assign(tf.clipByValue(logitScale, 0, LOGIT_SCALE_MAX)));
+          tf.tidy(() => logitScale.assign(tf.clipByValue(logitScale, 0, MAX_LOGIT_SCALE)));
         }
         state.log.push(log);
         state.batchInEpoch = (s + 1) * cfg.accumSteps;
@@ -295,7 +295,7 @@ export async function train<B>(task: TrainTask<B>, cfg: TrainConfig, opts: Train
         trainSeconds += dt;
         state.seconds.train += dt;
         opts.onStepEnd?.(log);
-        if (cfg.checkpointEverySteps > 0 && state.step % cfg.checkpointEverySteps === 0 && s + 1 < perEpoch) saveCheckpoint();
+        if (cfg.checkpointEverySteps > 0 && state.step % cfg.checkpointEverySteps === 0 && s + 1 < perEpoch) saveResumePoint();
       }
       // epoch end: validate, pick the best on validation mR, then checkpoint the epoch boundary
       const last = epoch === cfg.epochs - 1;
@@ -309,32 +309,32 @@ export async function train<B>(task: TrainTask<B>, cfg: TrainConfig, opts: Train
         const e: EvalLog = { step: state.step, epoch, metrics };
         state.evals.push(e);
         const key = task.selectMetric ?? 'mR';
-        const mR = metrics[key];
-        if (typeof mR !== 'number') throw new Error(`train(${opts.dir}): validate() must return '${key}'`);
-        const isBest = state.best === null || mR > state.best.mR;
+        const value = metrics[key];
+        if (typeof value !== 'number') throw new Error(`train(${opts.dir}): validate() must return '${key}'`);
+        const isBest = state.best === null || value > state.best.value;
         if (isBest) {
-          state.best = { mR, step: state.step, epoch };
-          saveWeights(path.join(opts.dir, 'best.safetensors'));
+          state.best = { metric: key, value, step: state.step, epoch };
+          saveWeights(path.join(opts.dir, BEST_CHECKPOINT));
         }
         opts.onEvalEnd?.(e, isBest);
       }
       state.epoch = epoch + 1;
       state.batchInEpoch = 0;
-      saveCheckpoint();
+      saveResumePoint();
       if (opts.record) {
         opts.record.timings.trainSeconds = state.seconds.train;
         opts.record.timings.evalSeconds = state.seconds.eval;
       }
       updateRecord();
     }
-    if (!alreadyDone || !fs.existsSync(path.join(opts.dir, 'final.safetensors'))) {
-      saveWeights(path.join(opts.dir, 'final.safetensors'));
+    if (!alreadyDone || !fs.existsSync(path.join(opts.dir, FINAL_CHECKPOINT))) {
+      saveWeights(path.join(opts.dir, FINAL_CHECKPOINT));
       if (!task.validate || state.best === null) {
         // no validation: the final weights are the best we know
-        fs.copyFileSync(path.join(opts.dir, 'final.safetensors'), path.join(opts.dir, 'best.safetensors'));
+        fs.copyFileSync(path.join(opts.dir, FINAL_CHECKPOINT), path.join(opts.dir, BEST_CHECKPOINT));
       }
     }
-    fs.writeFileSync(path.join(opts.dir, 'losses.json'), JSON.stringify(state.log));
+    fs.writeFileSync(path.join(opts.dir, LOSS_LOG), JSON.stringify(state.log));
   } finally {
     optimizer.dispose();
   }
@@ -357,19 +357,43 @@ export async function train<B>(task: TrainTask<B>, cfg: TrainConfig, opts: Train
   };
 }
 
-/** One optimiser step (accumulation, clip, AdamW). Leaves no tensors behind. */
-async function optimiserStep<B>(
+/** Wall milliseconds of the parts of one step (filled by `trainStep` when passed). */
+export interface StepPhases {
+  /** tf.variableGrads (forward + backward) of every micro-batch + the loss downloads. */
+  gradsMs: number;
+  /** clipByGlobalNorm (norm download + a clone of every gradient, even with gradClipNorm 0). */
+  clipMs: number;
+  /** AdamW.apply (waited for: the last variable is downloaded). */
+  adamwMs: number;
+}
+
+function nowMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
+/** The counters a step advances (a `TrainerState` is one). */
+export type StepCounters = Pick<TrainerState, 'step' | 'microStep'>;
+
+/**
+ * One optimiser step (accumulation, clip, AdamW) — what `train` runs per step, exported so a
+ * benchmark times exactly this code. Micro-batch `a` of step `stepInEpoch` takes examples
+ * `order[(stepInEpoch·accumSteps + a)·batchSize …]`; its stream is `stepStream.child(microStep)`.
+ * Advances `counters`; leaves no tensors behind. `phases`, when given, receives the timings.
+ */
+export async function trainStep<B>(
   task: TrainTask<B>,
-  cfg: TrainConfig,
+  cfg: Pick<TrainConfig, 'accumSteps' | 'batchSize' | 'gradClipNorm'>,
   optimizer: AdamW,
   vars: tf.Variable[],
   order: readonly number[],
   stepInEpoch: number,
   stepStream: SeedStream,
-  state: TrainerState,
+  counters: StepCounters,
   lr: number,
   epoch: number,
+  phases?: StepPhases,
 ): Promise<StepLog> {
+  const t0 = phases ? nowMs() : 0;
   let acc: Record<string, tf.Tensor> | null = null;
   let lossSum = 0;
   const partSums: Record<string, number> = {};
@@ -377,7 +401,7 @@ async function optimiserStep<B>(
     for (let a = 0; a < cfg.accumSteps; a++) {
       const b = stepInEpoch * cfg.accumSteps + a;
       const indices = order.slice(b * cfg.batchSize, (b + 1) * cfg.batchSize);
-      const microSeeds = stepStream.child(String(state.microStep));
+      const microSeeds = stepStream.child(String(counters.microStep));
       const batch = await task.makeBatch(indices, microSeeds.child('batch'));
       try {
         const prev: Record<string, tf.Tensor> | null = acc;
@@ -410,18 +434,26 @@ async function optimiserStep<B>(
       } finally {
         task.disposeBatch(batch);
       }
-      state.microStep += 1;
+      counters.microStep += 1;
     }
     const grads = acc as Record<string, tf.Tensor> | null;
-    if (!grads) throw new Error('optimiserStep: no gradients');
+    if (!grads) throw new Error('trainStep: no gradients');
+    const t1 = phases ? nowMs() : 0;
     const clipped = clipByGlobalNorm(grads, cfg.gradClipNorm);
+    const t2 = phases ? nowMs() : 0;
     try {
       optimizer.apply(clipped.grads, lr);
+      if (phases) {
+        vars[vars.length - 1].dataSync(); // wait for the update (wasm is synchronous; this keeps the measurement honest on async backends)
+        phases.gradsMs = t1 - t0;
+        phases.clipMs = t2 - t1;
+        phases.adamwMs = nowMs() - t2;
+      }
     } finally {
       if (clipped.scaled) for (const t of Object.values(clipped.grads)) t.dispose();
     }
-    state.step += 1;
-    return { step: state.step, epoch, loss: lossSum, parts: partSums, lr, gradNorm: clipped.norm };
+    counters.step += 1;
+    return { step: counters.step, epoch, loss: lossSum, parts: partSums, lr, gradNorm: clipped.norm };
   } finally {
     if (acc) for (const t of Object.values(acc as Record<string, tf.Tensor>)) t.dispose();
   }

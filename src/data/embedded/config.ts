@@ -4,6 +4,7 @@
  * Defaults are the schema (`mergeConfig` in src/config/resolve.ts): every field below has a doc
  * comment and a value in `DEFAULT_EMBEDDED_DATA`.
  */
+import { canonicalJson } from '../../utils/json';
 import { sha256 } from '../../utils/fs';
 import { mergeConfig } from '../../config/resolve';
 
@@ -119,18 +120,6 @@ export function validateEmbeddedConfig(cfg: EmbeddedDataConfig): void {
   if (!/^[A-Za-z0-9.-]+$/.test(cfg.name)) fail('name', `use letters, digits, '.' and '-' only, got "${cfg.name}"`);
 }
 
-/** Canonical JSON (sorted keys) of a value, so hashes do not depend on key order. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const obj = value as Record<string, unknown>;
-    return `{${Object.keys(obj)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 /** Short (10 hex) hash of the config plus the generator version: the cache folder suffix. */
 export function embeddedConfigHash(cfg: EmbeddedDataConfig): string {

@@ -6,6 +6,7 @@
  * merged onto them; an unknown key is an error naming its path.
  */
 import { mergeConfig } from '../../config/resolve';
+import { readModelJson } from '../model_json';
 import { RESNET_REDUCTION } from './modified_resnet';
 import { VitBelief } from './vision_transformer';
 
@@ -71,27 +72,8 @@ export interface PriorClipConfig {
 /** open_clip's `logit_scale` init, ln(1/0.07). */
 export const DEFAULT_LOGIT_SCALE = Math.log(1 / 0.07);
 
-/** PIR.json (the full-size open-domain PriorCLIP, ViT-B/32 + RN50-style prior). */
-export const PRIORCLIP_VIT_B_32: PriorClipConfig = {
-  kind: 'priorclip',
-  name: 'priorclip-vit-b-32',
-  embed_dim: 512,
-  quick_gelu: false,
-  vision_cfg: {
-    image_size: 224,
-    layers: 12,
-    width: 768,
-    patch_size: 32,
-    head_width: 64,
-    mlp_ratio: 4,
-    output_tokens: true,
-    res_layers: [3, 4, 6, 3],
-    res_width: 64,
-  },
-  text_cfg: { context_length: 77, vocab_size: 49408, width: 512, heads: 8, layers: 12, mlp_ratio: 4 },
-  soft_belief: 'head',
-  init_logit_scale: DEFAULT_LOGIT_SCALE,
-};
+/** PIR.json (the full-size open-domain PriorCLIP, ViT-B/32 + RN50-style prior): `src/configs/models/priorclip-vit-b-32.json`. */
+export const PRIORCLIP_VIT_B_32: PriorClipConfig = readModelJson('priorclip-vit-b-32') as unknown as PriorClipConfig;
 
 /** Sizes derived from a config (as open_clip's `_build_vision_tower` derives them). */
 export interface PriorClipDerived {

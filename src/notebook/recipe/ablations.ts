@@ -16,7 +16,7 @@ import { projectRoot, readJson } from '../../utils/fs';
 import { ResultRow, SummaryRow, pairedDeltas, summarise, verdict } from '../../training/results';
 
 export { pairedDeltas, verdict };
-import { runSuite } from '../../training/ablation_runner';
+import { SuiteOptions, SuiteOutcome, runSuite } from '../../training/ablation_runner';
 import { PreparedData } from '../../training/data_prep';
 import { AblationResult } from '../../plotting/figures/ablation_bars';
 import { Row } from '../../evaluation/tables';
@@ -74,14 +74,25 @@ export interface AblationResultsOptions {
   log?: (line: string) => void;
 }
 
+/** What the ablation notebook runs: a complete table to reuse, or the suite and options to pass to `runSuite`. */
+export interface AblationPlan {
+  suite: SuiteSpec;
+  /** The complete results found (nothing to train), else null. */
+  reused: AblationResults | null;
+  /** Seeds to run (the fast profile: the first seed only). */
+  seeds: number[];
+  /** The options for `runSuite(plan.suite, plan.options)` when `reused` is null. */
+  options: SuiteOptions;
+}
+
 /**
- * The profile's ablation table: a complete results table when one exists — the paper suite's
+ * The profile's ablation plan: a complete results table when one exists — the paper suite's
  * (`npm run ablate`, or `npm run main -- --profile full`) first, then the profile's own suite (the
- * main job's) — otherwise (fast profile) the profile suite's ablations with its first seed only,
- * trained or reused by run id, written to `data/runs/<suite>-notebook/` (never over a complete
- * table). The full profile runs the whole suite. `opts.suite` names one suite and skips the search.
+ * main job's) — otherwise (fast profile) the profile suite's ablations with its first seed only, in
+ * the notebook budget, written to `data/runs/<suite>-notebook/` (never over a complete table). The
+ * full profile runs the whole suite. `opts.suite` names one suite and skips the search.
  */
-export async function ablationResults(profile: Profile, opts: AblationResultsOptions = {}): Promise<AblationResults> {
+export function ablationPlan(profile: Profile, opts: AblationResultsOptions = {}): AblationPlan {
   const t0 = Date.now();
   const candidates = opts.suite ? [opts.suite] : [...new Set([PROFILE_SUITES.full, PROFILE_SUITES[profile]])];
   for (const name of candidates) {
@@ -89,7 +100,7 @@ export async function ablationResults(profile: Profile, opts: AblationResultsOpt
     const done = completeSuiteRows(complete);
     if (!done) continue;
     const summary = summarise(done, complete.ablations, suiteDescriptions(complete));
-    return {
+    const reused: AblationResults = {
       suite: complete,
       source: 'main-job',
       rows: done,
@@ -103,21 +114,20 @@ export async function ablationResults(profile: Profile, opts: AblationResultsOpt
       trained: 0,
       seconds: (Date.now() - t0) / 1000,
     };
+    return { suite: complete, reused, seeds: complete.seeds, options: {} };
   }
   const suite = loadSuite(candidates[candidates.length - 1]);
-  const descriptions = suiteDescriptions(suite);
   const seeds = profile === 'full' ? suite.seeds : suite.seeds.slice(0, REDUCED_SEEDS);
   const overrides = profile === 'full' ? undefined : notebookBudget(suite.preset);
-  const outDir = path.join(runsDir(), `${suite.name}-notebook`);
-  const out = await runSuite(suite, {
-    seeds,
-    overrides,
-    data: opts.data,
-    log: opts.log ?? ((l: string) => console.log(l)),
-    figures: false,
-    tableDir: null,
-    outDir,
-  });
+  const options: SuiteOptions = { seeds, overrides, data: opts.data, log: opts.log ?? ((l: string) => console.log(l)), figures: false, tableDir: null, outDir: path.join(runsDir(), `${suite.name}-notebook`) };
+  return { suite, reused: null, seeds, options };
+}
+
+/** The notebook's reading of a suite that `runSuite` ran for `plan`. */
+export function planResults(plan: AblationPlan, out: SuiteOutcome): AblationResults {
+  const { suite, seeds } = plan;
+  const overrides = plan.options.overrides as { name?: string } | undefined;
+  const outDir = plan.options.outDir ?? path.join(runsDir(), suite.name);
   const full = seeds.length === suite.seeds.length;
   return {
     suite,
@@ -136,6 +146,12 @@ export async function ablationResults(profile: Profile, opts: AblationResultsOpt
     trained: out.trained,
     seconds: out.seconds,
   };
+}
+
+/** `ablationPlan` then, when nothing complete exists, `runSuite` with the plan's options. */
+export async function ablationResults(profile: Profile, opts: AblationResultsOptions = {}): Promise<AblationResults> {
+  const plan = ablationPlan(profile, opts);
+  return plan.reused ?? planResults(plan, await runSuite(plan.suite, plan.options));
 }
 
 /** Inputs of `ablationBarsFigure` for one metric column. */

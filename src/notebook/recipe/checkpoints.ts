@@ -9,6 +9,7 @@
  * Everything loads through `models/checkpoint.ts` (`readStateDict` → `loadStateDict`), the import
  * path of `.pt` / `.pth` zip checkpoints and safetensors files alike; `npm run evaluate` uses it too.
  */
+import { runFiles } from '../../runs/files';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
@@ -20,7 +21,6 @@ import { torchShape } from '../../models/params';
 import { LoadedStateDict, loadStateDict, readStateDict, stateDictFromStore } from '../../models/checkpoint';
 import { SafeTensor, writeSafetensors } from '../../io/safetensors';
 import { CLIP_VOCAB_SIZE, defaultBpePath } from '../../data/clip_tokenizer';
-import { runDir } from '../../runs/record';
 import { StagesHandle } from './stages';
 import { RetrievalDataset, Split } from '../../data/types';
 import { exportKarpathy, KarpathyExportResult } from '../../data/export';
@@ -279,8 +279,8 @@ export function clipVocabulary(): string | null {
 export function runEvaluateArgs(st: StagesHandle, data: { annotationFile: string; imagesDir: string }, outDir: string, split: Split = 'test'): string[] {
   const id = st.ids.stage2 ?? st.ids.stage1;
   if (!id) throw new Error(`runEvaluateArgs: experiment '${st.exp.name}' has no retrieval stage`);
-  const args = ['--checkpoint', path.join(runDir(id), 'best.safetensors'), '--data', data.annotationFile, '--images', data.imagesDir, '--split', split, '--tie-rule', st.exp.eval.tieRule, '--out', outDir];
-  const vocab = path.join(runDir(id), 'vocab.json');
+  const args = ['--checkpoint', runFiles(id).best, '--data', data.annotationFile, '--images', data.imagesDir, '--split', split, '--tie-rule', st.exp.eval.tieRule, '--out', outDir];
+  const vocab = runFiles(id).vocab;
   if (fs.existsSync(vocab)) args.push('--vocab', vocab);
   return args;
 }

@@ -14,7 +14,7 @@ import { BeliefPanel, beliefAcrossCheckpointsFigure } from '../../plotting/figur
 import { RetrievedCaption, RetrievedImage, imageQueryFigure, textQueryFigure } from '../../plotting/figures/retrieval_browser';
 import { AblationResult, ablationBarsFigure } from '../../plotting/figures/ablation_bars';
 import { RgbImage } from '../../io/image_codecs';
-import { StageName } from '../../training/stages';
+import { StageName } from '../../training/run_cache';
 import { StagesHandle, runLossHistory } from './stages';
 
 /** EMA smoothing of loss curves in the notebooks. */

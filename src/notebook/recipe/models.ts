@@ -14,11 +14,12 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { SeedStream } from '../../utils/random';
 import { runDir } from '../../runs/record';
+import { BEST_CHECKPOINT, isStepCheckpoint } from '../../runs/files';
 import { createModel } from '../../models/factory';
 import { ModelConfig, RetrievalModel } from '../../models/model';
-import { loadCheckpointInto } from '../../models/checkpoint';
+import { dataNeeds } from '../../models/family';
+import { loadModelFileInto } from '../../models/checkpoint';
 import { Split } from '../../data/types';
-import { preprocessImage } from '../../data/image_preprocess';
 import { RgbImage } from '../../io/image_codecs';
 import { evaluateRetrieval, EvaluationResult } from '../../evaluation/evaluate';
 import { BatchTokenizer } from '../../evaluation/embed';
@@ -28,18 +29,15 @@ import { RecallRun } from '../../plotting/figures/recall_curves';
 import { RetrievedImage, RetrievedCaption, topMatches } from '../../plotting/figures/retrieval_browser';
 import { BeliefPanel } from '../../plotting/figures/belief_matrix';
 import { Row } from '../../evaluation/tables';
-import { evalTransformFor } from '../../training/data_prep';
-import { StageName, imageSizeFor, modelForData, stage1Model, tokenizerFor } from '../../training/stages';
-import { loadCheckpoint } from '../../training/train_state';
-import { StagesHandle, runStepLog } from './stages';
+import { StageName } from '../../training/run_cache';
+import { PriorAccuracy, evalImageLoader, loadInitialWeights, priorAccuracy as stagePriorAccuracy, stageModelConfig as recipeStageModel } from '../../training/stage_task';
+import { runStepLog } from '../../training/run_logs';
+import { loadTrainState } from '../../training/train_state';
+import { StagesHandle } from './stages';
 
-/** Checkpoint file of a finished stage (validation-selected). */
-export const BEST_CHECKPOINT = 'best.safetensors';
-
-/** The model config a stage trains (stage 1: no prior, no PAE). */
+/** The model config a stage trains (stage 1: no prior, no PAE): `stageModelConfig` of the recipe. */
 export function stageModelConfig(st: StagesHandle, stage: StageName): ModelConfig {
-  const m = modelForData(st.exp.model, st.data);
-  return stage === 'stage1' ? stage1Model(m) : m;
+  return recipeStageModel(st.exp, st.data, stage);
 }
 
 /** Build a stage's model and load its best checkpoint (strict). Caller disposes. */
@@ -50,8 +48,8 @@ export function loadStageModel(st: StagesHandle, stage: StageName, file: string 
   if (!fs.existsSync(ckpt)) throw new Error(`loadStageModel: ${ckpt} is missing (run ${id} has not finished)`);
   const model = createModel(stageModelConfig(st, stage), new SeedStream(st.seed).child('model'));
   try {
-    if (path.basename(ckpt).startsWith('ckpt-')) loadCheckpoint(ckpt, model.params, null, { strict: true });
-    else loadCheckpointInto(model, ckpt);
+    if (path.basename(ckpt).startsWith('ckpt-')) loadTrainState(ckpt, model.params, null, { strict: true });
+    else loadModelFileInto(model, ckpt);
   } catch (e) {
     model.dispose();
     throw e;
@@ -60,15 +58,17 @@ export function loadStageModel(st: StagesHandle, stage: StageName, file: string 
 }
 
 /**
- * The stage-2 model as stage 2 STARTS: the stage-0 prior and the stage-1 backbones loaded exactly
- * as `runRecipe` does, the PAE modules at their seeded initial weights. Caller disposes.
+ * The stage-2 model as stage 2 STARTS: the recipe's own `loadInitialWeights` (the stage-0 prior and
+ * the stage-1 backbones), the PAE modules at their seeded initial weights. Caller disposes.
  */
 export function stage2StartModel(st: StagesHandle): RetrievalModel {
   const model = createModel(stageModelConfig(st, 'stage2'), new SeedStream(st.seed).child('model'));
-  const group = (k: string) => (model.paramGroup ? model.paramGroup(k) : 'image');
-  const isPrior = (k: string) => group(k) === 'prior' || group(k) === 'priorHead';
-  if (st.ids.stage0) loadCheckpoint(path.join(runDir(st.ids.stage0), BEST_CHECKPOINT), model.params, null, { strict: false, only: isPrior });
-  if (st.ids.stage1) loadCheckpoint(path.join(runDir(st.ids.stage1), BEST_CHECKPOINT), model.params, null, { strict: false, only: (k) => !isPrior(k) });
+  try {
+    loadInitialWeights(model, 'stage2', st.ids);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
   return model;
 }
 
@@ -77,18 +77,7 @@ export function epochCheckpoints(runId: string): string[] {
   const dir = runDir(runId);
   if (!fs.existsSync(dir)) return [];
   const stepOf = (f: string) => Number((/(\d+)/.exec(f) ?? ['', '0'])[1]);
-  return fs.readdirSync(dir).filter((f) => /^ckpt-.*\.safetensors$/.test(f)).sort((a, b) => stepOf(a) - stepOf(b));
-}
-
-/** Image loader for a stage's model (eval transform of the model family, pixels from the shared cache). */
-function imageLoader(st: StagesHandle): (rec: { imageId: number }) => Promise<Float32Array> {
-  const size = imageSizeFor(st.exp.model);
-  const transform = evalTransformFor(tokenizerFor(st.exp.model));
-  return async (rec) => {
-    const r = st.data.dataset.images.find((x) => x.imageId === rec.imageId);
-    if (!r) throw new Error(`${st.data.dataset.name}: no image ${rec.imageId}`);
-    return preprocessImage(await st.data.cache.get(r), { size, transform });
-  };
+  return fs.readdirSync(dir).filter(isStepCheckpoint).sort((a, b) => stepOf(a) - stepOf(b));
 }
 
 /** Embed a split and compute the retrieval metrics (experiment tie rule), keeping the embeddings.
@@ -96,8 +85,8 @@ function imageLoader(st: StagesHandle): (rec: { imageId: number }) => Promise<Fl
 export async function embedAndEvaluate(st: StagesHandle, model: RetrievalModel, split: Split = 'test', opts: { tokenize?: BatchTokenizer; textBatchSize?: number } = {}): Promise<EvaluationResult> {
   return evaluateRetrieval(model, st.data.dataset, split, {
     tokenize: opts.tokenize ?? st.data.encodeText,
-    imageSize: imageSizeFor(st.exp.model),
-    loadImage: imageLoader(st),
+    imageSize: dataNeeds(st.exp.model).imageSize,
+    loadImage: evalImageLoader(st.data, st.exp.model),
     tieRule: st.exp.eval.tieRule,
     imageBatchSize: st.exp.eval.batchSize,
     textBatchSize: opts.textBatchSize ?? st.exp.eval.batchSize,
@@ -222,8 +211,8 @@ export async function imageBelief(st: StagesHandle, model: RetrievalModel, image
   const recs = st.data.dataset.images.filter((x) => x.split === split);
   const rec = recs[imageIndex];
   if (!rec) throw new Error(`imageBelief: ${split} image ${imageIndex} does not exist (${recs.length} images)`);
-  const px = await imageLoader(st)(rec);
-  const S = imageSizeFor(st.exp.model);
+  const px = await evalImageLoader(st.data, st.exp.model)(rec);
+  const S = dataNeeds(st.exp.model).imageSize;
   const out = tf.tidy(() => {
     const b = model.beliefs(tf.tensor4d(px, [1, S, S, 3])); // [1, N]
     return { belief: b.belief.dataSync() as Float32Array, kept: b.keptIdx ? Array.from(b.keptIdx.dataSync()) : undefined, grid: b.grid };
@@ -258,28 +247,12 @@ export async function beliefAcrossCheckpoints(st: StagesHandle, imageIndex: numb
   return { image: image as RgbImage, grid, panels };
 }
 
-/** Scene-classification accuracy (%) of the stage-0 prior on a split, and the chance level. */
-export async function priorAccuracy(st: StagesHandle, split: Split = 'test'): Promise<{ split: Split; images: number; accuracy: number; chance: number }> {
+/** Scene-classification accuracy (%) of the stage-0 prior on a split, and the chance level (the recipe's `priorAccuracy`). */
+export async function priorAccuracy(st: StagesHandle, split: Split = 'test'): Promise<PriorAccuracy> {
   const model = loadStageModel(st, 'stage0');
   try {
-    const enc = model.encodePriorLogits;
-    if (!enc) throw new Error(`priorAccuracy: model '${st.exp.model.kind}' has no prior classification head`);
-    const recs = st.data.dataset.images.filter((r) => r.split === split && r.sceneClass !== null);
-    const load = imageLoader(st);
-    const S = imageSizeFor(st.exp.model);
-    const classes = st.data.dataset.classes;
-    const batch = st.exp.eval.batchSize;
-    let correct = 0;
-    for (let i = 0; i < recs.length; i += batch) {
-      const part = recs.slice(i, i + batch);
-      const px = new Float32Array(part.length * S * S * 3);
-      for (let j = 0; j < part.length; j++) px.set(await load(part[j]), j * S * S * 3);
-      const pred = tf.tidy(() => tf.argMax(enc.call(model, tf.tensor4d(px, [part.length, S, S, 3])), 1).dataSync() as Int32Array); // [B]
-      part.forEach((r, j) => {
-        if (classes[pred[j]] === r.sceneClass) correct += 1;
-      });
-    }
-    return { split, images: recs.length, accuracy: recs.length ? (100 * correct) / recs.length : 0, chance: classes.length ? 100 / classes.length : 0 };
+    if (!model.encodePriorLogits) throw new Error(`priorAccuracy: model '${st.exp.model.kind}' has no prior classification head`);
+    return await stagePriorAccuracy(st.exp, model, st.data, split);
   } finally {
     model.dispose();
   }

@@ -4,29 +4,27 @@
  *   const st = await ensureStages(env.profile, env.seed, { live: liveLossCurve() });
  *   showTable(stageRows(st));
  *
- * `ensureStages` resolves the profile's preset and runs `runRecipe` (src/training/stages.ts), which
+ * `ensureStages` resolves the profile's preset and runs `runRecipe` (src/training/recipe.ts), which
  * reuses every finished run by its run id (`<preset>__<stage>__s<seed>` — the ids `npm run main`
  * writes) and trains only what is missing, in the profile's own budget. So a notebook run after the
  * main job only loads; a notebook run on a fresh checkout trains the fast profile (a few minutes).
  */
-import * as fs from 'fs';
-import * as path from 'path';
-import { ExperimentConfig, FULL_MODEL, resolveExperiment } from '../../config/experiment';
+import { ExperimentConfig, resolveExperiment } from '../../config/experiment';
 import { DeepPartial } from '../../config/resolve';
-import { readRunRecord, runDir } from '../../runs/record';
-import { readJson } from '../../utils/fs';
-import { PreparedData } from '../../training/data_prep';
-import { RecipeOutcome, StageName, STAGES, TestSummary, prepareExperimentData, runRecipe, stageRunIds, variantFinished } from '../../training/stages';
-import { StepLog } from '../../training/train_state';
-import { LossHistory } from '../../plotting/figures/loss_curves';
+import { readRunRecord } from '../../runs/record';
+import { PreparedData, prepareExperimentData } from '../../training/data_prep';
+import { RecipeOutcome, runRecipe } from '../../training/recipe';
+import { StageName, StageOutcome, fullVariant, variantFinished } from '../../training/run_cache';
+import { runValidation } from '../../training/run_logs';
 import { Row } from '../../evaluation/tables';
-import { Profile } from '../setup';
-import { LiveLossCurve, watchTrainingProgress } from './live';
+import { LossHistory } from '../../plotting/figures/loss_curves';
+import { PROFILES, Profile, profilePreset } from '../../training/profiles';
+import { LiveLossCurve } from './live';
 
-/** Experiment preset of each notebook profile. */
-export const PROFILE_PRESETS: Record<Profile, string> = { fast: 'embedded-fast', full: 'embedded-fast' };
-/** Ablation suite of each notebook profile (what `npm run main` runs for it). */
-export const PROFILE_SUITES: Record<Profile, string> = { fast: 'default', full: 'paper' };
+import { runLossHistory } from '../../training/run_logs';
+export { runLossHistory, runStepLog, runTestSummary, runValidation } from '../../training/run_logs';
+
+export { PROFILE_SUITES } from '../../training/profiles';
 
 /**
  * Budget of the fast profile when the main job's runs are absent: the same preset under its own
@@ -43,8 +41,7 @@ export const NOTEBOOK_STAGE2_STEPS = 16;
 
 /** True when every enabled stage of the profile's full model has a finished run for `seed`. */
 export function mainRunsFinished(profile: Profile, seed: number): boolean {
-  const exp = profileExperiment(profile);
-  return variantFinished(exp, seed, FULL_MODEL, exp);
+  return variantFinished(fullVariant(profileExperiment(profile)), seed);
 }
 
 /**
@@ -53,13 +50,13 @@ export function mainRunsFinished(profile: Profile, seed: number): boolean {
  */
 export function notebookOverrides(profile: Profile, seed: number): DeepPartial<ExperimentConfig> | undefined {
   if (profile === 'full' || mainRunsFinished(profile, seed)) return undefined;
-  return notebookBudget(PROFILE_PRESETS[profile]);
+  return notebookBudget(profilePreset(profile));
 }
 
 /** The resolved experiment of a profile (preset + optional overrides). */
 export function profileExperiment(profile: Profile, overrides?: DeepPartial<ExperimentConfig>): ExperimentConfig {
-  const preset = PROFILE_PRESETS[profile];
-  if (!preset) throw new Error(`profileExperiment: unknown profile '${String(profile)}' (known: ${Object.keys(PROFILE_PRESETS).join(', ')})`);
+  if (!PROFILES.includes(profile)) throw new Error(`profileExperiment: unknown profile '${String(profile)}' (known: ${PROFILES.join(', ')})`);
+  const preset = profilePreset(profile);
   return resolveExperiment(preset, null, overrides);
 }
 
@@ -79,18 +76,6 @@ export interface EnsureStagesOptions {
   log?: (line: string) => void;
 }
 
-/** What happened to one stage (the part of `StageOutcome` notebooks show). */
-export interface StageStatus {
-  stage: StageName;
-  runId: string | null;
-  status: 'trained' | 'reused' | 'disabled';
-  /** Wall seconds spent in this call (0 when reused). */
-  seconds: number;
-  examplesPerSecond: number | null;
-  /** Best validation value (stage 0: accuracy %, else mR). */
-  bestVal: number | null;
-}
-
 /** The stages of one seed of the profile's full model, trained or reused. */
 export interface StagesHandle {
   profile: Profile;
@@ -102,11 +87,11 @@ export interface StagesHandle {
   /** Run ids per stage (null: the stage does not apply). */
   ids: Record<StageName, string | null>;
   /** Per-stage outcome (trained / reused / disabled). */
-  stages: StageStatus[];
+  stages: StageOutcome[];
   /** Run id of the last enabled retrieval stage. */
   finalRunId: string;
-  /** `runRecipe`'s outcome, or null when every stage was already finished and nothing was called. */
-  outcome: RecipeOutcome | null;
+  /** `runRecipe`'s outcome. */
+  outcome: RecipeOutcome;
   /** True when every stage was reused from finished runs. */
   allReused: boolean;
 }
@@ -117,44 +102,32 @@ export interface StagesHandle {
  */
 export async function ensureStages(profile: Profile, seed: number, opts: EnsureStagesOptions = {}): Promise<StagesHandle> {
   const budget = opts.overrides ?? notebookOverrides(profile, seed);
-  const full = profileExperiment(profile, budget);
-  // stopping early disables the later stages; stage keys of the earlier ones do not change
-  const exp = opts.upTo === 'stage1' ? resolveExperiment(full, null, { train: { stage2: { enabled: false } } }) : full;
+  const exp = profileExperiment(profile, budget);
   const data = opts.data ?? (await prepareExperimentData(exp));
   const log = opts.log ?? ((l: string) => console.log(l));
-  const ids = stageRunIds(exp, seed, 'full', exp);
-  const stop = opts.live ? watchTrainingProgress(opts.live) : null;
-  let outcome: RecipeOutcome | null = null;
-  let stages: StageStatus[];
-  if (variantFinished(exp, seed, FULL_MODEL, exp)) {
-    // everything exists: read the records (runRecipe would also demand test metrics from a stage-1
-    // run that the main job trained as a parent of stage 2, which has none)
-    stages = STAGES.map((s) => reusedOutcome(s, ids[s]));
-    for (const o of stages) if (o.runId) log(`[full s${seed}] ${o.stage}: reusing finished run ${o.runId}`);
-    stop?.();
-  } else {
-    try {
-      outcome = await runRecipe(exp, { seed, base: exp, data, log });
-    } finally {
-      stop?.();
-    }
-    stages = outcome.stages.map((o) => ({ stage: o.stage, runId: o.runId, status: o.status, seconds: o.seconds, examplesPerSecond: o.examplesPerSecond, bestVal: o.bestVal }));
-  }
-  const finalRunId = ids.stage2 ?? ids.stage1;
-  if (!finalRunId) throw new Error(`ensureStages: experiment '${exp.name}' has neither stage 1 nor stage 2 enabled`);
-  if (opts.live) {
-    // the finished curve from the run logs (exact values, every stage that trained or was reused)
-    await opts.live.finish(STAGES.filter((s) => ids[s] !== null).map((s) => runLossHistory(ids[s] as string, s)));
-  }
-  return { profile, seed, exp, budget: budget ? 'notebook' : 'preset', data, ids, stages, finalRunId, outcome, allReused: stages.every((s) => s.status !== 'trained') };
+  const live = opts.live;
+  const outcome = await runRecipe(exp, { seed, upTo: opts.upTo, data, log, onStepEnd: live?.onStepEnd });
+  // the finished curve from the run logs (exact values, every stage that trained or was reused)
+  if (live) await live.finish(outcomeLossHistories(outcome));
+  return stagesHandle(profile, exp, data, outcome, budget ? 'notebook' : 'preset');
 }
 
-/** The outcome of a stage read from its finished run record. */
-function reusedOutcome(stage: StageName, id: string | null): StageStatus {
-  if (id === null) return { stage, runId: null, status: 'disabled', seconds: 0, examplesPerSecond: null, bestVal: null };
-  const rec = readRunRecord(id);
-  const best = rec?.metrics.bestVal as { mR: number } | null | undefined;
-  return { stage, runId: id, status: 'reused', seconds: 0, examplesPerSecond: (rec?.metrics.examplesPerSecond as number | null | undefined) ?? null, bestVal: best ? best.mR : null };
+/** The loss history of every stage run of a recipe outcome (trained or reused), for `live.finish` and figures. */
+export function outcomeLossHistories(outcome: RecipeOutcome): LossHistory[] {
+  return outcome.stages.filter((o) => o.runId !== null).map((o) => runLossHistory(o.runId as string, o.stage));
+}
+
+/**
+ * The handle the notebook helpers read, from a recipe the notebook ran itself:
+ *
+ *   const out = await runRecipe(exp, { seed: env.seed, data, onStepEnd: live.onStepEnd });
+ *   const st = recipe.stagesHandle(env.profile, exp, data, out);
+ */
+export function stagesHandle(profile: Profile, exp: ExperimentConfig, data: PreparedData, outcome: RecipeOutcome, budget: 'preset' | 'notebook' = exp.name === profilePreset(profile) ? 'preset' : 'notebook'): StagesHandle {
+  const ids = { stage0: null, stage1: null, stage2: null } as Record<StageName, string | null>;
+  for (const o of outcome.stages) ids[o.stage] = o.runId;
+  const stages = outcome.stages;
+  return { profile, seed: outcome.seed, exp, budget, data, ids, stages, finalRunId: outcome.finalRunId, outcome, allReused: stages.every((s) => s.status !== 'trained') };
 }
 
 /** One row per stage: run id, trained/reused, seconds, examples/s, best validation value. */
@@ -172,39 +145,6 @@ export function stageRows(st: StagesHandle): Row[] {
       'selected on': s.stage === 'stage0' ? 'val accuracy (%)' : 'val mR (%)',
     };
   });
-}
-
-/** Validation history of a run: `{step, epoch, metrics}` per evaluation (from its record). */
-export function runValidation(runId: string): { step: number; epoch: number; metrics: Record<string, number> }[] {
-  const rec = readRunRecord(runId);
-  if (!rec) throw new Error(`run ${runId}: no record in ${runDir(runId)}`);
-  return (rec.metrics.val as { step: number; epoch: number; metrics: Record<string, number> }[] | undefined) ?? [];
-}
-
-/** The per-step loss log of a finished run (`losses.json`). */
-export function runStepLog(runId: string): StepLog[] {
-  const f = path.join(runDir(runId), 'losses.json');
-  if (!fs.existsSync(f)) throw new Error(`run ${runId}: ${f} is missing (the run has not finished)`);
-  return readJson<StepLog[]>(f);
-}
-
-/** A run's loss log and validation curve as a `lossCurvesFigure` history. */
-export function runLossHistory(runId: string, name = runId): LossHistory {
-  const logs = runStepLog(runId);
-  const val = runValidation(runId);
-  return {
-    name,
-    points: logs.map((l) => ({ step: l.step, total: l.loss, parts: l.parts })),
-    validation: val.map((v) => ({ step: v.step, value: v.metrics.mR ?? v.metrics.accuracy ?? Number.NaN })),
-  };
-}
-
-/** The test metrics a run record holds (final stages only). */
-export function runTestSummary(runId: string): TestSummary {
-  const rec = readRunRecord(runId);
-  const t = rec?.metrics.test as TestSummary | undefined;
-  if (!t) throw new Error(`run ${runId}: its record has no test metrics (only the last enabled stage is tested)`);
-  return t;
 }
 
 /** The validation-accuracy curve of stage 0 as rows (epoch, accuracy %). */

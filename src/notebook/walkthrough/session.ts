@@ -10,8 +10,8 @@
  * when given and present, else the preset's seeded initial weights. `wt.source` says which, so the
  * notebooks can state it next to every figure.
  */
+import { modelForData } from '../../models/family';
 import * as fs from 'fs';
-import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { SeedStream } from '../../utils/random';
 import { RetrievalDataset, ImageRecord, Split, splitImages } from '../../data/types';
@@ -23,14 +23,11 @@ import { RgbImage } from '../../io/image_codecs';
 import { createModel, loadModelPreset, resolveModelConfig } from '../../models/factory';
 import { PirModelConfig } from '../../models/model';
 import { PirModel } from '../../models/pir';
-import { checkpointConfig, loadCheckpointInto } from '../../models/checkpoint';
-import { runDir, runId } from '../../runs/record';
+import { modelFileConfig, loadModelFileInto } from '../../models/checkpoint';
+import { runId } from '../../runs/record';
+import { BEST_CHECKPOINT as RUN_CHECKPOINT, runFiles } from '../../runs/files';
 import { mergeConfig } from '../../config/resolve';
 
-/** Checkpoint file of a finished run (written by the trainer). */
-export const RUN_CHECKPOINT = 'best.safetensors';
-/** Word vocabulary file of a run (written by the trainer). */
-export const RUN_VOCAB = 'vocab.json';
 
 /** Where the walkthrough model's weights came from. */
 export type WeightsSource = { kind: 'initial'; preset: string } | { kind: 'run'; runId: string; file: string };
@@ -82,15 +79,15 @@ export async function loadWalkthrough(seeds: SeedStream, opts: WalkthroughOption
   const ds = gen.dataset;
   const objects = readEmbeddedObjects(gen.dir);
   const candidates = opts.runId === undefined || opts.runId === null ? [] : typeof opts.runId === 'string' ? [opts.runId] : [...opts.runId];
-  const found = candidates.find((id) => fs.existsSync(path.join(runDir(id), RUN_CHECKPOINT)) && fs.existsSync(path.join(runDir(id), RUN_VOCAB)));
+  const found = candidates.find((id) => fs.existsSync(runFiles(id).best) && fs.existsSync(runFiles(id).vocab));
   if (found !== undefined) {
-    const ckpt = path.join(runDir(found), RUN_CHECKPOINT);
-    const tokenizer = WordTokenizer.load(path.join(runDir(found), RUN_VOCAB));
-    const stored = checkpointConfig(ckpt);
+    const ckpt = runFiles(found).best;
+    const tokenizer = WordTokenizer.load(runFiles(found).vocab);
+    const stored = modelFileConfig(ckpt);
     const base = pirConfig(stored ?? loadModelPreset(preset), ckpt);
     const config = pirConfig(mergeConfig(base, opts.modelOverrides ?? {}, 'modelOverrides'), ckpt);
     const model = createModel(config, seeds) as PirModel;
-    loadCheckpointInto(model, ckpt); // strict: every weight of the config must be in the file
+    loadModelFileInto(model, ckpt); // strict: every weight of the config must be in the file
     const source: WeightsSource = { kind: 'run', runId: found, file: ckpt };
     return { dataset: ds, dir: gen.dir, objects, tokenizer, config, model, source, note: `weights: trained run ${found} (${RUN_CHECKPOINT})` };
   }
@@ -101,11 +98,7 @@ export async function loadWalkthrough(seeds: SeedStream, opts: WalkthroughOption
   }
   const base = pirConfig(mergeConfig(loadModelPreset(preset), opts.modelOverrides ?? {}, 'modelOverrides'), `model preset '${preset}'`);
   const tokenizer = WordTokenizer.build(caps, { contextLength: base.text.contextLength });
-  const sized = {
-    ...base,
-    text: { ...base.text, vocabSize: tokenizer.vocabSize, contextLength: tokenizer.contextLength },
-    prior: { ...base.prior, numClasses: Math.max(1, ds.classes.length) },
-  };
+  const sized = modelForData(base, { vocabulary: { vocabSize: tokenizer.vocabSize, contextLength: tokenizer.contextLength }, numClasses: ds.classes.length });
   const config = pirConfig(sized, `model preset '${preset}'`);
   const model = createModel(config, seeds) as PirModel;
   const missing = candidates.length ? ` (no finished run ${candidates.join(' or ')} yet: notebooks 05–06 or \`npm run train\` create one)` : '';

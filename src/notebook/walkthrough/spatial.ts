@@ -14,9 +14,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { PirModel } from '../../models/pir';
-import { linear, l2normalize } from '../../models/layers';
+import { l2normalize } from '../../models/layers';
 import { softBelief, tokenBelief } from '../../models/soft_belief';
-import { PaeRoundTrace, SPATIAL_PAE_KEYS } from '../../models/spatial_pae';
+import { PaeRoundTrace } from '../../models/spatial_pae';
 import { AnnotatedObject, objectCoverageGrid } from '../../data/embedded/index';
 import { BeliefPanel } from '../../plotting/figures/belief_matrix';
 
@@ -75,30 +75,12 @@ export function meanTokenCosine(a: tf.Tensor3D, b: tf.Tensor3D): number {
   return tf.tidy(() => tf.mean(tf.sum(tf.mul(l2normalize(a, -1), l2normalize(b, -1)), -1)).dataSync()[0]);
 }
 
-/**
- * Attention weights `[B, H, Lq, Lk]` of a CA block `<prefix>` (PIR `CroSA`: `mhatt_cross`), recomputed
- * from its registered weights: q = linear_q(query), k = linear_k(keys), softmax(q·kᵀ/√d_h) per head.
- */
-export function crossAttentionMap(model: PirModel, prefix: string, query: tf.Tensor3D, keys: tf.Tensor3D, heads: number): tf.Tensor4D {
-  const p = model.params;
-  return tf.tidy(() => {
-    const [B, Lq, D] = query.shape as number[];
-    const Lk = (keys.shape as number[])[1];
-    const dh = D / heads;
-    const q = linear(query, p.get(`${prefix}.mhatt_cross.linear_q.weight`), p.get(`${prefix}.mhatt_cross.linear_q.bias`)); // [B, Lq, D]
-    const k = linear(keys, p.get(`${prefix}.mhatt_cross.linear_k.weight`), p.get(`${prefix}.mhatt_cross.linear_k.bias`)); // [B, Lk, D]
-    const qh = tf.transpose(tf.reshape(q, [B, Lq, heads, dh]), [0, 2, 1, 3]); // [B, H, Lq, dh]
-    const kh = tf.transpose(tf.reshape(k, [B, Lk, heads, dh]), [0, 2, 1, 3]); // [B, H, Lk, dh]
-    return tf.softmax(tf.mul(tf.matMul(qh, kh, false, true), 1 / Math.sqrt(dh)), -1) as tf.Tensor4D; // [B, H, Lq, Lk]
-  });
-}
-
-/** Round summaries from a PAE trace (`prefix` = 'img_ca' or 'txt_ca'). */
-export function summarizeRounds(model: PirModel, prefix: string, start: tf.Tensor3D, rounds: PaeRoundTrace[], heads: number): RoundSummary[] {
+/** Round summaries from a PAE trace (the CA attention is the trace's own `caAttention`). */
+export function summarizeRounds(start: tf.Tensor3D, rounds: PaeRoundTrace[], heads: number): RoundSummary[] {
   let prev = start;
   return rounds.map((r, i) => {
     const attention = tf.tidy(() => {
-      const att = crossAttentionMap(model, `${prefix}.${i}`, r.query, r.saOut, heads); // [B, H, Lq, Lk]
+      const att = r.caAttention; // [B, H, Lq, Lk]
       const [B, , , Lk] = att.shape as number[];
       return rows2d(tf.reshape(tf.mean(tf.slice(att, [0, 0, 0, 0], [B, heads, 1, Lk]), 1), [B, Lk])); // row 0, mean over heads
     });
@@ -125,7 +107,7 @@ export function traceSpatialPae(model: PirModel, images: tf.Tensor4D): SpatialWa
     const [B, N, D] = V.shape as number[];
     const L = (trace.sFiltered.shape as number[])[1];
     const beliefRows = rows2d(trace.belief);
-    const rounds = summarizeRounds(model, SPATIAL_PAE_KEYS.ca, trace.sFiltered, trace.rounds, pae.cfg.heads);
+    const rounds = summarizeRounds(trace.sFiltered, trace.rounds, pae.cfg.heads);
     const embeddingVsGlobal = tf.tidy(() => {
       const g = l2normalize(tf.reshape(tf.slice(V, [0, 0, 0], [B, 1, D]), [B, D]), -1); // [B, D]
       return Array.from(tf.sum(tf.mul(g, trace.vEmb), -1).dataSync());

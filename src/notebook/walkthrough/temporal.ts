@@ -12,7 +12,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { PirModel } from '../../models/pir';
 import { l2normalize } from '../../models/layers';
-import { TEMPORAL_PAE_KEYS } from '../../models/temporal_pae';
 import { WORD_EOT, WORD_PAD, WORD_SOT, WordTokenizer } from '../../data/word_tokenizer';
 import { RoundSummary, meanTokenSimilarity, summarizeRounds } from './spatial';
 
@@ -59,7 +58,7 @@ export function traceTemporalPae(model: PirModel, tok: WordTokenizer, ids: Int32
   try {
     const D = (T.shape as number[])[2];
     const words = tokenStrings(tok, ids, length);
-    const base = summarizeRounds(model, TEMPORAL_PAE_KEYS.ca, T, trace.rounds, pae.cfg.heads);
+    const base = summarizeRounds(T, trace.rounds, pae.cfg.heads);
     let prev: tf.Tensor3D = T;
     const rounds: TemporalRound[] = base.map((r, i) => {
       const next = trace.rounds[i].caOut;

@@ -12,40 +12,15 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { SeedStream } from '../utils/random';
 import { readJson } from '../utils/fs';
-import { SafeTensor, readSafetensorsFile, toFloat32, toInt32Numbers } from '../io/safetensors';
-import { ParamStore } from './params';
-import { assignTorchValue } from './layers';
-import { CroSA, MHSA, PaeBlockConfig } from './pir_blocks';
-import { SpatialPae, SPATIAL_PAE_KEYS } from './spatial_pae';
-import { TemporalPae, TEMPORAL_PAE_KEYS } from './temporal_pae';
-import { softBelief } from './soft_belief';
-
-/** Comparison of one output. */
-export interface ParityOutputResult {
-  /** Tensor name in the fixture, e.g. `output/v_emb`. */
-  name: string;
-  /** max |got − exp|. */
-  maxAbs: number;
-  /** max |got − exp| / |exp| over elements with |exp| > atol (0 if none). */
-  maxRel: number;
-  /** Every element within `atol + rtol·|exp|` (integers: equal). */
-  pass: boolean;
-  /** True for integer outputs compared exactly. */
-  exact: boolean;
-  /** Why it failed when the shapes differ or a value is missing. */
-  error?: string;
-}
-
-/** Result of one case. */
-export interface ParityCaseResult {
-  case: string;
-  variant: string;
-  /** Sizes the runner read from the data. */
-  dims: Record<string, number>;
-  tolerance: { rtol: number; atol: number };
-  outputs: ParityOutputResult[];
-  pass: boolean;
-}
+import { SafeTensor, readSafetensorsFile, toFloat32 } from '../io/safetensors';
+import { ParamStore } from '../models/params';
+import { assignTorchValue } from '../models/layers';
+import { CroSA, MHSA, PaeBlockConfig } from '../models/pir_blocks';
+import { SpatialPae, SPATIAL_PAE_KEYS } from '../models/spatial_pae';
+import { TemporalPae, TEMPORAL_PAE_KEYS } from '../models/temporal_pae';
+import { softBelief } from '../models/soft_belief';
+import { compareTensor, failedRow } from './compare';
+import { CaseRows, ParityRow } from './types';
 
 /** The part of a fixture's JSON sidecar the runners read. */
 interface FixtureJson {
@@ -125,56 +100,24 @@ function loadParams(fx: Fixture, store: ParamStore, strip = ''): void {
   if (missing.length > 0) throw new Error(`${fx.file}: no value for model parameter(s) ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ' …' : ''}`);
 }
 
-/** Compare a float result with the fixture tensor `name`. */
-function compareFloat(fx: Fixture, name: string, got: tf.Tensor): ParityOutputResult {
-  const exp = need(fx, name);
-  if (exp.shape.join(',') !== got.shape.join(',')) {
-    return { name, maxAbs: Infinity, maxRel: Infinity, pass: false, exact: false, error: `shape [${got.shape}] vs expected [${exp.shape}]` };
-  }
-  const e = toFloat32(exp);
-  const g = got.dataSync();
-  let maxAbs = 0;
-  let maxRel = 0;
-  let pass = true;
-  for (let i = 0; i < e.length; i++) {
-    const d = Math.abs(g[i] - e[i]);
-    if (!(d <= fx.tol.atol + fx.tol.rtol * Math.abs(e[i]))) pass = false;
-    if (!(d <= maxAbs)) maxAbs = d;
-    if (Math.abs(e[i]) > fx.tol.atol) maxRel = Math.max(maxRel, d / Math.abs(e[i]));
-  }
-  return { name, maxAbs, maxRel, pass, exact: false };
+/** Compare a float result with the fixture tensor `name` (the fixture's tolerance). */
+function compareFloat(fx: Fixture, name: string, got: tf.Tensor): ParityRow {
+  return compareTensor(name, got.dataSync(), got.shape, need(fx, name), { exact: false, rtol: fx.tol.rtol, atol: fx.tol.atol });
 }
 
 /** Compare an integer result exactly. */
-function compareInt(fx: Fixture, name: string, got: tf.Tensor): ParityOutputResult {
-  const exp = need(fx, name);
-  if (exp.shape.join(',') !== got.shape.join(',')) {
-    return { name, maxAbs: Infinity, maxRel: Infinity, pass: false, exact: true, error: `shape [${got.shape}] vs expected [${exp.shape}]` };
-  }
-  const e = toInt32Numbers(exp, `${fx.file}:${name}`);
-  const g = got.dataSync();
-  let maxAbs = 0;
-  for (let i = 0; i < e.length; i++) maxAbs = Math.max(maxAbs, Math.abs(g[i] - e[i]));
-  return { name, maxAbs, maxRel: 0, pass: maxAbs === 0, exact: true };
+function compareInt(fx: Fixture, name: string, got: tf.Tensor): ParityRow {
+  return compareTensor(name, got.dataSync(), got.shape, need(fx, name), { exact: true });
 }
 
-function result(fx: Fixture, dims: Record<string, number>, compared: ParityOutputResult[]): ParityCaseResult {
+function result(fx: Fixture, dims: Record<string, number>, compared: ParityRow[]): CaseRows {
   // Every `output/*` of the fixture must have been compared: a skipped output is a failure.
   const seen = new Set(compared.map((o) => o.name));
-  const outputs = [...compared];
+  const rows = [...compared];
   for (const name of fx.tensors.keys()) {
-    if (name.startsWith('output/') && !seen.has(name)) {
-      outputs.push({ name, maxAbs: Infinity, maxRel: Infinity, pass: false, exact: false, error: 'not compared by the runner' });
-    }
+    if (name.startsWith('output/') && !seen.has(name)) rows.push(failedRow(name, 'not compared by the runner'));
   }
-  return {
-    case: fx.json.case ?? fx.name,
-    variant: fx.json.variant ?? '?',
-    dims,
-    tolerance: fx.tol,
-    outputs,
-    pass: outputs.length > 0 && outputs.every((o) => o.pass),
-  };
+  return { rows, dims };
 }
 
 /** Run `fn` and dispose every tensor it created (tf.tidy for non-tensor results). */
@@ -200,7 +143,7 @@ function mlpRatioOf(fx: Fixture, ffn0Key: string, width: number): number {
 }
 
 /** Case 1: PIR MHSA and CroSA blocks. */
-export function runPirBlocksCase(dir: string): ParityCaseResult {
+export function runPirBlocksCase(dir: string): CaseRows {
   const fx = loadFixture(dir, 'pir_blocks');
   const D = need(fx, 'input/x').shape[2];
   const cfg: PaeBlockConfig = { width: D, heads: headsOf(fx), dropout: 0, mlpRatio: mlpRatioOf(fx, 'param/mhsa.ffn.0.weight', D) };
@@ -233,7 +176,7 @@ export function runPirBlocksCase(dir: string): ParityCaseResult {
 }
 
 /** Case 2: Spatial-PAE with hard belief. */
-export function runSpatialPaeCase(dir: string): ParityCaseResult {
+export function runSpatialPaeCase(dir: string): CaseRows {
   const fx = loadFixture(dir, 'spatial_pae');
   const [B, N, D] = need(fx, 'input/V').shape;
   const K = need(fx, 'output/kept_idx').shape[1];
@@ -276,7 +219,7 @@ export function runSpatialPaeCase(dir: string): ParityCaseResult {
 }
 
 /** Case 3: Temporal-PAE. */
-export function runTemporalPaeCase(dir: string): ParityCaseResult {
+export function runTemporalPaeCase(dir: string): CaseRows {
   const fx = loadFixture(dir, 'temporal_pae');
   const [B, L, D] = need(fx, 'input/T').shape;
   const nT = countCopies(fx, TEMPORAL_PAE_KEYS.sa);
@@ -293,7 +236,7 @@ export function runTemporalPaeCase(dir: string): ParityCaseResult {
     const outputs = scoped(() => {
       const T = inputTensor(fx, 'input/T') as tf.Tensor3D;
       const t = pae.trace(T, null);
-      const out: ParityOutputResult[] = [];
+      const out: ParityRow[] = [];
       t.rounds.forEach((r, i) => {
         out.push(compareFloat(fx, `output/iter${i}/sa_out`, r.saOut));
         out.push(compareFloat(fx, `output/iter${i}/query`, r.query));
@@ -310,7 +253,7 @@ export function runTemporalPaeCase(dir: string): ParityCaseResult {
 }
 
 /** Case 4: PriorCLIP soft belief, both formulas. */
-export function runSoftBeliefCase(dir: string): ParityCaseResult {
+export function runSoftBeliefCase(dir: string): CaseRows {
   const fx = loadFixture(dir, 'soft_belief');
   const [B, T, W] = need(fx, 'input/x').shape;
   const outputs = scoped(() => {
@@ -333,7 +276,7 @@ export function runSoftBeliefCase(dir: string): ParityCaseResult {
 }
 
 /** All four PAE cases by name (for the parity CLI). */
-export const PAE_PARITY_CASES: Record<string, (dir: string) => ParityCaseResult> = {
+export const PAE_PARITY_CASES: Record<string, (dir: string) => CaseRows> = {
   pir_blocks: runPirBlocksCase,
   spatial_pae: runSpatialPaeCase,
   temporal_pae: runTemporalPaeCase,

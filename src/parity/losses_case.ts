@@ -4,48 +4,22 @@
  */
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { readSafetensorsFile, SafeTensor, toFloat32, toInt32Numbers } from '../io/safetensors';
-import { clipLoss, pirContrastiveLoss } from './contrastive_loss';
-import { clipAffiliationLoss, pirAffiliationLoss } from './affiliation_loss';
-import { tripletLoss, DEFAULT_TRIPLET_MARGIN } from './triplet_loss';
-import { CLIP_LOSS_CONFIG, DEFAULT_LOSS_CONFIG, totalLoss } from './total_loss';
-
-/** One compared output. */
-export interface ParityRow {
-  name: string;
-  maxAbs: number;
-  maxRel: number;
-  pass: boolean;
-}
+import { toFloat32, toInt32Numbers } from '../io/safetensors';
+import { clipLoss, pirContrastiveLoss } from '../losses/contrastive_loss';
+import { clipAffiliationLoss, pirAffiliationLoss } from '../losses/affiliation_loss';
+import { tripletLoss, DEFAULT_TRIPLET_MARGIN } from '../losses/triplet_loss';
+import { CLIP_LOSS_CONFIG, DEFAULT_LOSS_CONFIG, totalLoss } from '../losses/total_loss';
+import { compareValues, failedRow, readFixtureTensors } from './compare';
+import { ParityRow } from './types';
 
 /** Golden tolerance for the losses case. */
 export const LOSSES_RTOL = 1e-4;
 export const LOSSES_ATOL = 1e-5;
 
-/** Compare two arrays elementwise as `|got − exp| ≤ atol + rtol·|exp|`. */
-export function compareArrays(name: string, got: ArrayLike<number>, exp: ArrayLike<number>, rtol: number, atol: number): ParityRow {
-  if (got.length !== exp.length) return { name: `${name} (length ${got.length} vs ${exp.length})`, maxAbs: Infinity, maxRel: Infinity, pass: false };
-  let maxAbs = 0;
-  let maxRel = 0;
-  let pass = true;
-  for (let i = 0; i < got.length; i++) {
-    const d = Math.abs(got[i] - exp[i]);
-    if (!(d <= atol + rtol * Math.abs(exp[i]))) pass = false;
-    maxAbs = Math.max(maxAbs, d);
-    maxRel = Math.max(maxRel, d / Math.max(Math.abs(exp[i]), Number.MIN_VALUE));
-  }
-  return { name, maxAbs, maxRel, pass };
-}
-
 /** Run every loss output of the case in `dir` and compare it with the golden value. */
 export function runLossesCase(dir: string): ParityRow[] {
   const file = path.join(dir, 'losses.safetensors');
-  const t = readSafetensorsFile(file);
-  const get = (k: string): SafeTensor => {
-    const v = t.get(k);
-    if (!v) throw new Error(`${file}: tensor '${k}' is missing`);
-    return v;
-  };
+  const { tensors: t, get } = readFixtureTensors(file);
   const rows: ParityRow[] = [];
   const computed: Record<string, number> = {};
   tf.tidy(() => {
@@ -73,19 +47,19 @@ export function runLossesCase(dir: string): ParityRow[] {
     computed['output/openclip_aff/total_loss'] = val(clipTotal.total);
     for (const x of [pirTotal, clipTotal]) {
       x.total.dispose();
-      Object.values(x.parts).forEach((p) => p.dispose());
+      Object.values(x.parts).forEach((p: tf.Tensor) => p.dispose());
     }
   });
   const outputs = [...t.keys()].filter((k) => k.startsWith('output/')).sort();
   for (const k of outputs) {
     if (!(k in computed)) {
-      rows.push({ name: `${k} (not computed by the kit)`, maxAbs: Infinity, maxRel: Infinity, pass: false });
+      rows.push(failedRow(k, 'not computed by the kit'));
       continue;
     }
-    rows.push(compareArrays(k, [computed[k]], toFloat32(get(k)), LOSSES_RTOL, LOSSES_ATOL));
+    rows.push(compareValues(k, [computed[k]], toFloat32(get(k)), { exact: false, rtol: LOSSES_RTOL, atol: LOSSES_ATOL }));
   }
   for (const k of Object.keys(computed)) {
-    if (!t.has(k)) rows.push({ name: `${k} (missing in ${file})`, maxAbs: Infinity, maxRel: Infinity, pass: false });
+    if (!t.has(k)) rows.push(failedRow(k, `missing in ${file}`));
   }
   return rows;
 }

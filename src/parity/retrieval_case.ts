@@ -8,25 +8,23 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { readSafetensorsFile, SafeTensor, toFloat32, toInt32Numbers } from '../io/safetensors';
-import { compareArrays, ParityRow } from '../losses/parity_case';
-import { RetrievalMetrics, retrievalMetricsFromMatrix, TieRule } from './retrieval_metrics';
+import { toFloat32, toInt32Numbers } from '../io/safetensors';
+import { RetrievalMetrics, retrievalMetricsFromMatrix, TieRule } from '../evaluation/retrieval_metrics';
+import { compareValues, failedRow, readFixtureTensors } from './compare';
+import { ParityRow } from './types';
 
 /** Tolerance of the reference's 2-decimal rounding. */
 const ROUNDED_ATOL = 0.005;
 /** Tolerance on unrounded metrics. */
 const UNROUNDED_ATOL = 1e-4;
+/** Ranks and hits are integers: compared exactly. */
+const EXACT = { exact: true } as const;
 
 
 /** Run the retrieval case in `dir` under every tie rule and compare. */
 export function runRetrievalCase(dir: string): ParityRow[] {
   const file = path.join(dir, 'retrieval.safetensors');
-  const t = readSafetensorsFile(file);
-  const get = (k: string): SafeTensor => {
-    const v = t.get(k);
-    if (!v) throw new Error(`${file}: tensor '${k}' is missing`);
-    return v;
-  };
+  const { tensors: t, get } = readFixtureTensors(file);
   const simsT = get('input/sims');
   const [I, T] = simsT.shape;
   const sims = toFloat32(simsT);
@@ -47,7 +45,7 @@ export function runRetrievalCase(dir: string): ParityRow[] {
     for (const dir2 of ['i2t', 't2i'] as const) {
       const name = `aux/rank_${dir2}_${aux}`;
       if (!t.has(name)) continue;
-      rows.push(compareArrays(`${name} ← ${rule}`, byRule[rule].ranks![dir2], toInt32Numbers(get(name), name), 0, 0));
+      rows.push(compareValues(`${name} ← ${rule}`, byRule[rule].ranks![dir2], toInt32Numbers(get(name), name), EXACT));
     }
   }
   const topk = byRule['clip-topk'];
@@ -59,7 +57,7 @@ export function runRetrievalCase(dir: string): ParityRow[] {
       const j = ks.indexOf(k);
       const hits = topk.hits![dir2];
       const got = Array.from({ length: hits.length / ks.length }, (_, q) => hits[q * ks.length + j]);
-      rows.push(compareArrays(`${name} ← clip-topk`, got, toInt32Numbers(get(name), name), 0, 0));
+      rows.push(compareValues(`${name} ← clip-topk`, got, toInt32Numbers(get(name), name), EXACT));
     }
   }
   // Rounded reference outputs (any K): itm_eval txt_r<K>/img_r<K>/r_mean, recall_at_k image2text_R<K>/text2image_R<K>/mean_recall.
@@ -82,11 +80,11 @@ export function runRetrievalCase(dir: string): ParityRow[] {
       rule = 'clip-topk';
       got = byRule[rule].mR;
     } else {
-      rows.push({ name: `${name} (not computed by the kit)`, maxAbs: Infinity, maxRel: Infinity, pass: false });
+      rows.push(failedRow(name, 'not computed by the kit'));
       continue;
     }
-    if (got === undefined) rows.push({ name: `${name} (K not computed)`, maxAbs: Infinity, maxRel: Infinity, pass: false });
-    else rows.push(compareArrays(`${name} ← ${rule}`, [got], toFloat32(get(name)), 0, ROUNDED_ATOL));
+    if (got === undefined) rows.push(failedRow(name, 'K not computed'));
+    else rows.push(compareValues(`${name} ← ${rule}`, [got], toFloat32(get(name)), { exact: false, rtol: 0, atol: ROUNDED_ATOL }));
   }
   // Unrounded metrics recorded in the JSON sidecar.
   const jsonFile = path.join(dir, 'retrieval.json');
@@ -101,7 +99,7 @@ export function runRetrievalCase(dir: string): ParityRow[] {
     for (const [key, vals] of Object.entries(meta.metrics_under_tie_rules_unrounded ?? {})) {
       const rule = keyRule[key];
       if (!rule) {
-        rows.push({ name: `${jsonFile}: unknown tie rule '${key}'`, maxAbs: Infinity, maxRel: Infinity, pass: false });
+        rows.push(failedRow(`${jsonFile}: tie rule '${key}'`, 'unknown tie rule'));
         continue;
       }
       const m = byRule[rule];
@@ -111,7 +109,7 @@ export function runRetrievalCase(dir: string): ParityRow[] {
         if (r) return recall(m, r[1] === 'txt' ? 'i2t' : 't2i', Number(r[2])) ?? NaN;
         return n === 'r_mean' ? m.mR : NaN;
       };
-      rows.push(compareArrays(`json ${key} (${names.length} values) ← ${rule}`, names.map(gotOf), names.map((n) => vals[n] as number), 0, UNROUNDED_ATOL));
+      rows.push(compareValues(`json ${key} (${names.length} values) ← ${rule}`, names.map(gotOf), names.map((n) => vals[n] as number), { exact: false, rtol: 0, atol: UNROUNDED_ATOL }));
     }
   }
   return rows;

@@ -1,0 +1,87 @@
+/**
+ * What a model config needs from the data — the one place that answers it, so the recipe, the
+ * evaluation CLI, the notebooks and the benchmarks never branch on `kind` themselves:
+ *
+ *   const needs = dataNeeds(exp.model);   // { imageSize, evalTransform, tokenizer, contextLength, hasPrior }
+ *
+ * - PIR-structure models (`pir-small`, `pir`) read a word vocabulary built on the train captions,
+ *   are evaluated on `Resize((S, S))` (PIR's eval transform), and carry a trainable scene prior;
+ * - PriorCLIP (`priorclip`) reads CLIP BPE tokens and is evaluated as open_clip does (resize the
+ *   short side, centre-crop); its prior is part of the pretrained towers (no stage 0).
+ *
+ * The stage-1 model (`stage1Model`) and the data-sized model (`modelForData`) derive from the same
+ * family rules.
+ */
+import { EvalTransform } from '../data/image_preprocess';
+import { ModelConfig } from './model';
+import { defaultModelConfig } from './factory';
+
+/** Tokenizer family a model reads. */
+export type TokenizerKind = 'word' | 'clip';
+
+/** What a model config needs from the data. */
+export interface DataNeeds {
+  /** Input image side in pixels. */
+  imageSize: number;
+  /** Eval-time image transform (also the no-augmentation training transform). */
+  evalTransform: EvalTransform;
+  /** Tokenizer family. */
+  tokenizer: TokenizerKind;
+  /** Token context length the text tower reads. */
+  contextLength: number;
+  /** True when the model has a trainable scene prior (stage 0 applies). */
+  hasPrior: boolean;
+}
+
+/** What `model` needs from the data. */
+export function dataNeeds(model: ModelConfig): DataNeeds {
+  if (model.kind === 'priorclip') {
+    return { imageSize: model.vision_cfg.image_size, evalTransform: 'resize-center-crop', tokenizer: 'clip', contextLength: model.text_cfg.context_length, hasPrior: false };
+  }
+  return { imageSize: model.imageSize, evalTransform: 'resize', tokenizer: 'word', contextLength: model.text.contextLength, hasPrior: model.prior.enabled };
+}
+
+/** The sizes the data decides (a word vocabulary, its context length, the scene classes). */
+export interface DataSizes {
+  /** Word vocabulary (null for CLIP BPE models: their vocabulary is fixed). */
+  vocabulary: { vocabSize: number; contextLength: number } | null;
+  /** Scene classes of the dataset. */
+  numClasses: number;
+}
+
+/** The model config with the data-dependent sizes filled in (vocabulary, context, classes). */
+export function modelForData(model: ModelConfig, sizes: DataSizes): ModelConfig {
+  if (model.kind === 'priorclip') return structuredClone(model);
+  const m = structuredClone(model);
+  if (sizes.vocabulary) {
+    m.text.vocabSize = sizes.vocabulary.vocabSize;
+    m.text.contextLength = sizes.vocabulary.contextLength;
+  }
+  m.prior.numClasses = Math.max(1, sizes.numClasses);
+  return m;
+}
+
+/**
+ * The stage-1 model: backbones and projections only (no prior, no PAE). The modules stage 1 leaves
+ * out carry the kind's default settings, so the stage key (which hashes this config) is the same
+ * for variants that differ only inside those modules (the K, n_v, n_t and belief sweeps): they
+ * share the full model's stage-1 run — the same parameters, the same seeded initialisation, hence
+ * the same weights. PriorCLIP has no stage-1 variant (the same towers throughout).
+ */
+export function stage1Model(model: ModelConfig): ModelConfig {
+  if (model.kind === 'priorclip') return structuredClone(model);
+  const d = defaultModelConfig(model.kind);
+  if (d.kind === 'priorclip') return structuredClone(model);
+  return {
+    ...structuredClone(model),
+    prior: { ...d.prior, enabled: false },
+    spatialPae: { ...d.spatialPae, enabled: false },
+    temporalPae: { ...d.temporalPae, enabled: false },
+  };
+}
+
+/** The stage-0 part of a model config (the scene-prior encoder and the input size), null without a prior. */
+export function priorModel(model: ModelConfig): { kind: string; imageSize: number; prior: unknown } | null {
+  if (model.kind === 'priorclip' || !model.prior.enabled) return null;
+  return { kind: model.kind, imageSize: model.imageSize, prior: model.prior };
+}
