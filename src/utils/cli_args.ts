@@ -185,7 +185,7 @@ export function num(a: ParsedArgs, k: string): number | undefined {
 }
 export function nums(a: ParsedArgs, k: string): number[] | undefined {
   const v = a[k];
-  return Array.isArray(v) && v.every((x) => typeof x === 'number') ? (v as number[]) : undefined;
+  return Array.isArray(v) && (v as unknown[]).every((x) => typeof x === 'number') ? (v as number[]) : undefined;
 }
 export function list(a: ParsedArgs, k: string): string[] {
   const v = a[k];
