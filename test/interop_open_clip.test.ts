@@ -357,3 +357,76 @@ test('PIR-kind experiment: data and weights-by-name exported, the rest said plai
   const ds = await loadDataset(path.join(out, 'data', 'karpathy', 'dataset.json'));
   assert.ok(ds.images.some((r) => r.split === 'train') && ds.images.some((r) => r.split === 'test'));
 });
+
+/** A stand-in for the fork's package layout (NOT its code): records what train.sh and the launcher hand it. */
+function writeStubFork(dir: string): void {
+  fs.mkdirSync(path.join(dir, 'open_clip'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'training'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'open_clip', '__init__.py'), 'REGISTERED = []\ndef add_model_config(p):\n    REGISTERED.append(str(p))\n');
+  fs.writeFileSync(
+    path.join(dir, 'open_clip', 'model.py'),
+    [
+      'import torch, torch.nn as nn',
+      'class CLIP(nn.Module):',
+      '    def __init__(self, embed_dim, vision_cfg, text_cfg, quick_gelu=False, **kw):',
+      '        super().__init__()',
+      '        self.vision_proj_res = nn.Linear(512, 768)  # the hard-coded layer of the real fork',
+      '        self.res_visual = nn.Linear(2, 2)',
+      '        self.visual = nn.Linear(2, 2)',
+      '        self.transformer = nn.Linear(2, 2)',
+      '        self.text_projection = nn.Parameter(torch.zeros(2, 2))',
+      '',
+    ].join('\n'),
+  );
+  fs.writeFileSync(path.join(dir, 'training', '__init__.py'), '');
+  fs.writeFileSync(
+    path.join(dir, 'training', 'main.py'),
+    [
+      'import json, os, open_clip',
+      'from open_clip.model import CLIP',
+      'def main(args):',
+      '    model_name = args[args.index("--model") + 1]',
+      '    cfg = None',
+      '    for d in open_clip.REGISTERED:',
+      '        f = os.path.join(d, model_name + ".json")',
+      '        if os.path.exists(f): cfg = json.load(open(f))',
+      '    m = CLIP(**cfg)',
+      '    name = args[args.index("--name") + 1]',
+      '    out = {"argv": args, "cwd": os.getcwd(), "proj": list(m.vision_proj_res.weight.shape),',
+      '           "frozen": sorted(n for n, p in m.named_parameters() if not p.requires_grad)}',
+      '    json.dump(out, open(os.path.join(os.environ["STUB_OUT"], name + ".json"), "w"))',
+      '',
+    ].join('\n'),
+  );
+}
+
+test('train.sh runs the launcher per stage: model_configs registered, vision_proj_res rebuilt, kit freezes applied, flags passed as written', async (t) => {
+  if (NO_TORCH) {
+    t.skip(`needs PyTorch for the launcher (torch.nn): ${NO_TORCH}`);
+    return;
+  }
+  const out = path.join(tmp('sh'), 'job');
+  await runExportCli(['open-clip', '--experiment', 'embedded-fast', '--model', 'priorclip-tiny', '--set', `model.text_cfg.vocab_size=${CLIP_VOCAB_SIZE}`, '--out', out, '--samples-per-shard', '2000', '--quiet']);
+  const fork = tmp('stubfork');
+  writeStubFork(fork);
+  const rec = tmp('stubout');
+  const r = spawnSync('bash', [path.join(out, 'train.sh')], { encoding: 'utf8', env: { ...process.env, PRIORCLIP_SRC: fork, PYTHON: TORCH_PY, STUB_OUT: rec, NPROC: '1' } });
+  assert.equal(r.status, 0, `train.sh failed:\n${r.stderr}`);
+  const s1 = readJson<{ argv: string[]; cwd: string; proj: number[]; frozen: string[] }>(path.join(rec, 'stage1.json'));
+  const s2 = readJson<{ argv: string[]; cwd: string; proj: number[]; frozen: string[] }>(path.join(rec, 'stage2.json'));
+  assert.deepEqual(s1.proj, [64, 32], 'vision_proj_res rebuilt as Linear(embed 32 → width 64)');
+  assert.deepEqual(s1.frozen, ['res_visual.bias', 'res_visual.weight']);
+  assert.deepEqual(s2.frozen, ['res_visual.bias', 'res_visual.weight', 'transformer.bias', 'transformer.weight'], 'text tower frozen, text_projection trains');
+  assert.equal(fs.realpathSync(s1.cwd), fs.realpathSync(fork), 'runs from the fork src/ (python -m training.main layout)');
+  const flagsOf = (argv: string[]) => argv.filter((a) => a.startsWith('--'));
+  for (const argv of [s1.argv, s2.argv]) for (const f of flagsOf(argv)) assert.ok(f in OPEN_CLIP_FORK_FLAGS, `${f} reaches training.main and is a fork flag`);
+  const val = (argv: string[], f: string) => argv[argv.indexOf(f) + 1];
+  assert.equal(val(s1.argv, '--batch-size'), '32', 'NPROC=1: the whole kit batch on one GPU');
+  assert.equal(val(s1.argv, '--train-data'), path.join(out, 'data', 'stage1', 'embedded-coarse-train-0000.tar'));
+  assert.equal(val(s2.argv, '--pretrained'), path.join(out, 'logs', 'stage1', 'checkpoints', 'epoch_8.pt'));
+  assert.ok(s2.argv.includes('--is_aff_loss'));
+  // the one-stage form, and the torchrun form's batch split
+  const r2 = spawnSync('bash', [path.join(out, 'train.sh'), 'stage2'], { encoding: 'utf8', env: { ...process.env, PRIORCLIP_SRC: fork, PYTHON: TORCH_PY, STUB_OUT: rec, NPROC: '1' } });
+  assert.equal(r2.status, 0, r2.stderr);
+  assert.match(fs.readFileSync(path.join(out, 'train.sh'), 'utf8'), /--batch-size "\$\(\( 32 \/ NPROC \)\)"/);
+});
