@@ -430,3 +430,17 @@ test('train.sh runs the launcher per stage: model_configs registered, vision_pro
   assert.equal(r2.status, 0, r2.stderr);
   assert.match(fs.readFileSync(path.join(out, 'train.sh'), 'utf8'), /--batch-size "\$\(\( 32 \/ NPROC \)\)"/);
 });
+
+test('export refuses a non-empty folder that is not an export, and replaces an export only with --force', async () => {
+  const dir = tmp('force');
+  fs.writeFileSync(path.join(dir, 'notes.txt'), 'mine');
+  await assert.rejects(runExportCli(['open-clip', '--experiment', 'embedded-fast', '--out', dir, '--quiet']), /not empty and holds no kit_export\.json/);
+  const out = path.join(dir, 'job');
+  const args = ['open-clip', '--experiment', 'embedded-fast', '--model', 'priorclip-vit-b-32', '--out', out, '--quiet'];
+  await runExportCli([...args, '--samples-per-shard', '500']);
+  const many = fs.readdirSync(path.join(out, 'data', 'stage2')).filter((f) => f.endsWith('.tar')).length;
+  await assert.rejects(runExportCli(args), /already holds an export.*--force/);
+  await runExportCli([...args, '--samples-per-shard', '100000', '--force']);
+  const tars = fs.readdirSync(path.join(out, 'data', 'stage2')).filter((f) => f.endsWith('.tar'));
+  assert.ok(many > 1 && tars.length === 1, `stale shards removed (${many} → ${tars.length})`);
+});

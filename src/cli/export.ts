@@ -1,7 +1,7 @@
 /**
  * `npm run export -- open-clip --experiment <preset | run id> --out <dir>
  *    [--model <model preset>] [--set key.path=value …] [--stages stage1,stage2]
- *    [--samples-per-shard 1000] [--weights best|final] [--no-weights]`
+ *    [--samples-per-shard 1000] [--weights best|final] [--no-weights] [--force]`
  *
  * Writes a self-contained folder that trains the experiment at scale with the PriorCLIP open_clip
  * fork (model config in the fork's schema, webdataset shards per stage, the test split as Karpathy
@@ -22,7 +22,7 @@ import { ExportStage, exportOpenClipJob, DEFAULT_SAMPLES_PER_SHARD, OpenClipExpo
 
 const USAGE =
   'usage: npm run export -- open-clip --experiment <preset | run id> --out <dir> [--model <model preset>] [--set key.path=value …] ' +
-  `[--stages stage1,stage2] [--samples-per-shard ${DEFAULT_SAMPLES_PER_SHARD}] [--weights best|final] [--no-weights]`;
+  `[--stages stage1,stage2] [--samples-per-shard ${DEFAULT_SAMPLES_PER_SHARD}] [--weights best|final] [--no-weights] [--force]`;
 
 /** The experiment named by `--experiment`: a kit run id (its recorded config, and its weights) or a preset. */
 export function resolveExportExperiment(name: string, model: string | undefined, overrides: unknown): { exp: ExperimentConfig; runId: string | null } {
@@ -50,7 +50,7 @@ export function resolveExportExperiment(name: string, model: string | undefined,
 export async function runExportCli(argv: readonly string[]): Promise<OpenClipExportResult> {
   const [target, ...rest] = argv;
   if (target !== 'open-clip') throw new Error(`export: unknown target '${target ?? ''}' (known: open-clip)\n${USAGE}`);
-  const args = parseArgs(rest, { experiment: 'string', out: 'string', model: 'string', set: 'list', stages: 'string', 'samples-per-shard': 'string', weights: 'string', 'no-weights': 'boolean', quiet: 'boolean' }, 'npm run export -- open-clip');
+  const args = parseArgs(rest, { experiment: 'string', out: 'string', model: 'string', set: 'list', stages: 'string', 'samples-per-shard': 'string', weights: 'string', 'no-weights': 'boolean', force: 'boolean', quiet: 'boolean' }, 'npm run export -- open-clip');
   const experiment = args.experiment as string | undefined;
   const out = args.out as string | undefined;
   if (!experiment || !out) throw new Error(`export: --experiment and --out are required\n${USAGE}`);
@@ -73,7 +73,7 @@ export async function runExportCli(argv: readonly string[]): Promise<OpenClipExp
     init = { model: loadModelCheckpoint(file, { config: exp.model }), runId };
   }
   try {
-    const res = exportOpenClipJob({ exp, dataset: prepared.dataset, outDir: path.resolve(out), init, stages, samplesPerShard: per, origin: runId ? `kit run ${runId}` : `preset ${experiment}` });
+    const res = exportOpenClipJob({ exp, dataset: prepared.dataset, outDir: path.resolve(out), init, stages, samplesPerShard: per, origin: runId ? `kit run ${runId}` : `preset ${experiment}`, force: args.force === true });
     if (args.quiet !== true) {
       process.stdout.write(`wrote ${res.outDir} (${res.manifest.kind}${res.manifest.forkModel ? `, fork model ${res.manifest.forkModel}` : ''})\n`);
       for (const s of res.manifest.stages) process.stdout.write(`  ${s.stage}: ${s.trainShards} (${s.trainSamples} samples), frozen: ${s.freeze.join(' ') || 'none'}\n`);

@@ -56,6 +56,8 @@ export interface OpenClipExportOptions {
   samplesPerShard?: number;
   /** Where the experiment came from (preset name or run id), for the manifest. */
   origin: string;
+  /** Replace a previous export in `outDir` (its data / model_configs / init; logs/ stays). */
+  force?: boolean;
 }
 
 /** The manifest (`kit_export.json`). */
@@ -147,12 +149,25 @@ function readme(m: ExportManifest, job: ForkJob | null): string {
   return lines.join('\n');
 }
 
+/**
+ * An empty (or new) folder, or, with `force`, a previous export whose generated parts are removed
+ * first (stale shards would otherwise sit beside the new ones). Anything else is refused.
+ */
+function prepareOutDir(outDir: string, force: boolean): void {
+  if (fs.existsSync(outDir) && fs.readdirSync(outDir).length > 0) {
+    if (!fs.existsSync(path.join(outDir, EXPORT_MANIFEST))) throw new Error(`export: ${outDir} is not empty and holds no ${EXPORT_MANIFEST}: choose an empty or new folder`);
+    if (!force) throw new Error(`export: ${outDir} already holds an export (${EXPORT_MANIFEST}): pass --force to replace its data, configs and weights (logs/ is kept)`);
+    for (const sub of ['data', 'model_configs', 'init']) fs.rmSync(path.join(outDir, sub), { recursive: true, force: true });
+  }
+  fs.mkdirSync(outDir, { recursive: true });
+}
+
 /** Write the folder. Every file is written atomically; the manifest is written last. */
 export function exportOpenClipJob(opts: OpenClipExportOptions): OpenClipExportResult {
   const { exp, dataset, outDir } = opts;
   const per = opts.samplesPerShard ?? DEFAULT_SAMPLES_PER_SHARD;
   const files: string[] = [];
-  fs.mkdirSync(outDir, { recursive: true });
+  prepareOutDir(outDir, opts.force ?? false);
   const model = exp.model;
 
   let initWeights: string | null = null;
