@@ -167,7 +167,7 @@ test('the recorded flag list is params.py at the recorded commit (85 flags), and
   assert.equal(OPEN_CLIP_FORK_FLAGS['--is_aff_loss'], 'switch');
   assert.equal(OPEN_CLIP_FORK_FLAGS['--wd'], 'value');
   const exp = resolveExperiment('embedded-fast');
-  const data = { trainShards: 'data/x-{0000..0001}.tar', trainSamples: 100, valShards: null, valSamples: 0 };
+  const data = { trainShards: 'data/x-{0000..0001}.tar', trainSamples: 100 };
   const job: ForkJob = buildForkJob({ exp: { ...exp, model: tinyBpe() }, model: tinyBpe(), stage1: data, stage2: data, initWeights: null });
   assert.deepEqual(unknownForkFlags(job), []);
   job.stages[1].flags.push({ flag: '--aff-loss', value: null, from: 'a typo' });
@@ -181,7 +181,7 @@ test('recipe mapping: lr / wd / epochs / warmup / affiliation / frozen towers, a
     train: { stage1: { lr: 3e-4, weightDecay: 0.2, epochs: 5, batchSize: 16, schedule: 'cosine', warmupFraction: 0.1, noDecay: 'open_clip', clampLogitScale: true } },
     data: { augment: 'open_clip' },
   });
-  const job = buildForkJob({ exp: base, model: tinyBpe(), stage1: { trainShards: 's1.tar', trainSamples: 160, valShards: null, valSamples: 0 }, stage2: { trainShards: 's2.tar', trainSamples: 800, valShards: null, valSamples: 0 }, initWeights: 'init/r.pt' });
+  const job = buildForkJob({ exp: base, model: tinyBpe(), stage1: { trainShards: 's1.tar', trainSamples: 160 }, stage2: { trainShards: 's2.tar', trainSamples: 800 }, initWeights: 'init/r.pt' });
   const get = (s: number, f: string) => job.stages[s].flags.find((x) => x.flag === f);
   assert.equal(get(0, '--lr')?.value, '0.0003');
   assert.equal(get(0, '--lr')?.from, 'train.stage1.lr');
@@ -261,7 +261,7 @@ test('export from a kit-trained priorclip-tiny run: folder, shards, Karpathy JSO
     assert.equal(man.kind, 'open-clip');
     assert.equal(man.initWeights, `init/${id}.pt`);
     assert.equal(man.projectionPatch, true);
-    for (const f of ['train.sh', 'README.md', 'priorclip_launch.py', 'model_configs/priorclip-tiny.json', `init/${id}.pt`, 'data/test/dataset.json']) {
+    for (const f of ['train.sh', 'README.md', 'priorclip_launch.py', 'model_configs/priorclip-tiny.json', `init/${id}.pt`, 'data/eval/dataset.json']) {
       assert.ok(fs.existsSync(path.join(out, f)), `${f} written`);
     }
     checkScriptAgainstFork(fs.readFileSync(path.join(out, 'train.sh'), 'utf8'));
@@ -289,12 +289,18 @@ test('export from a kit-trained priorclip-tiny run: folder, shards, Karpathy JSO
     const sizes = readJson<Record<string, number>>(path.join(out, 'data', 'stage2', 'sizes.json'));
     assert.equal(Object.values(sizes).reduce((a, b) => a + b, 0), train2.length * 5);
     // the test split as the Karpathy JSON retrieval.py reads (split 'test', sentences[].raw, filename)
-    const kj = readJson<{ images: { split: string; filename: string; sentences: { raw: string }[] }[] }>(path.join(out, 'data', 'test', 'dataset.json'));
+    const kj = readJson<{ images: { split: string; filename: string; sentences: { raw: string }[] }[] }>(path.join(out, 'data', 'eval', 'dataset.json'));
     const test2 = dataset.images.filter((r) => r.split === 'test');
-    assert.equal(kj.images.length, test2.length);
-    assert.ok(kj.images.every((im) => im.split === 'test' && im.sentences.length === 5 && fs.existsSync(path.join(out, 'data', 'test', 'images', im.filename))));
-    const kt = await loadDataset(path.join(out, 'data', 'test', 'dataset.json'), { imagesRoot: path.join(out, 'data', 'test', 'images') });
-    assert.deepEqual(kt.images.map((r) => r.captions), test2.map((r) => r.captions));
+    const val2 = dataset.images.filter((r) => r.split === 'val');
+    assert.ok(test2.length > 0 && val2.length > 0);
+    // what retrieval.py takes: the entries with split 'test', each caption's 'raw', the image 'filename'
+    const forRetrieval = kj.images.filter((im) => im.split === 'test');
+    assert.deepEqual(forRetrieval.map((im) => im.sentences.map((x) => x.raw)), test2.map((r) => r.captions));
+    assert.equal(kj.images.filter((im) => im.split === 'val').length, val2.length);
+    assert.ok(kj.images.every((im) => fs.existsSync(path.join(out, 'data', 'eval', 'images', im.filename))));
+    const kt = await loadDataset(path.join(out, 'data', 'eval', 'dataset.json'), { imagesRoot: path.join(out, 'data', 'eval', 'images') });
+    assert.deepEqual(kt.images.filter((r) => r.split === 'test').map((r) => r.captions), test2.map((r) => r.captions));
+    assert.ok(!scriptFlags(fs.readFileSync(path.join(out, 'train.sh'), 'utf8')).some((f) => f.flag === '--val-data'), 'no --val-data: the fork val pass cannot unpack its webdataset batches');
 
     if (NO_TORCH) {
       t.diagnostic(`PyTorch checks skipped: ${NO_TORCH}`);
@@ -319,7 +325,7 @@ test('export from a kit-trained priorclip-tiny run: folder, shards, Karpathy JSO
       // npm run evaluate: the same checkpoint, no --model (config from the manifest) = the kit run's own file
       const vocab = path.resolve(projectRoot(), '..', 'shared', 'vocab', 'bpe_simple_vocab_16e6.txt.gz');
       if (fs.existsSync(vocab)) {
-        const common = ['--data', path.join(out, 'data', 'test', 'dataset.json'), '--images', path.join(out, 'data', 'test', 'images'), '--vocab', vocab, '--quiet', '--backend', 'wasm'];
+        const common = ['--data', path.join(out, 'data', 'eval', 'dataset.json'), '--images', path.join(out, 'data', 'eval', 'images'), '--vocab', vocab, '--quiet', '--backend', 'wasm'];
         const fromFork = await runEvaluateCli(['--checkpoint', ckpt, '--out', path.join(out, 'eval-fork'), ...common]);
         const fromKit = await runEvaluateCli(['--checkpoint', path.join(runDir(id), 'best.safetensors'), '--out', path.join(out, 'eval-kit'), ...common]);
         assert.deepEqual(fromFork.result.metrics.i2t, fromKit.result.metrics.i2t);

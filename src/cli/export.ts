@@ -6,7 +6,7 @@
  * Writes a self-contained folder that trains the experiment at scale with the PriorCLIP open_clip
  * fork (model config in the fork's schema, webdataset shards per stage, the test split as Karpathy
  * JSON, initial weights when `--experiment` is a kit run id, `train.sh` and its launcher); see
- * `src/interop/open_clip_export.ts`. Back: `npm run evaluate -- --checkpoint <dir>/logs/stage2/checkpoints/epoch_N.pt --data <dir>/data/test/dataset.json`.
+ * `src/interop/open_clip_export.ts`. Back: `npm run evaluate -- --checkpoint <dir>/logs/stage2/checkpoints/epoch_N.pt --data <dir>/data/eval/dataset.json`.
  */
 import * as fs from 'fs';
 import * as path from 'path';

@@ -8,8 +8,8 @@
  *   <out>/train.sh                 one flag list per stage (python or torchrun), each flag's kit source
  *   <out>/data/stage1/…tar         coarse corpus (train split), webdataset img_content / caption / img_name
  *   <out>/data/stage2/…tar         fine pairs (train split)
- *   <out>/data/val/…tar            fine pairs (val split), for --val-data
- *   <out>/data/test/dataset.json   test split as the Karpathy JSON retrieval.py reads, + images/
+ *   <out>/data/eval/dataset.json   val + test splits as the Karpathy JSON retrieval.py reads (it takes
+ *                                  the 'test' entries; `npm run evaluate --split val|test`), + images/
  *   <out>/init/<run>.pt            initial weights (state_dict, torch zip) when exported from a kit run
  *   <out>/README.md                what is where, how to run, what does not map
  *
@@ -101,7 +101,7 @@ function writeShards(ds: RetrievalDataset, outDir: string, sub: string, mode: We
   // open_clip's get_dataset_size reads sizes.json beside the shards
   atomicWriteJson(path.join(dir, 'sizes.json'), Object.fromEntries(result.shards.map((s) => [path.basename(s.file), s.samples])));
   const samples = result.shards.reduce((a, s) => a + s.samples, 0);
-  return { trainShards: braceSpec(result.shards, outDir), trainSamples: samples, valShards: null, valSamples: 0, result };
+  return { trainShards: braceSpec(result.shards, outDir), trainSamples: samples, result };
 }
 
 function launcherSource(): string {
@@ -135,7 +135,7 @@ function readme(m: ExportManifest, job: ForkJob | null): string {
     lines.push(`| \`model_configs/${m.forkModel}.json\` | the model in the fork's schema |`);
     lines.push(`| \`${LAUNCHER_FILE}\` | registers model_configs, ${m.projectionPatch ? 'rebuilds vision_proj_res (this config is not 512 → 768)' : 'leaves vision_proj_res alone (512 → 768 fits)'}, freezes (PRIORCLIP_FREEZE) |`);
     for (const s of m.stages) lines.push(`| \`${s.trainShards}\` | ${s.stage} train data, ${s.trainSamples} samples |`);
-    lines.push(`| \`${m.test.annotationFile}\` | test split, Karpathy JSON (${m.test.images} images, ${m.test.captions} captions) for retrieval.py / npm run evaluate |`);
+    lines.push(`| \`${m.test.annotationFile}\` | val + test splits, Karpathy JSON (${m.test.images} images, ${m.test.captions} captions) for retrieval.py (test entries) / npm run evaluate --split val|test |`);
     if (m.initWeights) lines.push(`| \`${m.initWeights}\` | initial weights (state_dict) from the kit run |`);
   } else {
     lines.push('This is a closed-domain PIR experiment: it has **no open_clip counterpart**. Its engine is the PIR repository\'s own X-VLM code (jaychempan/PIR).');
@@ -215,11 +215,13 @@ export function exportOpenClipJob(opts: OpenClipExportOptions): OpenClipExportRe
   files.push(LAUNCHER_FILE);
 
   const stages = opts.stages ?? ['stage1', 'stage2'];
-  const val = dataset.images.some((r) => r.split === 'val') ? writeShards(dataset, outDir, 'val', 'pairs', 'val', per) : null;
-  const withVal = (d: JobData): JobData => (val ? { ...d, valShards: val.trainShards, valSamples: val.trainSamples } : d);
-  const stage1 = stages.includes('stage1') ? withVal(writeShards(dataset, outDir, 'stage1', exp.train.stage1.captions === 'coarse' ? 'coarse' : 'pairs', 'train', per)) : null;
-  const stage2 = stages.includes('stage2') ? withVal(writeShards(dataset, outDir, 'stage2', 'pairs', 'train', per)) : null;
-  const test = exportKarpathy(dataset, { outDir: path.join(outDir, 'data', 'test'), splits: ['test'] });
+  // No --val-data shards: the fork's val pass unpacks `images, texts = batch` while its webdataset
+  // pipeline yields (image, text, img_name), so it would stop at the first evaluation. Validation and
+  // test go through the Karpathy JSON instead (retrieval.py reads its 'test' entries).
+  const stage1 = stages.includes('stage1') ? writeShards(dataset, outDir, 'stage1', exp.train.stage1.captions === 'coarse' ? 'coarse' : 'pairs', 'train', per) : null;
+  const stage2 = stages.includes('stage2') ? writeShards(dataset, outDir, 'stage2', 'pairs', 'train', per) : null;
+  const evalSplits = (['val', 'test'] as Split[]).filter((sp) => dataset.images.some((r) => r.split === sp));
+  const test = exportKarpathy(dataset, { outDir: path.join(outDir, 'data', 'eval'), splits: evalSplits });
   files.push('data/');
 
   const job = buildForkJob({ exp, model, stage1, stage2, initWeights });

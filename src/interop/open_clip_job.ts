@@ -41,9 +41,6 @@ export interface JobData {
   trainShards: string;
   /** Samples in those shards. */
   trainSamples: number;
-  /** Validation shard spec and size (null: no validation data). */
-  valShards: string | null;
-  valSamples: number;
 }
 
 /** Inputs of `buildForkJob`. */
@@ -107,11 +104,7 @@ function stageFlags(stage: 'stage1' | 'stage2', input: ForkJobInput, data: JobDa
   add('--train-data', `"$HERE/${data.trainShards}"`, stage === 'stage1' ? `train.stage1.captions = '${exp.train.stage1.captions}' (train split)` : 'fine captions, one sample per pair (train split)');
   add('--dataset-resampled', null, 'export: shards drawn with replacement, so any shard count fits any GPU × worker count (the paper command used it too)');
   add('--train-num-samples', String(samplesPerEpoch), t.maxStepsPerEpoch > 0 ? `${p}.maxStepsPerEpoch × batchSize × accumSteps` : 'samples in the exported train shards (one kit epoch)');
-  if (data.valShards) {
-    add('--val-data', `"$HERE/${data.valShards}"`, 'val split, fine pairs');
-    add('--val-num-samples', String(data.valSamples), 'samples in the val shards');
-    add('--val-frequency', String(t.evalEveryEpochs > 0 ? t.evalEveryEpochs : t.epochs), `${p}.evalEveryEpochs${t.evalEveryEpochs > 0 ? '' : ' (0 = last epoch only)'}`);
-  }
+  add('--zeroshot-frequency', '0', 'export: no ImageNet zero-shot pass (the kit has none)');
   add('--epochs', String(t.epochs), `${p}.epochs`);
   add('--batch-size', `"$(( ${t.batchSize} / NPROC ))"`, `${p}.batchSize (${t.batchSize}, the contrastive batch) split over NPROC GPUs; the fork gathers features across GPUs`);
   if (t.accumSteps > 1) add('--accum-freq', String(t.accumSteps), `${p}.accumSteps`);
@@ -170,7 +163,10 @@ function stageFlags(stage: 'stage1' | 'stage2', input: ForkJobInput, data: JobDa
   if (t.accumSteps > 1) notExpressed.push(`${p}.accumSteps ${t.accumSteps}: the fork's --accum-freq computes the loss over the whole accumulated batch (cached features), the kit sums the gradients of per-micro-batch losses`);
   if (exp.data.augment !== 'open_clip') notExpressed.push(`data.augment '${exp.data.augment}': the fork always trains with its own augmentation (RandomResizedCrop scale 0.9–1, bicubic), which is the kit's 'open_clip'`);
   if (t.checkpointEverySteps > 0) notExpressed.push(`${p}.checkpointEverySteps ${t.checkpointEverySteps}: the fork saves per epoch (--save-frequency)`);
-  notExpressed.push(`best-on-validation selection: the kit keeps best.safetensors by val mR; the fork writes epoch_N.pt every epoch and picks none (its val pass reports the metrics)`);
+  notExpressed.push(
+    'validation during training: the fork\'s val pass unpacks (images, texts) while its webdataset loader yields (image, text, img_name), so --val-data would stop the run at the first evaluation; ' +
+      'no --val-data is passed, and the kit\'s best-on-validation selection becomes: evaluate the epoch_N.pt files with npm run evaluate --split val on data/eval/dataset.json',
+  );
   if (!t.enabled) notExpressed.push(`${p}.enabled = false in the kit`);
   return { stage, name, flags, freeze, notExpressed, samplesPerEpoch };
 }
