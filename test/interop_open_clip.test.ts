@@ -33,7 +33,7 @@ import { fromForkModelConfig, needsProjectionPatch, toForkModelConfig } from '..
 import { OPEN_CLIP_FORK, OPEN_CLIP_FORK_FLAGS } from '../src/interop/open_clip_flags';
 import { buildForkJob, ForkJob, unknownForkFlags } from '../src/interop/open_clip_job';
 import { EXPORT_MANIFEST, ExportManifest } from '../src/interop/open_clip_export';
-import { atScaleModelConfig, loadAtScaleCheckpoint } from '../src/interop/open_clip_import';
+import { atScaleModelConfig, evaluateAtScale, loadAtScaleCheckpoint } from '../src/interop/open_clip_import';
 import { runExportCli } from '../src/cli/export';
 import { runEvaluateCli } from '../src/cli/evaluate';
 
@@ -330,6 +330,22 @@ test('export from a kit-trained priorclip-tiny run: folder, shards, Karpathy JSO
         const fromKit = await runEvaluateCli(['--checkpoint', path.join(runDir(id), 'best.safetensors'), '--out', path.join(out, 'eval-kit'), ...common]);
         assert.deepEqual(fromFork.result.metrics.i2t, fromKit.result.metrics.i2t);
         assert.equal(fromFork.result.metrics.mR, fromKit.result.metrics.mR);
+        // the notebook hook (02 / 06 / 08): same numbers, embeddings kept for UMAP, beliefs for the maps
+        const hook = await evaluateAtScale(ckpt, { vocab });
+        assert.ok(hook);
+        try {
+          assert.equal(hook.result.metrics.mR, fromKit.result.metrics.mR);
+          const e = hook.result.embeddings;
+          assert.ok(e && e.imageEmb.length === hook.result.metrics.numImages * e.dim && e.textEmb.length === hook.result.metrics.numTexts * e.dim);
+          const img = tf.tensor4d(images.subarray(0, S * S * 3), [1, S, S, 3]);
+          const bel = hook.model.beliefs(img);
+          assert.deepEqual(bel.belief.shape, [1, 1 + bel.grid[0] * bel.grid[1]], 'belief over CLS + every patch of the at-scale model');
+          assert.deepEqual(bel.grid, [S / 16, S / 16]);
+          tf.dispose([img, bel.belief, ...(bel.keptIdx ? [bel.keptIdx] : [])]);
+        } finally {
+          hook.model.dispose();
+        }
+        if (!process.env.KIT_PRIORCLIP_CHECKPOINT) assert.equal(await evaluateAtScale(undefined), null, 'no checkpoint named: the hook stays off');
       } else t.diagnostic('evaluate check skipped: ../shared/vocab has no CLIP BPE file');
     }
   } finally {

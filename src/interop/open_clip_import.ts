@@ -16,6 +16,10 @@ import { readJson } from '../utils/fs';
 import { SeedStream } from '../utils/random';
 import { EXPORT_MANIFEST, EXPORT_SCHEMA, ExportManifest } from './open_clip_export';
 import { fromForkModelConfig } from './open_clip_config';
+import { Split } from '../data/types';
+import { loadDataset } from '../data/loaders/index';
+import { ClipTokenizer, defaultBpePath } from '../data/clip_tokenizer';
+import { evaluateRetrieval, EvaluationResult } from '../evaluation/evaluate';
 
 /** Environment variable naming the model config of an at-scale checkpoint (preset name, kit JSON or fork JSON). */
 export const AT_SCALE_MODEL_ENV = 'KIT_PRIORCLIP_MODEL';
@@ -83,4 +87,58 @@ export function loadAtScaleCheckpoint(checkpoint: string, opts: { model?: string
   }
   const model = loadModelCheckpoint(checkpoint, { config: found.config, seeds: opts.seeds });
   return { model, config: found.config, source: found.source };
+}
+
+/** Environment variable naming an at-scale (or released) checkpoint, shared with notebook 08. */
+export const AT_SCALE_CHECKPOINT_ENV = 'KIT_PRIORCLIP_CHECKPOINT';
+
+/** Options of `evaluateAtScale`. */
+export interface AtScaleEvalOptions {
+  /** Annotation file (default: the export folder's `data/eval/dataset.json`). */
+  data?: string;
+  /** Images folder (default: next to the annotation file, `images/`). */
+  images?: string;
+  split?: Split;
+  /** CLIP BPE vocabulary (default the kit's `data/vocab` file or KIT_CLIP_BPE). */
+  vocab?: string;
+  /** Model config (see `atScaleModelConfig`). */
+  model?: string;
+  /** Evaluate at most this many images (0 = all). */
+  limitImages?: number;
+}
+
+/**
+ * The notebook hook for an at-scale checkpoint (02 belief maps, 06 UMAP and recall curves, 08): load
+ * it, evaluate a split with the open_clip eval transform and the CLIP tokenizer, keep the embeddings.
+ * `result` feeds `recipe.umapPanel` / `recipe.recallRuns`; `model.beliefs(images)` gives belief maps.
+ * Null when no checkpoint is named (argument or KIT_PRIORCLIP_CHECKPOINT). Caller disposes `model`.
+ */
+export async function evaluateAtScale(
+  checkpoint: string | undefined = process.env[AT_SCALE_CHECKPOINT_ENV],
+  opts: AtScaleEvalOptions = {},
+): Promise<{ model: RetrievalModel; config: ModelConfig; source: string; result: EvaluationResult } | null> {
+  if (!checkpoint) return null;
+  const data = opts.data ?? (() => {
+    const found = findExportManifest(checkpoint);
+    if (!found) throw new Error(`${checkpoint}: not inside an export folder: pass opts.data (an annotation file)`);
+    return path.join(path.dirname(found.file), found.manifest.test.annotationFile);
+  })();
+  const { model, config, source } = loadAtScaleCheckpoint(checkpoint, { model: opts.model });
+  try {
+    if (config.kind !== 'priorclip') throw new Error(`${checkpoint}: at-scale checkpoints are priorclip-kind models, got '${config.kind}'`);
+    const dataset = await loadDataset(data, { imagesRoot: opts.images ?? path.join(path.dirname(data), 'images') });
+    const tok = ClipTokenizer.fromFile(opts.vocab ?? defaultBpePath());
+    const L = config.text_cfg.context_length;
+    const result = await evaluateRetrieval(model, dataset, opts.split ?? 'test', {
+      imageSize: config.vision_cfg.image_size,
+      transform: 'resize-center-crop', // open_clip eval: Resize(shortest side) + CenterCrop
+      tokenize: (caps) => ({ ids: tok.encodeBatch(caps, { contextLength: L }), length: L }),
+      keepEmbeddings: true,
+      limitImages: opts.limitImages,
+    });
+    return { model, config, source, result };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
 }
