@@ -393,7 +393,7 @@ function writeStubFork(dir: string): void {
       '    def __init__(self, embed_dim, vision_cfg, text_cfg, quick_gelu=False, **kw):',
       '        super().__init__()',
       '        self.vision_proj_res = nn.Linear(512, 768)  # the hard-coded layer of the real fork',
-      '        self.res_visual = nn.Linear(2, 2)',
+      '        self.res_visual = nn.BatchNorm2d(2)',
       '        self.visual = nn.Linear(2, 2)',
       '        self.transformer = nn.Linear(2, 2)',
       '        self.text_projection = nn.Parameter(torch.zeros(2, 2))',
@@ -413,9 +413,10 @@ function writeStubFork(dir: string): void {
       '        f = os.path.join(d, model_name + ".json")',
       '        if os.path.exists(f): cfg = json.load(open(f))',
       '    m = CLIP(**cfg)',
+      '    m.train()',
       '    name = args[args.index("--name") + 1]',
       '    out = {"argv": args, "cwd": os.getcwd(), "proj": list(m.vision_proj_res.weight.shape),',
-      '           "frozen": sorted(n for n, p in m.named_parameters() if not p.requires_grad)}',
+      '           "bn_training": m.res_visual.training, "frozen": sorted(n for n, p in m.named_parameters() if not p.requires_grad)}',
       '    json.dump(out, open(os.path.join(os.environ["STUB_OUT"], name + ".json"), "w"))',
       '',
     ].join('\n'),
@@ -434,10 +435,11 @@ test('train.sh runs the launcher per stage: model_configs registered, vision_pro
   const rec = tmp('stubout');
   const r = spawnSync('bash', [path.join(out, 'train.sh')], { encoding: 'utf8', env: { ...process.env, PRIORCLIP_SRC: fork, PYTHON: TORCH_PY, STUB_OUT: rec, NPROC: '1' } });
   assert.equal(r.status, 0, `train.sh failed:\n${r.stderr}`);
-  const s1 = readJson<{ argv: string[]; cwd: string; proj: number[]; frozen: string[] }>(path.join(rec, 'stage1.json'));
+  const s1 = readJson<{ argv: string[]; cwd: string; proj: number[]; frozen: string[]; bn_training: boolean }>(path.join(rec, 'stage1.json'));
   const s2 = readJson<{ argv: string[]; cwd: string; proj: number[]; frozen: string[] }>(path.join(rec, 'stage2.json'));
   assert.deepEqual(s1.proj, [64, 32], 'vision_proj_res rebuilt as Linear(embed 32 → width 64)');
   assert.deepEqual(s1.frozen, ['res_visual.bias', 'res_visual.weight']);
+  assert.equal(s1.bn_training, false, "the frozen prior's BatchNorm stays in eval mode under model.train(), as in the kit");
   assert.deepEqual(s2.frozen, ['res_visual.bias', 'res_visual.weight', 'transformer.bias', 'transformer.weight'], 'text tower frozen, text_projection trains');
   assert.equal(fs.realpathSync(s1.cwd), fs.realpathSync(fork), 'runs from the fork src/ (python -m training.main layout)');
   const flagsOf = (argv: string[]) => argv.filter((a) => a.startsWith('--'));

@@ -157,6 +157,9 @@ function stageFlags(stage: 'stage1' | 'stage2', input: ForkJobInput, data: JobDa
     notExpressed.push(`frozen parameters (${why.join('; ')}): the fork has no working flag (--lock-text fails on its CLIP, --lock-image locks only visual.*), so the launcher freezes them (PRIORCLIP_FREEZE)`);
   }
 
+  if (stageTrainsGroup(stage, exp, 'prior')) {
+    notExpressed.push('the prior trains in this stage: the fork trains its BatchNorm layers with batch statistics (train mode), the kit always normalises with the running statistics (eval mode) and never updates them');
+  }
   // rules the fork fixes
   if (t.noDecay !== 'open_clip') notExpressed.push(`${p}.noDecay '${t.noDecay}': the fork's no-decay rule is fixed to open_clip's (ndim < 2, or a name with bn / ln / bias / logit_scale)`);
   if (!t.clampLogitScale) notExpressed.push(`${p}.clampLogitScale = false: the fork always clamps logit_scale to [0, ln 100] after each step`);
@@ -221,6 +224,8 @@ export function trainScript(job: ForkJob, title: string): string {
   out.push('export PRIORCLIP_SRC');
   out.push('NPROC="${NPROC:-1}"');
   out.push('PYTHON="${PYTHON:-python}"');
+  out.push('# the kit runs every BatchNorm in eval mode (running statistics, never updated): keep the frozen prior\'s BatchNorm in eval mode too');
+  out.push('FREEZE_BN="${FREEZE_BN:-1}"');
   out.push('');
   for (const s of job.stages) {
     out.push(`# ---- ${s.stage} ----`);
@@ -239,10 +244,10 @@ export function trainScript(job: ForkJob, title: string): string {
   out.push('  echo "== $stage (NPROC=$NPROC, frozen: ${freeze:-none})" >&2');
   out.push('  if [ "$NPROC" -gt 1 ]; then');
   out.push('    # several GPUs: torchrun runs the launcher once per GPU');
-  out.push('    (cd "$PRIORCLIP_SRC" && PRIORCLIP_FREEZE="$freeze" torchrun --nproc_per_node "$NPROC" "$HERE/priorclip_launch.py" "$@")');
+  out.push('    (cd "$PRIORCLIP_SRC" && PRIORCLIP_FREEZE="$freeze" PRIORCLIP_FREEZE_BN="$FREEZE_BN" torchrun --nproc_per_node "$NPROC" "$HERE/priorclip_launch.py" "$@")');
   out.push('  else');
   out.push('    # one GPU (or CPU)');
-  out.push('    (cd "$PRIORCLIP_SRC" && PRIORCLIP_FREEZE="$freeze" "$PYTHON" "$HERE/priorclip_launch.py" "$@")');
+  out.push('    (cd "$PRIORCLIP_SRC" && PRIORCLIP_FREEZE="$freeze" PRIORCLIP_FREEZE_BN="$FREEZE_BN" "$PYTHON" "$HERE/priorclip_launch.py" "$@")');
   out.push('  fi');
   out.push('}');
   out.push('');
