@@ -16,6 +16,8 @@ import { initBackend } from '../backends/backend';
 import { createModel, defaultModelConfig, loadModelPreset, resolveModelConfig } from '../models/factory';
 import { MODEL_KINDS, ModelConfig, ModelKind, RetrievalModel } from '../models/model';
 import { modelFileConfig, loadModelFileInto } from '../models/checkpoint';
+import { atScaleModelConfig } from '../interop/open_clip_import';
+import { EXPORT_MANIFEST } from '../interop/open_clip_export';
 import { loadDataset } from '../data/loaders/index';
 import { parseSplit } from '../data/loaders/common';
 import { Split } from '../data/types';
@@ -117,7 +119,12 @@ export function parseEvaluateArgs(argv: readonly string[]): EvaluateArgs {
 export function resolveModelArg(model: string | undefined, checkpoint: string): ModelConfig {
   if (model === undefined) {
     const cfg = modelFileConfig(checkpoint);
-    if (cfg === null) throw new Error(`evaluate: ${checkpoint} carries no kit config in its metadata: pass --model <config name or json>`);
+    if (cfg === null) {
+      // an open_clip fork checkpoint (logs/<name>/checkpoints/epoch_N.pt) under an export folder, or KIT_PRIORCLIP_MODEL
+      const atScale = atScaleModelConfig(checkpoint);
+      if (atScale) return atScale.config;
+      throw new Error(`evaluate: ${checkpoint} carries no kit config in its metadata and lies in no export folder (${EXPORT_MANIFEST}): pass --model <config name or json>`);
+    }
     return resolveModelConfig(cfg, `${checkpoint} (metadata kit_config)`);
   }
   const trimmed = model.trim();

@@ -20,7 +20,7 @@ import { ModelConfig, RetrievalModel } from '../../models/model';
 import { torchShape } from '../../models/params';
 import { LoadedStateDict, loadStateDict, readStateDict, stateDictFromStore } from '../../models/checkpoint';
 import { SafeTensor, writeSafetensors } from '../../io/safetensors';
-import { CLIP_VOCAB_SIZE, defaultBpePath } from '../../data/clip_tokenizer';
+import { CLIP_VOCAB_SIZE, findClipBpe } from '../../data/clip_tokenizer';
 import { StagesHandle } from './stages';
 import { RetrievalDataset, Split } from '../../data/types';
 import { exportKarpathy, KarpathyExportResult } from '../../data/export';
@@ -32,6 +32,7 @@ import { generateEmbeddedDataset } from '../../data/embedded/generate';
 import { EmbeddedDataConfig } from '../../data/embedded/config';
 import { RetrievalMetrics } from '../../evaluation/retrieval_metrics';
 import { DEFAULT_TEXT_BATCH } from '../../evaluation/embed';
+import { atScaleModelConfig } from '../../interop/open_clip_import';
 
 /** Environment variable naming a released PriorCLIP checkpoint (`.pt` / `.pth` / `.safetensors`). */
 export const RELEASED_CHECKPOINT_ENV = 'KIT_PRIORCLIP_CHECKPOINT';
@@ -229,8 +230,10 @@ export interface CheckpointSource {
 export function checkpointSource(seeds: SeedStream, dir = notebook08Dir()): CheckpointSource {
   const released = releasedCheckpoint();
   if (released) {
-    const config = loadModelPreset(RELEASED_MODEL_PRESET);
-    return { kind: 'released', file: released, config, source: null, files: [released], note: `released checkpoint ${released} (${RELEASED_CHECKPOINT_ENV}), model preset ${RELEASED_MODEL_PRESET}` };
+    // an at-scale checkpoint of an export folder (or KIT_PRIORCLIP_MODEL) names its own config (src/interop/open_clip_import.ts)
+    const atScale = atScaleModelConfig(released);
+    const config = atScale?.config ?? loadModelPreset(RELEASED_MODEL_PRESET);
+    return { kind: 'released', file: released, config, source: null, files: [released], note: `released checkpoint ${released} (${RELEASED_CHECKPOINT_ENV}), model ${atScale ? `config from ${atScale.source}` : `preset ${RELEASED_MODEL_PRESET}`}` };
   }
   const { config, model } = tinyPriorClip(seeds);
   fs.mkdirSync(dir, { recursive: true });
@@ -248,7 +251,7 @@ export async function embeddedDataset(cfg: EmbeddedDataConfig): Promise<Retrieva
 
 /** The `npm run evaluate` arguments for a checkpoint source and an exported dataset (annotation file + images folder). */
 export function evaluateArgs(ck: CheckpointSource, data: { annotationFile: string; imagesDir: string }, outDir: string, split: Split = 'test'): string[] {
-  const model = ck.kind === 'released' ? RELEASED_MODEL_PRESET : JSON.stringify(ck.config);
+  const model = ck.kind === 'released' && ck.config.name === RELEASED_MODEL_PRESET ? RELEASED_MODEL_PRESET : JSON.stringify(ck.config);
   return ['--model', model, '--checkpoint', ck.file, '--data', data.annotationFile, '--images', data.imagesDir, '--split', split, '--out', outDir];
 }
 
@@ -268,8 +271,7 @@ export function tiedQueryRows(m: RetrievalMetrics): Row[] {
 
 /** The CLIP BPE vocabulary file when it is installed (`data/vocab/`), else null (priorclip models need it). */
 export function clipVocabulary(): string | null {
-  const f = defaultBpePath();
-  return fs.existsSync(f) ? f : null;
+  return findClipBpe().path; // KIT_CLIP_BPE, data/vocab/, an installed open_clip's copy
 }
 
 /**
