@@ -318,6 +318,48 @@ static napi_value bias_act(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+
+/*
+ * binaryOp(op, a, b, out, n, mode, m): out[i] = a[i] ∘ b[i] for i < n, ∘ = op (0 add, 1 sub, 2 mul, 3 div).
+ * mode 0: a, b have n values; 1: b is a scalar; 2: a is a scalar; 3: b has m values repeating along the
+ * last axis (b[i mod m]); 4: a has m values repeating. IEEE single-precision operations, one per element,
+ * so the results are exactly those of any other float32 backend.
+ */
+#define BIN_LOOP(EXPR)                                                                  \
+  do {                                                                                  \
+    if (mode == 0) for (int64_t i = 0; i < n; i++) { float x = a[i], y = b[i]; out[i] = (EXPR); } \
+    else if (mode == 1) { const float y = b[0]; for (int64_t i = 0; i < n; i++) { float x = a[i]; out[i] = (EXPR); } } \
+    else if (mode == 2) { const float x = a[0]; for (int64_t i = 0; i < n; i++) { float y = b[i]; out[i] = (EXPR); } } \
+    else if (mode == 3) for (int64_t r = 0; r < n; r += m) for (int64_t j = 0; j < m; j++) { float x = a[r + j], y = b[j]; out[r + j] = (EXPR); } \
+    else for (int64_t r = 0; r < n; r += m) for (int64_t j = 0; j < m; j++) { float x = a[j], y = b[r + j]; out[r + j] = (EXPR); } \
+  } while (0)
+
+static napi_value binary_op(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 7) return throw_msg(env, "kit_native.binaryOp: expected 7 arguments");
+  float *a, *b, *out;
+  size_t la, lb, lo;
+  if (!get_f32(env, argv[1], &a, &la) || !get_f32(env, argv[2], &b, &lb) || !get_f32(env, argv[3], &out, &lo))
+    return throw_msg(env, "kit_native.binaryOp: a, b, out must be Float32Arrays");
+  int64_t op, n, mode, m;
+  if (!get_i64(env, argv[0], &op) || !get_i64(env, argv[4], &n) || !get_i64(env, argv[5], &mode) || !get_i64(env, argv[6], &m))
+    return throw_msg(env, "kit_native.binaryOp: integer arguments expected");
+  const size_t need_a = mode == 2 ? 1 : mode == 4 ? (size_t)m : (size_t)n;
+  const size_t need_b = mode == 1 ? 1 : mode == 3 ? (size_t)m : (size_t)n;
+  if (n < 0 || (int64_t)lo < n || la < need_a || lb < need_b || mode < 0 || mode > 4 || ((mode >= 3) && (m <= 0 || n % m != 0)))
+    return throw_msg(env, "kit_native.binaryOp: sizes do not match the mode");
+  switch (op) {
+    case 0: BIN_LOOP(x + y); break;
+    case 1: BIN_LOOP(x - y); break;
+    case 2: BIN_LOOP(x * y); break;
+    case 3: BIN_LOOP(x / y); break;
+    default: return throw_msg(env, "kit_native.binaryOp: unknown op");
+  }
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -353,13 +395,14 @@ static napi_value init(napi_env env, napi_value exports) {
       {"conv2dBackpropInput", NULL, conv2d_backprop_input, NULL, NULL, NULL, napi_enumerable, NULL},
       {"conv2dBackpropFilter", NULL, conv2d_backprop_filter, NULL, NULL, NULL, napi_enumerable, NULL},
       {"biasAct", NULL, bias_act, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"binaryOp", NULL, binary_op, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getThreads", NULL, get_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"blasConfig", NULL, get_config, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value version;
-  if (napi_create_int32(env, 1, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
+  if (napi_create_int32(env, 2, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }
 
