@@ -6,8 +6,8 @@
  * 1. The machine's own sgemm peak: the kit's OpenBLAS addon on 1024² and 2048² at 1 thread and at all
  *    cores; tfjs-wasm's 1024² matMul; PyTorch's 1024² matmul (1 and 2 threads).
  * 2. The default training step (pir-small, stage 2, batch 32; bench/lib/train_step.ts) on `wasm` (before)
- *    and `native` (after), same seeds, plus native at 1 thread; its GEMM+conv FLOPs counted from a
- *    tf.profile of one step (bench/lib/flops.ts) and the achieved GFLOP/s; the losses of both paths.
+ *    and `native` (after) at all cores and at 1 thread, steps interleaved on one model (see trainInterleaved);
+ *    its GEMM+conv FLOPs counted from a tf.profile of one step (bench/lib/flops.ts) and the achieved GFLOP/s.
  * 3. PyTorch's same step (bench/torch_reference.py) at 2 and 1 threads.
  * 4. PriorCLIP ViT-B/32 image encoding (224 px) on `native` (and `wasm` with --vit-wasm, slow) and in
  *    PyTorch (bench/torch_vitb32_encode.py) at the SAME batch, 1 and 2 threads; the torch model's state_dict
@@ -99,33 +99,51 @@ interface StepResult {
   losses: number[];
 }
 
-async function trainStep(backend: 'wasm' | 'native', threads: number | null, o: Opts): Promise<StepResult> {
-  await initBackend(backend, { quiet: true });
-  if (backend === 'native' && threads !== null) setNativeThreads(threads);
+/**
+ * The three paths share ONE model and optimiser (the kit backends 'wasm' and 'native' are both the tfjs
+ * wasm backend; only the registered kernels differ), and the timed steps are interleaved — wasm, native ×
+ * all cores, native × 1, wasm, … — so that a load change on this shared machine hits all three alike.
+ */
+async function trainInterleaved(o: Opts, cores: number): Promise<StepResult[]> {
+  const modes: { backend: 'wasm' | 'native'; threads: number | null }[] = [{ backend: 'wasm', threads: null }, { backend: 'native', threads: cores }];
+  if (cores > 1) modes.push({ backend: 'native', threads: 1 });
+  const use = async (m: { backend: 'wasm' | 'native'; threads: number | null }): Promise<void> => {
+    await initBackend(m.backend, { quiet: true });
+    if (m.threads !== null) setNativeThreads(m.threads);
+  };
+  await initBackend('native', { quiet: true });
   const st = buildStage2Step(loadModelPreset('pir-small'), STAGE2_BATCH, new SeedStream(20240517).child('train'));
   try {
-    const losses: number[] = [];
     const warm = o.quick ? 2 : 3;
     const steps = o.quick ? 8 : 20;
-    for (let i = 0; i < warm; i++) losses.push(st.step().loss);
-    const ms: number[] = [];
-    for (let i = 0; i < steps; i++) {
-      const t = nowMs();
-      losses.push(st.step().loss);
-      ms.push(nowMs() - t);
+    const ms = modes.map(() => [] as number[]);
+    const losses = modes.map(() => [] as number[]);
+    for (let i = 0; i < warm + steps; i++) {
+      for (const [k, m] of modes.entries()) {
+        await use(m);
+        const t = nowMs();
+        const l = st.step().loss;
+        if (i >= warm) ms[k].push(nowMs() - t);
+        losses[k].push(l);
+      }
     }
+    await use(modes[1]);
     const prof = await tf.profile(() => {
       st.step();
     });
     const kernels = prof.kernels as unknown as ProfiledKernel[];
     const f = countFlops(kernels);
-    const med = median(ms);
-    return {
-      backend, threads, medianMs: med, minMs: Math.min(...ms), steps, pairsPerSec: (STAGE2_BATCH * 1000) / med,
-      flops: f.total, gflops: f.total / (med * 1e6), flopsByKernel: f.byKernel, kernelCalls: kernels.length, losses,
-    };
+    return modes.map((m, k) => {
+      const med = median(ms[k]);
+      return {
+        backend: m.backend, threads: m.threads, medianMs: med, minMs: Math.min(...ms[k]), steps, pairsPerSec: (STAGE2_BATCH * 1000) / med,
+        flops: f.total, gflops: f.total / (med * 1e6), flopsByKernel: f.byKernel, kernelCalls: kernels.length, losses: losses[k],
+      };
+    });
   } finally {
     st.dispose();
+    await initBackend('native', { quiet: true });
+    setNativeThreads(defaultNativeThreads());
   }
 }
 
@@ -216,23 +234,13 @@ async function main(): Promise<void> {
   rows.push(['matmul 1024² PyTorch 1 / 2 threads', `${torchMm.t1?.toFixed(1) ?? '—'} / ${torchMm.t2?.toFixed(1) ?? '—'} GFLOP/s`, '']);
 
   // 2. the training step, before / after.
-  const steps: StepResult[] = [];
-  steps.push(await trainStep('wasm', null, o));
-  log(`step wasm ${steps[0].medianMs.toFixed(1)} ms`);
-  steps.push(await trainStep('native', defaultNativeThreads(), o));
-  log(`step native (${defaultNativeThreads()} threads) ${steps[1].medianMs.toFixed(1)} ms`);
-  if (defaultNativeThreads() !== 1) {
-    steps.push(await trainStep('native', 1, o));
-    log(`step native (1 thread) ${steps[2].medianMs.toFixed(1)} ms`);
-    setNativeThreads(defaultNativeThreads());
-  }
-  const lossDiff = Math.max(...steps[0].losses.map((l, i) => Math.abs(l - steps[1].losses[i])));
-  res.train = { config: 'pir-small', stage: 2, batch: STAGE2_BATCH, steps, maxLossDiffWasmVsNative: lossDiff };
+  const steps = await trainInterleaved(o, cores);
+  for (const st of steps) log(`step ${st.backend}${st.threads ? ` × ${st.threads}` : ''}: ${st.medianMs.toFixed(1)} ms`);
+  res.train = { config: 'pir-small', stage: 2, batch: STAGE2_BATCH, interleaved: true, steps };
   for (const s of steps) {
-    rows.push([`train step ${s.backend}${s.threads ? `, ${s.threads} thread(s)` : ''} (B${STAGE2_BATCH})`, `${s.medianMs.toFixed(1)} ms`, `min ${s.minMs.toFixed(1)}, ${s.pairsPerSec.toFixed(1)} pairs/s, ${s.gflops.toFixed(1)} GFLOP/s (${((100 * s.gflops) / peakBest).toFixed(1)} % of sgemm peak), ${s.kernelCalls} kernel calls`]);
+    rows.push([`train step ${s.backend}${s.threads ? `, ${s.threads} thread(s)` : ''} (B${STAGE2_BATCH})`, `${s.medianMs.toFixed(1)} ms`, `min ${s.minMs.toFixed(1)}, ${s.pairsPerSec.toFixed(1)} pairs/s, ${s.gflops.toFixed(1)} GFLOP/s (${((100 * s.gflops) / peakBest).toFixed(1)} % of sgemm peak)`]);
   }
-  rows.push(['step GEMM+conv FLOPs', `${(steps[1].flops / 1e9).toFixed(2)} GFLOP`, Object.entries(steps[1].flopsByKernel).map(([k, v]) => `${k} ${(v / 1e9).toFixed(2)}`).join(', ')]);
-  rows.push(['losses wasm vs native', `max |diff| ${lossDiff.toExponential(2)}`, `${steps[0].losses.length} steps each, same seeds`]);
+  rows.push(['step GEMM+conv FLOPs', `${(steps[1].flops / 1e9).toFixed(2)} GFLOP`, `${steps[1].kernelCalls} kernel calls; ` + Object.entries(steps[1].flopsByKernel).map(([k, v]) => `${k} ${(v / 1e9).toFixed(2)}`).join(', ')]);
 
   // 3. PyTorch's step.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pck-native-bench-'));

@@ -16,7 +16,6 @@ import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backends/backend';
 import {
-  binaryMode,
   loadNativeAddon,
   NATIVE_KIT_KERNELS,
   nativeAddonPath,
@@ -212,66 +211,6 @@ test('dilated conv2d forward vs cpu (the gradient is not defined by tfjs for dil
   const xv = randn('dil.x', [2, 12, 12, 3]);
   const fv = randn('dil.f', [3, 3, 3, 4]);
   await agree('dilated', () => [tf.conv2d(t(xv) as tf.Tensor4D, t(fv) as tf.Tensor4D, 1, 'same', 'NHWC', 2)]);
-});
-
-// ---------------------------------------------------------------------------------------------
-// Element-wise Add / Sub / Multiply / RealDiv
-
-const BINARY_CASES: [number[], number[]][] = [
-  [[4, 5, 6], [4, 5, 6]], // same shape
-  [[4, 5, 6], []], // scalar right
-  [[], [4, 5, 6]], // scalar left
-  [[4, 5, 6], [6]], // trailing vector (bias)
-  [[4, 5, 6], [1, 5, 6]], // trailing block
-  [[6], [4, 5, 6]],
-  [[4, 5, 6], [4, 5, 1]], // broadcast on the last axis: falls back to wasm's kernel
-  [[4, 1, 6], [1, 5, 6]], // two-sided broadcast: fallback
-];
-
-test('binaryMode covers same-shape, scalar and trailing-axes broadcasts and nothing else', () => {
-  assert.deepEqual(binaryMode([2, 3], [2, 3], [2, 3]), { mode: 0, m: 1 });
-  assert.deepEqual(binaryMode([2, 3], [1], [2, 3]), { mode: 1, m: 1 });
-  assert.deepEqual(binaryMode([], [2, 3], [2, 3]), { mode: 2, m: 1 });
-  assert.deepEqual(binaryMode([2, 3], [1, 3], [2, 3]), { mode: 3, m: 3 });
-  assert.deepEqual(binaryMode([3], [2, 3], [2, 3]), { mode: 4, m: 3 });
-  assert.equal(binaryMode([2, 3], [2, 1], [2, 3]), null);
-  assert.equal(binaryMode([2, 1, 3], [1, 4, 3], [2, 4, 3]), null);
-});
-
-for (const [i, [sa, sb]] of BINARY_CASES.entries()) {
-  for (const op of ['add', 'sub', 'mul', 'div'] as const) {
-    test(`${op} ${JSON.stringify(sa)} ∘ ${JSON.stringify(sb)} forward + gradients vs cpu`, { skip }, async () => {
-      const av = randn(`bin${i}.${op}.a`, sa);
-      const bv = randn(`bin${i}.${op}.b`, sb);
-      const bb = op === 'div' ? { shape: bv.shape, data: bv.data.map((v) => (v >= 0 ? v + 0.5 : v - 0.5)) } : bv; // away from 0
-      await agree(`${op}${i}`, () => {
-        const f = (a: tf.Tensor, b: tf.Tensor) => tf[op](a, b);
-        const y = f(t(av), t(bb));
-        const r = tf.tensor(randn(`bin${i}.${op}.r`, y.shape).data, y.shape);
-        return [y, ...tf.grads((a: tf.Tensor, b: tf.Tensor) => f(a, b).mul(r).sum())([t(av), t(bb)])];
-      });
-    });
-  }
-}
-
-test('element-wise results are bit-identical to wasm\'s own kernels (IEEE float32)', { skip }, async () => {
-  const av = randn('bits.a', [8, 16, 32]);
-  const bv = randn('bits.b', [32]);
-  const ops = () => [tf.add(t(av), t(bv)), tf.sub(t(av), t(bv)), tf.mul(t(av), t(bv)), tf.div(t(av), t(bv))];
-  const plain = await initBackend('wasm', { quiet: true });
-  assert.equal(plain.name, 'wasm');
-  const ref = tf.tidy(ops).map((x) => {
-    const v = Float32Array.from(x.dataSync());
-    x.dispose();
-    return v;
-  });
-  await initBackend('native', { quiet: true });
-  const got = tf.tidy(ops).map((x) => {
-    const v = Float32Array.from(x.dataSync());
-    x.dispose();
-    return v;
-  });
-  for (let k = 0; k < ref.length; k++) assert.deepEqual(got[k], ref[k], `op ${k}`);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import * as tf from '@tensorflow/tfjs';
 import { registerWasmKernels } from './wasm_kernels';
 import {
   defaultNativeThreads,
+  defaultSmallGemm,
   loadNativeAddon,
   NATIVE_KIT_KERNELS,
   registerNativeKernels,
@@ -171,6 +172,7 @@ export async function initBackend(
         const wasmKernels = await startWasm();
         const threads = defaultNativeThreads();
         loaded.addon.setThreads(threads);
+        loaded.addon.setSmallGemm(defaultSmallGemm());
         const nativeKernels = registerNativeKernels(loaded.addon);
         const blas = loaded.addon.blasConfig();
         current = finish(name, 'wasm', '@tensorflow/tfjs-backend-wasm', packageVersion('@tensorflow/tfjs-backend-wasm'), skipped, [

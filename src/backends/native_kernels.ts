@@ -13,12 +13,13 @@
  * | `Conv2D` | im2col (row chunks of ≤ 64 MB) + `cblas_sgemm`; a 1×1 stride-1 conv is one product on the input |
  * | `Conv2DBackpropInput` | `dy · Wᵀ` + col2im |
  * | `Conv2DBackpropFilter` | `im2col(x)ᵀ · dy`, chunks accumulated in order |
- * | `Add`, `Sub`, `Multiply`, `RealDiv` (float32) | one C loop (same shapes, a scalar side, or a side that repeats along the trailing axes); wasm's own kernels cost ~3 ns per element here, the loop ~0.3–1 |
  *
  * Cases the native kernels do not cover (non-float32, NCHW, general batch broadcasting, prelu/elu/sigmoid
- * epilogues, element-wise broadcasts other than scalar / trailing-axes) run the kernel that was registered
- * before (the kit's wasm kernel or wasm's own). Element-wise results are the IEEE float32 ones, i.e. the
- * same bits as wasm's.
+ * epilogues) run the kernel that was registered before (the kit's wasm kernel or wasm's own).
+ *
+ * Element-wise ops stay on wasm: a native Add/Sub/Multiply/RealDiv (one C loop on the heap views, tried
+ * in this branch) was slower than wasm's SIMD kernels on [32, 32, 128] (160 vs 69 µs, best of 6) and
+ * only faster on tiny tensors, so it was removed.
  *
  * Determinism: OpenBLAS's thread count is set once (`setNativeThreads`); sgemm splits M and N among
  * threads, never the reduction over K, so the numbers do not depend on the thread count (checked in
@@ -36,14 +37,14 @@ type Backend = tf.KernelBackend;
 
 const BACKEND = 'wasm';
 /** The addon's ABI version this module speaks (native/kit_native.c `abiVersion`). */
-const ADDON_ABI = 2;
+const ADDON_ABI = 3;
 /** globalThis key: kernels that were registered before the native ones (fallback and restore). */
 const PREVIOUS_KEY = Symbol.for('priorclip-kit.nativeKernels.previous');
 /** globalThis key: the loaded addon (one per process, whatever copy of this module loads it). */
 const ADDON_KEY = Symbol.for('priorclip-kit.nativeKernels.addon');
 
 /** Names of the kernels the native path replaces on the wasm backend, in registration order. */
-export const NATIVE_KIT_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'Add', 'Sub', 'Multiply', 'RealDiv'] as const;
+export const NATIVE_KIT_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'] as const;
 
 /** The addon's functions (native/kit_native.c). Sizes are element counts; arrays are written in place. */
 export interface NativeAddon {
@@ -62,11 +63,11 @@ export interface NativeAddon {
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, df: Float32Array, ...geometry: number[]): void;
   /** y[r, j] = act(y[r, j] + bias[j]); act 0 linear, 1 relu, 2 relu6, 3 leakyrelu(alpha). */
   biasAct(y: Float32Array, bias: Float32Array, rows: number, n: number, act: number, alpha: number): void;
-  /** out = a ∘ b (op 0 add, 1 sub, 2 mul, 3 div); mode 0 same size, 1 scalar b, 2 scalar a, 3 b repeats with period m, 4 a repeats. */
-  binaryOp(op: number, a: Float32Array, b: Float32Array, out: Float32Array, n: number, mode: number, m: number): void;
   /** OpenBLAS thread count. */
   setThreads(n: number): void;
   getThreads(): number;
+  /** Products of at most this many multiply-adds run on one thread (default 2²²; 0 = never). */
+  setSmallGemm(macs: number): void;
   /** OpenBLAS build config and the core type it picked, e.g. "OpenBLAS 0.3.21 … ; core SkylakeX". */
   blasConfig(): string;
 }
@@ -113,6 +114,18 @@ export function defaultNativeThreads(): number {
     return n;
   }
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+/** Default of `KIT_NATIVE_SMALL_GEMM`: products of ≤ 2²² multiply-adds (e.g. [1024,64]·[64,64]) run on one thread. */
+export const SMALL_GEMM_MACS = 2 ** 22;
+
+/** `KIT_NATIVE_SMALL_GEMM` if set (multiply-adds; 0 = thread every product), else SMALL_GEMM_MACS. */
+export function defaultSmallGemm(): number {
+  const env = process.env.KIT_NATIVE_SMALL_GEMM;
+  if (env === undefined || env === '') return SMALL_GEMM_MACS;
+  const n = Number(env);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`KIT_NATIVE_SMALL_GEMM='${env}' is not a non-negative integer`);
+  return n;
 }
 
 /** Set the native path's thread count (OpenBLAS); throws if the addon is not loaded. */
@@ -335,50 +348,6 @@ function conv2DBackpropFilter(addon: NativeAddon): tf.KernelFunc {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Element-wise binary ops
-
-const BINARY_OPS = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3 } as const;
-
-/** Shape without leading 1s. */
-function trimOnes(shape: number[]): number[] {
-  let i = 0;
-  while (i < shape.length && shape[i] === 1) i++;
-  return shape.slice(i);
-}
-
-function endsWith(shape: number[], suffix: number[]): boolean {
-  if (suffix.length > shape.length) return false;
-  const off = shape.length - suffix.length;
-  return suffix.every((d, i) => shape[off + i] === d);
-}
-
-/** The addon's mode (and period) for out = a ∘ b, or null when the broadcast is not covered. */
-export function binaryMode(aShape: number[], bShape: number[], outShape: number[]): { mode: number; m: number } | null {
-  const n = prod(outShape);
-  const na = prod(aShape);
-  const nb = prod(bShape);
-  if (na === n && nb === n) return { mode: 0, m: 1 };
-  if (na === n && nb === 1) return { mode: 1, m: 1 };
-  if (nb === n && na === 1) return { mode: 2, m: 1 };
-  if (na === n && nb > 0 && endsWith(outShape, trimOnes(bShape))) return { mode: 3, m: nb };
-  if (nb === n && na > 0 && endsWith(outShape, trimOnes(aShape))) return { mode: 4, m: na };
-  return null;
-}
-
-function binary(addon: NativeAddon, name: keyof typeof BINARY_OPS): tf.KernelFunc {
-  const op = BINARY_OPS[name];
-  return (args: KernelArgs) => {
-    const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
-    if (a.dtype !== 'float32' || b.dtype !== 'float32') return fallback(name, args);
-    const outShape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
-    const plan = binaryMode(a.shape, b.shape, outShape);
-    if (!plan) return fallback(name, args);
-    const backend = heapBackend(args.backend);
-    return withOutput(backend, outShape, [a, b], ([av, bv], out) => addon.binaryOp(op, av, bv, out, out.length, plan.mode, plan.m));
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
 
 /** True while the native kernels are the registered wasm kernels. */
 export function nativeKernelsActive(): boolean {
@@ -399,10 +368,6 @@ export function registerNativeKernels(addon: NativeAddon): string[] {
     Conv2D: conv2D(addon),
     Conv2DBackpropInput: conv2DBackpropInput(addon),
     Conv2DBackpropFilter: conv2DBackpropFilter(addon),
-    Add: binary(addon, 'Add'),
-    Sub: binary(addon, 'Sub'),
-    Multiply: binary(addon, 'Multiply'),
-    RealDiv: binary(addon, 'RealDiv'),
   };
   const done: string[] = [];
   for (const name of NATIVE_KIT_KERNELS) {
