@@ -78,6 +78,11 @@ node_modules/.bin/tsx scripts/run_notebooks.ts --install-kernel | sed 's/^/[setu
 # KIT_SETUP_NATIVE=0 skips this section.
 if [ "${KIT_SETUP_NATIVE:-1}" != "0" ]; then
   NATIVE_APT=(gcc libc6-dev libopenblas-dev)
+  # Node's N-API headers come with Node (nodesource/official builds); Debian's own nodejs keeps them in libnode-dev.
+  node_prefix="$(dirname "$(dirname "$(command -v node)")")"
+  if [ ! -f "$node_prefix/include/node/node_api.h" ] && [ ! -f /usr/include/node/node_api.h ]; then
+    NATIVE_APT+=(libnode-dev)
+  fi
   native_missing=()
   if command -v dpkg-query >/dev/null 2>&1; then
     for p in "${NATIVE_APT[@]}"; do
