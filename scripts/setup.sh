@@ -6,6 +6,7 @@
 #      command to run.
 #   2. npm ci (skipped when node_modules already matches package-lock.json; KIT_SETUP_FORCE_NPM=1 forces it).
 #   3. The project-local tslab kernelspec (.jupyter/kernels/tslab and build/jupyter/kernels/tslab).
+#   +  The native CPU kernels (gcc + libopenblas-dev → build/native/kit_native.node; optional, see that section).
 #
 # Idempotent: a second run only checks and finishes in a few seconds.
 set -euo pipefail
@@ -71,4 +72,40 @@ fi
 
 # --- 3. kernelspec ------------------------------------------------------------------------------
 node_modules/.bin/tsx scripts/run_notebooks.ts --install-kernel | sed 's/^/[setup] /'
+
+# --- native CPU kernels (src/backends/native_kernels.ts) -----------------------------------------
+# The kit's OpenBLAS addon: native/kit_native.c → build/native/kit_native.node, compiled with gcc against
+# libopenblas-dev and the N-API headers that ship with Node (nothing downloaded, no binary committed).
+# Optional: when it cannot be built the kit runs on wasm and its backend line says why.
+# KIT_SETUP_NATIVE=0 skips this section.
+if [ "${KIT_SETUP_NATIVE:-1}" != "0" ]; then
+  NATIVE_APT=(gcc libc6-dev libopenblas-dev)
+  # Node's N-API headers come with Node (nodesource/official builds); Debian's own nodejs keeps them in libnode-dev.
+  node_prefix="$(dirname "$(dirname "$(command -v node)")")"
+  if [ ! -f "$node_prefix/include/node/node_api.h" ] && [ ! -f /usr/include/node/node_api.h ]; then
+    NATIVE_APT+=(libnode-dev)
+  fi
+  native_missing=()
+  if command -v dpkg-query >/dev/null 2>&1; then
+    for p in "${NATIVE_APT[@]}"; do
+      dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || native_missing+=("$p")
+    done
+  fi
+  if [ "${#native_missing[@]}" -gt 0 ]; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+      say "installing for the native kernels: ${native_missing[*]}"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get install -y --no-install-recommends "${native_missing[@]}" ||
+        { apt-get update && apt-get install -y --no-install-recommends "${native_missing[@]}"; } ||
+        say "could not install ${native_missing[*]} (the kit will run on wasm)"
+    else
+      say "native kernels need: ${native_missing[*]} (sudo apt-get install -y --no-install-recommends ${native_missing[*]})"
+    fi
+  fi
+  if bash native/build.sh; then
+    say "native kernels ready (backend 'native'; KIT_BACKEND=wasm forces plain wasm)"
+  else
+    say "native kernels not built: the kit runs on wasm (see the line above)"
+  fi
+fi
 say "done. Next: npm test; npm run notebooks"

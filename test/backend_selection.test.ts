@@ -11,6 +11,7 @@ import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, backendInfo, BACKEND_ORDER } from '../src/backends/backend';
 import { WASM_KIT_KERNELS } from '../src/backends/wasm_kernels';
+import { NATIVE_KIT_KERNELS, nativeAddonPath } from '../src/backends/native_kernels';
 import { projectRoot } from '../src/utils/fs';
 
 /** Run a TypeScript snippet in a fresh node process (tsx loader); returns exit code and output. */
@@ -56,12 +57,22 @@ test('auto picks the fastest working backend and explains why the native ones we
     same: boolean;
   };
   assert.equal(info.same, true);
-  // On this machine (no libtensorflow) wasm must win; on a machine with tfjs-node-native it would not.
+  // On this machine (no libtensorflow) the kit's native path wins when it is built (build/native, by
+  // `npm run setup`), else wasm; on a machine with tfjs-node-native neither would.
   const nativeInstalled = fs.existsSync(path.join(projectRoot(), 'node_modules', 'tfjs-node-native'));
-  if (!nativeInstalled) {
-    assert.equal(info.name, 'wasm');
+  const kitNativeBuilt = fs.existsSync(nativeAddonPath());
+  if (!nativeInstalled && kitNativeBuilt) {
+    assert.equal(info.name, 'native');
     assert.equal(info.tfjsBackend, 'wasm');
     assert.deepEqual(info.skipped.map((s) => s.name), ['tensorflow-gpu', 'tensorflow']);
+    for (const k of NATIVE_KIT_KERNELS) assert.ok(info.kitKernels.includes(k), `native kernel ${k} listed`);
+    assert.match(info.summary, /backend: native \(OpenBLAS kernels, \d+ threads?, on @tensorflow\/tfjs-backend-wasm/);
+  }
+  if (!nativeInstalled && !kitNativeBuilt) {
+    assert.equal(info.name, 'wasm');
+    assert.equal(info.tfjsBackend, 'wasm');
+    assert.deepEqual(info.skipped.map((s) => s.name), ['tensorflow-gpu', 'tensorflow', 'native']);
+    assert.match(info.skipped[2].reason, /kit_native\.node is not built/);
     const gpu = info.skipped[0].reason;
     assert.match(gpu, /@tensorflow\/tfjs-node-gpu/);
     assert.match(gpu, /not installed/);

@@ -5,17 +5,28 @@
  *   1. `@tensorflow/tfjs-node-gpu` (native libtensorflow with CUDA; optional dependency)
  *   2. `@tensorflow/tfjs-node` (native libtensorflow on CPU; optional dependency, installed under the
  *      alias `tfjs-node-native` because danfojs-node's copy is aliased to plain tfjs, see README)
- *   3. `wasm` (`@tensorflow/tfjs-backend-wasm`, SIMD, single-threaded in Node) plus the kit's kernels
+ *   3. `native`: the wasm backend below with its heavy kernels (matmuls, conv2d and its gradients) replaced by
+ *      the kit's OpenBLAS addon (./native_kernels.ts; built by `npm run setup` into build/native/, multi-threaded:
+ *      `KIT_NATIVE_THREADS`, default the machine's cores)
+ *   4. `wasm` (`@tensorflow/tfjs-backend-wasm`, SIMD, single-threaded in Node) plus the kit's kernels
  *      that make it train (./wasm_kernels.ts)
- *   4. `cpu` (pure JavaScript; slow but complete)
+ *   5. `cpu` (pure JavaScript; slow but complete)
  *
  * The kit states once which backend runs and why faster ones were skipped.
  */
 import * as tf from '@tensorflow/tfjs';
 import { registerWasmKernels } from './wasm_kernels';
+import {
+  defaultNativeThreads,
+  defaultSmallGemm,
+  loadNativeAddon,
+  NATIVE_KIT_KERNELS,
+  registerNativeKernels,
+  unregisterNativeKernels,
+} from './native_kernels';
 
 /** The backends the kit knows, fastest first. */
-export const BACKEND_ORDER = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_ORDER = ['tensorflow-gpu', 'tensorflow', 'native', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_ORDER)[number];
 
 /** What initBackend chose, and why. */
@@ -32,6 +43,8 @@ export interface BackendInfo {
   skipped: { name: BackendName; reason: string }[];
   /** Kernels the kit registered or replaced on this backend. */
   kitKernels: string[];
+  /** `native` only: the OpenBLAS thread count and build (e.g. "OpenBLAS 0.3.21 …; core SkylakeX"). */
+  native?: { threads: number; blas: string; kernels: string[] };
   /** One human sentence for logs and notebooks. */
   summary: string;
 }
@@ -148,19 +161,39 @@ export async function initBackend(
       current = finish(name, 'tensorflow', r.pkg, packageVersion(r.pkg), skipped, []);
       break;
     }
-    if (name === 'wasm') {
-      const before = processListeners();
+    if (name === 'native') {
+      // Checked before touching wasm so that a missing build costs nothing.
+      const loaded = loadNativeAddon();
+      if ('reason' in loaded) {
+        skipped.push({ name, reason: loaded.reason });
+        continue;
+      }
       try {
-        nodeRequire('@tensorflow/tfjs-backend-wasm');
-        let ok = false;
-        try {
-          ok = await tf.setBackend('wasm');
-          await tf.ready();
-        } finally {
-          removeEmscriptenCrashHandlers(before);
-        }
-        if (!ok) throw new Error('tf.setBackend("wasm") returned false');
-        const kernels = registerWasmKernels();
+        const wasmKernels = await startWasm();
+        const threads = defaultNativeThreads();
+        loaded.addon.setThreads(threads);
+        loaded.addon.setSmallGemm(defaultSmallGemm());
+        const nativeKernels = registerNativeKernels(loaded.addon);
+        const blas = loaded.addon.blasConfig();
+        current = finish(name, 'wasm', '@tensorflow/tfjs-backend-wasm', packageVersion('@tensorflow/tfjs-backend-wasm'), skipped, [
+          ...wasmKernels.filter((k) => !(NATIVE_KIT_KERNELS as readonly string[]).includes(k)),
+          ...nativeKernels,
+        ]);
+        current.native = { threads, blas, kernels: nativeKernels };
+        current.summary = current.summary.replace(
+          `backend: native (`,
+          `backend: native (OpenBLAS kernels, ${threads} thread${threads === 1 ? '' : 's'}, on `,
+        );
+        break;
+      } catch (e) {
+        unregisterNativeKernels();
+        skipped.push({ name, reason: (e as Error).message.split('\n')[0] });
+        continue;
+      }
+    }
+    if (name === 'wasm') {
+      try {
+        const kernels = await startWasm();
         current = finish(name, 'wasm', '@tensorflow/tfjs-backend-wasm', packageVersion('@tensorflow/tfjs-backend-wasm'), skipped, kernels);
         break;
       } catch (e) {
@@ -184,6 +217,22 @@ export async function initBackend(
     console.log(current.summary);
   }
   return current;
+}
+
+/** Load and select the wasm backend with the kit's wasm kernels (and without the native ones); returns the kit kernels. */
+async function startWasm(): Promise<string[]> {
+  const before = processListeners();
+  nodeRequire('@tensorflow/tfjs-backend-wasm');
+  let ok = false;
+  try {
+    ok = await tf.setBackend('wasm');
+    await tf.ready();
+  } finally {
+    removeEmscriptenCrashHandlers(before);
+  }
+  if (!ok) throw new Error('tf.setBackend("wasm") returned false');
+  unregisterNativeKernels();
+  return registerWasmKernels();
 }
 
 function finish(

@@ -11,6 +11,7 @@ import { spawn } from 'child_process';
 import { ExperimentConfig, FULL_MODEL, SuiteSpec, loadAblation, loadSuite, resolveExperiment } from '../config/experiment';
 import { readRunRecord, runsDir } from '../runs/record';
 import { projectRoot } from '../utils/fs';
+import { chooseParallelism, workerEnv } from '../backends/parallelism';
 import { PreparedData, prepareExperimentData } from './data_prep';
 import { runRecipe, recipeTest } from './recipe';
 import { STAGES, Variant, recordBestVal, resolveVariant, stageKeys, stageRunRecord, variantRunIds } from './run_cache';
@@ -188,7 +189,7 @@ function spawnTrain(preset: string, job: Job, overrides: unknown, log: (l: strin
   const payload: WorkerJob = { preset, ablation: job.ablation, seed: job.seed, overrides };
   const args = ['--import', 'tsx', path.join(projectRoot(), SUITE_WORKER_ENTRY), JSON.stringify(payload)];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: projectRoot(), env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { cwd: projectRoot(), env: { ...process.env, ...workerEnv() }, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     const tag = `[worker ${job.ablation} s${job.seed}]`;
     child.stdout.on('data', (d: Buffer) => d.toString().split('\n').filter((l) => l.trim()).forEach((l) => log(`${tag} ${l}`)));
@@ -230,6 +231,7 @@ export async function trainInWorkers(suite: SuiteSpec, ablations: readonly strin
   const pending = pendingVariants(suite, ablations, seeds, base, overrides);
   const fullDone = new Set(seeds.filter((seed) => !pending.some((j) => j.ablation === FULL_MODEL && j.seed === seed)));
   if (pending.length === 0) return 0;
+  workers = (await chooseParallelism(Math.min(workers, pending.length), { log })).workers; // workers × native threads, measured
   const toTrain = pending.length;
   log(`[suite ${suite.name}] ${toTrain} variants to train with ${workers} worker processes`);
   const running = new Set<Promise<void>>();

@@ -1,0 +1,58 @@
+/**
+ * Floating-point operations of the GEMM-like kernels in a `tf.profile` record (2 per multiply-add):
+ * MatMul / BatchMatMul / _FusedMatMul, Conv2D and both backprops. Element-wise work is not counted, so
+ * "GFLOP/s of a step" means GEMM+conv FLOPs over the whole step's wall time (the usual MFU-style figure).
+ */
+
+/** The fields of a tf.profile kernel record this needs. */
+export interface ProfiledKernel {
+  name: string;
+  inputShapes?: (number[] | null | undefined)[];
+  outputShapes?: (number[] | null | undefined)[];
+}
+
+function prod(xs: readonly number[]): number {
+  return xs.reduce((p, d) => p * d, 1);
+}
+
+/** FLOPs of one kernel call (0 for kernels that are not products or convs, or lack shapes). */
+export function kernelFlops(k: ProfiledKernel): number {
+  const ins = k.inputShapes ?? [];
+  const out = k.outputShapes?.[0];
+  if (!out) return 0;
+  if (k.name === 'BatchMatMul' || k.name === '_FusedMatMul') {
+    const a = ins[0];
+    if (!a || a.length < 2 || out.length < 2) return 0;
+    const m = out[out.length - 2];
+    const aMat = a[a.length - 2] * a[a.length - 1]; // M·K whatever the transpose
+    const k2 = m > 0 ? aMat / m : 0;
+    return 2 * prod(out) * k2;
+  }
+  if (k.name === 'Conv2D') {
+    const f = ins[1];
+    return f && f.length === 4 ? (2 * prod(out) * prod(f)) / f[3] : 0;
+  }
+  if (k.name === 'Conv2DBackpropInput') {
+    const dy = ins[0];
+    const f = ins[1];
+    return dy && f && f.length === 4 ? (2 * prod(dy) * prod(f)) / f[3] : 0;
+  }
+  if (k.name === 'Conv2DBackpropFilter') {
+    const dy = ins[1];
+    return dy && out.length === 4 ? (2 * prod(dy) * prod(out)) / out[3] : 0;
+  }
+  return 0;
+}
+
+/** Total FLOPs and the per-kernel split of a profiled piece of work. */
+export function countFlops(kernels: ProfiledKernel[]): { total: number; byKernel: Record<string, number> } {
+  const byKernel: Record<string, number> = {};
+  let total = 0;
+  for (const k of kernels) {
+    const f = kernelFlops(k);
+    if (f <= 0) continue;
+    byKernel[k.name] = (byKernel[k.name] ?? 0) + f;
+    total += f;
+  }
+  return { total, byKernel };
+}

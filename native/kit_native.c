@@ -1,0 +1,397 @@
+/*
+ * kit_native: the kit's native CPU kernels (N-API addon), loaded only by src/backends/native.ts.
+ *
+ * Every function works in place on Float32Array views the caller passes (on the wasm backend these are views
+ * of the WebAssembly.Memory heap, so nothing is copied). Row-major, NHWC, HWIO filters, as tfjs stores them.
+ * Products go to OpenBLAS's cblas_sgemm (multi-threaded: the thread count is fixed by setThreads, and OpenBLAS
+ * splits M and N among threads, never K, so a product's values do not depend on it). im2col / col2im run on the
+ * calling thread, in a fixed order (deterministic). Scratch memory is malloc'd per call, in row chunks of at
+ * most KIT_COLS_CHUNK floats.
+ *
+ * Build: native/build.sh (gcc + libopenblas-dev + Node's own headers; no download).
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <cblas.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* OpenBLAS extensions (declared in its cblas.h too; repeated so the file also builds against a plain cblas.h). */
+extern void openblas_set_num_threads(int num_threads);
+extern int openblas_get_num_threads(void);
+extern char *openblas_get_config(void);
+extern char *openblas_get_corename(void);
+
+/*
+ * Products of at most small_macs multiply-adds run on one OpenBLAS thread: splitting them costs more than
+ * it gains (measured: [1024,64]·[64,64] takes 0.2 ms on 1 thread, 0.37 ms on 2 of a loaded 2-core machine),
+ * and a descheduled helper thread stalls the whole product. Values do not depend on the thread count.
+ */
+static int64_t small_macs = (int64_t)1 << 22;
+static int blas_threads = 1;
+
+static void threads_for(int64_t macs) {
+  const int want = macs <= small_macs ? 1 : blas_threads;
+  if (openblas_get_num_threads() != want) openblas_set_num_threads(want);
+}
+
+/* Largest im2col scratch, in floats (64 MB). */
+#define KIT_COLS_CHUNK (16 * 1024 * 1024)
+
+#define CHECK(call)                                                   \
+  do {                                                                \
+    if ((call) != napi_ok) {                                          \
+      napi_throw_error(env, NULL, "kit_native: N-API call failed");   \
+      return NULL;                                                    \
+    }                                                                 \
+  } while (0)
+
+static int get_f32(napi_env env, napi_value v, float **data, size_t *len) {
+  napi_typedarray_type type;
+  size_t length;
+  void *ptr;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &type, &length, &ptr, &ab, &off) != napi_ok) return 0;
+  if (type != napi_float32_array) return 0;
+  *data = (float *)ptr;
+  *len = length;
+  return 1;
+}
+
+static int get_i64(napi_env env, napi_value v, int64_t *out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return 0;
+  *out = (int64_t)d;
+  return 1;
+}
+
+static napi_value throw_msg(napi_env env, const char *msg) {
+  napi_throw_error(env, NULL, msg);
+  return NULL;
+}
+
+/* Read argv[first..first+n) as integers into out. */
+static int get_ints(napi_env env, napi_value *argv, size_t first, size_t n, int64_t *out) {
+  for (size_t i = 0; i < n; i++)
+    if (!get_i64(env, argv[first + i], &out[i])) return 0;
+  return 1;
+}
+
+/*
+ * sgemmBatched(a, b, c, batch, m, n, k, transA, transB, strideA, strideB, strideC, beta)
+ *   for i < batch: C[i] = op(A[i]) · op(B[i]) + beta·C[i] (beta 0 or 1); A[i] starts at i·strideA (0 = broadcast), etc.
+ */
+static napi_value sgemm_batched(napi_env env, napi_callback_info info) {
+  size_t argc = 13;
+  napi_value argv[13];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 13) return throw_msg(env, "kit_native.sgemmBatched: expected 13 arguments");
+  float *a, *b, *c;
+  size_t la, lb, lc;
+  if (!get_f32(env, argv[0], &a, &la) || !get_f32(env, argv[1], &b, &lb) || !get_f32(env, argv[2], &c, &lc))
+    return throw_msg(env, "kit_native.sgemmBatched: a, b, c must be Float32Arrays");
+  int64_t v[10];
+  if (!get_ints(env, argv, 3, 10, v)) return throw_msg(env, "kit_native.sgemmBatched: integer arguments expected");
+  int64_t batch = v[0], m = v[1], n = v[2], k = v[3], ta = v[4], tb = v[5], sa = v[6], sb = v[7], sc = v[8];
+  float beta = (float)v[9];
+  if (batch < 0 || m < 0 || n < 0 || k < 0) return throw_msg(env, "kit_native.sgemmBatched: negative size");
+  if (batch == 0 || m == 0 || n == 0) return NULL;
+  if ((size_t)((batch - 1) * sa + m * k) > la || (size_t)((batch - 1) * sb + k * n) > lb ||
+      (size_t)((batch - 1) * sc + m * n) > lc)
+    return throw_msg(env, "kit_native.sgemmBatched: an operand is smaller than its shape");
+  int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);
+  threads_for(m * n * k);
+  for (int64_t i = 0; i < batch; i++) {
+    if (k == 0) {
+      float *ci = c + i * sc;
+      if (beta == 0.0f) memset(ci, 0, sizeof(float) * (size_t)(m * n));
+      continue;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n,
+                (int)k, 1.0f, a + i * sa, lda, b + i * sb, ldb, beta, c + i * sc, (int)n);
+  }
+  return NULL;
+}
+
+/* Conv geometry shared by the three conv entry points (NHWC input, HWIO filter). */
+typedef struct {
+  int64_t n, h, w, cin, kh, kw, cout, oh, ow, sh, sw, dh, dw, pt, pl;
+} conv_geom;
+
+static int read_geom(napi_env env, napi_value *argv, size_t first, conv_geom *g) {
+  int64_t v[15];
+  if (!get_ints(env, argv, first, 15, v)) return 0;
+  g->n = v[0]; g->h = v[1]; g->w = v[2]; g->cin = v[3];
+  g->kh = v[4]; g->kw = v[5]; g->cout = v[6]; g->oh = v[7]; g->ow = v[8];
+  g->sh = v[9]; g->sw = v[10]; g->dh = v[11]; g->dw = v[12]; g->pt = v[13]; g->pl = v[14];
+  return g->n >= 0 && g->h > 0 && g->w > 0 && g->cin > 0 && g->kh > 0 && g->kw > 0 && g->cout > 0 &&
+         g->oh >= 0 && g->ow >= 0 && g->sh > 0 && g->sw > 0 && g->dh > 0 && g->dw > 0;
+}
+
+/* A conv that is one plain product: 1×1 filter, stride 1, no padding (the input rows are the im2col rows). */
+static int is_pointwise(const conv_geom *g) {
+  return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 && g->oh == g->h &&
+         g->ow == g->w;
+}
+
+/* im2col of output rows [r0, r1) (row = b·oh·ow + y·ow + x) into cols [r1−r0, kh·kw·cin]. */
+static void im2col(const conv_geom *g, const float *x, int64_t r0, int64_t r1, float *cols) {
+  const int64_t ohw = g->oh * g->ow, kcols = g->kh * g->kw * g->cin;
+  for (int64_t r = r0; r < r1; r++) {
+    const int64_t bi = r / ohw, rem = r % ohw, oy = rem / g->ow, ox = rem % g->ow;
+    float *dst = cols + (r - r0) * kcols;
+    const float *xb = x + bi * g->h * g->w * g->cin;
+    for (int64_t ky = 0; ky < g->kh; ky++) {
+      const int64_t iy = oy * g->sh - g->pt + ky * g->dh;
+      for (int64_t kx = 0; kx < g->kw; kx++) {
+        const int64_t ix = ox * g->sw - g->pl + kx * g->dw;
+        float *d = dst + (ky * g->kw + kx) * g->cin;
+        if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) {
+          memset(d, 0, sizeof(float) * (size_t)g->cin);
+        } else {
+          memcpy(d, xb + (iy * g->w + ix) * g->cin, sizeof(float) * (size_t)g->cin);
+        }
+      }
+    }
+  }
+}
+
+/* col2im: dx += scatter of dcols rows [r0, r1) (inverse of im2col; rows in ascending order: deterministic). */
+static void col2im(const conv_geom *g, const float *dcols, int64_t r0, int64_t r1, float *dx) {
+  const int64_t ohw = g->oh * g->ow, kcols = g->kh * g->kw * g->cin;
+  for (int64_t r = r0; r < r1; r++) {
+    const int64_t bi = r / ohw, rem = r % ohw, oy = rem / g->ow, ox = rem % g->ow;
+    const float *src = dcols + (r - r0) * kcols;
+    float *xb = dx + bi * g->h * g->w * g->cin;
+    for (int64_t ky = 0; ky < g->kh; ky++) {
+      const int64_t iy = oy * g->sh - g->pt + ky * g->dh;
+      if (iy < 0 || iy >= g->h) continue;
+      for (int64_t kx = 0; kx < g->kw; kx++) {
+        const int64_t ix = ox * g->sw - g->pl + kx * g->dw;
+        if (ix < 0 || ix >= g->w) continue;
+        const float *s = src + (ky * g->kw + kx) * g->cin;
+        float *d = xb + (iy * g->w + ix) * g->cin;
+        for (int64_t c = 0; c < g->cin; c++) d[c] += s[c];
+      }
+    }
+  }
+}
+
+static int64_t rows_per_chunk(const conv_geom *g) {
+  const int64_t kcols = g->kh * g->kw * g->cin;
+  int64_t rows = KIT_COLS_CHUNK / (kcols > 0 ? kcols : 1);
+  return rows < 1 ? 1 : rows;
+}
+
+#define CONV_ARGS 18 /* 3 arrays + 15 geometry integers */
+
+static int conv_args(napi_env env, napi_callback_info info, float **p0, size_t *l0, float **p1, size_t *l1,
+                     float **p2, size_t *l2, conv_geom *g, const char **err) {
+  size_t argc = CONV_ARGS;
+  napi_value argv[CONV_ARGS];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != CONV_ARGS) {
+    *err = "expected 3 Float32Arrays and 15 integers";
+    return 0;
+  }
+  if (!get_f32(env, argv[0], p0, l0) || !get_f32(env, argv[1], p1, l1) || !get_f32(env, argv[2], p2, l2)) {
+    *err = "the first three arguments must be Float32Arrays";
+    return 0;
+  }
+  if (!read_geom(env, argv, 3, g)) {
+    *err = "bad conv geometry";
+    return 0;
+  }
+  return 1;
+}
+
+/* conv2d(x, filter, y, geometry…): y [n, oh, ow, cout] = im2col(x) · filter [kh·kw·cin, cout]. */
+static napi_value conv2d(napi_env env, napi_callback_info info) {
+  float *x, *f, *y;
+  size_t lx, lf, ly;
+  conv_geom g;
+  const char *err = NULL;
+  if (!conv_args(env, info, &x, &lx, &f, &lf, &y, &ly, &g, &err)) return throw_msg(env, err);
+  const int64_t rows = g.n * g.oh * g.ow, kcols = g.kh * g.kw * g.cin;
+  if ((int64_t)lx < g.n * g.h * g.w * g.cin || (int64_t)lf < kcols * g.cout || (int64_t)ly < rows * g.cout)
+    return throw_msg(env, "kit_native.conv2d: an operand is smaller than its shape");
+  if (rows == 0) return NULL;
+  threads_for((rows < rows_per_chunk(&g) ? rows : rows_per_chunk(&g)) * kcols * g.cout);
+  if (is_pointwise(&g)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)g.cout, (int)kcols, 1.0f, x, (int)kcols,
+                f, (int)g.cout, 0.0f, y, (int)g.cout);
+    return NULL;
+  }
+  const int64_t chunk = rows_per_chunk(&g) < rows ? rows_per_chunk(&g) : rows;
+  float *cols = (float *)malloc(sizeof(float) * (size_t)(chunk * kcols));
+  if (!cols) return throw_msg(env, "kit_native.conv2d: out of memory for the im2col buffer");
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t r1 = r0 + chunk < rows ? r0 + chunk : rows;
+    im2col(&g, x, r0, r1, cols);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), (int)g.cout, (int)kcols, 1.0f, cols,
+                (int)kcols, f, (int)g.cout, 0.0f, y + r0 * g.cout, (int)g.cout);
+  }
+  free(cols);
+  return NULL;
+}
+
+/* conv2dBackpropInput(dy, filter, dx, geometry…): dx = col2im(dy · filterᵀ). dx is overwritten. */
+static napi_value conv2d_backprop_input(napi_env env, napi_callback_info info) {
+  float *dy, *f, *dx;
+  size_t ldy, lf, ldx;
+  conv_geom g;
+  const char *err = NULL;
+  if (!conv_args(env, info, &dy, &ldy, &f, &lf, &dx, &ldx, &g, &err)) return throw_msg(env, err);
+  const int64_t rows = g.n * g.oh * g.ow, kcols = g.kh * g.kw * g.cin;
+  if ((int64_t)ldx < g.n * g.h * g.w * g.cin || (int64_t)lf < kcols * g.cout || (int64_t)ldy < rows * g.cout)
+    return throw_msg(env, "kit_native.conv2dBackpropInput: an operand is smaller than its shape");
+  threads_for((rows < rows_per_chunk(&g) ? rows : rows_per_chunk(&g)) * kcols * g.cout);
+  if (is_pointwise(&g)) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)kcols, (int)g.cout, 1.0f, dy, (int)g.cout,
+                f, (int)g.cout, 0.0f, dx, (int)kcols);
+    return NULL;
+  }
+  memset(dx, 0, sizeof(float) * (size_t)(g.n * g.h * g.w * g.cin));
+  if (rows == 0) return NULL;
+  const int64_t chunk = rows_per_chunk(&g) < rows ? rows_per_chunk(&g) : rows;
+  float *dcols = (float *)malloc(sizeof(float) * (size_t)(chunk * kcols));
+  if (!dcols) return throw_msg(env, "kit_native.conv2dBackpropInput: out of memory for the col buffer");
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t r1 = r0 + chunk < rows ? r0 + chunk : rows;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), (int)kcols, (int)g.cout, 1.0f,
+                dy + r0 * g.cout, (int)g.cout, f, (int)g.cout, 0.0f, dcols, (int)kcols);
+    col2im(&g, dcols, r0, r1, dx);
+  }
+  free(dcols);
+  return NULL;
+}
+
+/* conv2dBackpropFilter(x, dy, df, geometry…): df [kh·kw·cin, cout] = im2col(x)ᵀ · dy. df is overwritten. */
+static napi_value conv2d_backprop_filter(napi_env env, napi_callback_info info) {
+  float *x, *dy, *df;
+  size_t lx, ldy, ldf;
+  conv_geom g;
+  const char *err = NULL;
+  if (!conv_args(env, info, &x, &lx, &dy, &ldy, &df, &ldf, &g, &err)) return throw_msg(env, err);
+  const int64_t rows = g.n * g.oh * g.ow, kcols = g.kh * g.kw * g.cin;
+  if ((int64_t)lx < g.n * g.h * g.w * g.cin || (int64_t)ldf < kcols * g.cout || (int64_t)ldy < rows * g.cout)
+    return throw_msg(env, "kit_native.conv2dBackpropFilter: an operand is smaller than its shape");
+  if (rows == 0) {
+    memset(df, 0, sizeof(float) * (size_t)(kcols * g.cout));
+    return NULL;
+  }
+  threads_for((rows < rows_per_chunk(&g) ? rows : rows_per_chunk(&g)) * kcols * g.cout);
+  if (is_pointwise(&g)) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kcols, (int)g.cout, (int)rows, 1.0f, x, (int)kcols,
+                dy, (int)g.cout, 0.0f, df, (int)g.cout);
+    return NULL;
+  }
+  const int64_t chunk = rows_per_chunk(&g) < rows ? rows_per_chunk(&g) : rows;
+  float *cols = (float *)malloc(sizeof(float) * (size_t)(chunk * kcols));
+  if (!cols) return throw_msg(env, "kit_native.conv2dBackpropFilter: out of memory for the im2col buffer");
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t r1 = r0 + chunk < rows ? r0 + chunk : rows;
+    im2col(&g, x, r0, r1, cols);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kcols, (int)g.cout, (int)(r1 - r0), 1.0f, cols,
+                (int)kcols, dy + r0 * g.cout, (int)g.cout, r0 == 0 ? 0.0f : 1.0f, df, (int)g.cout);
+  }
+  free(cols);
+  return NULL;
+}
+
+/*
+ * biasAct(y, bias, rows, n, act, alpha): y[r, j] = act(y[r, j] + bias[j mod biasLen]) in place.
+ * act: 0 linear, 1 relu, 2 relu6, 3 leakyrelu(alpha). bias: empty (none), 1 value, or n values.
+ */
+static napi_value bias_act(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 6) return throw_msg(env, "kit_native.biasAct: expected 6 arguments");
+  float *y, *bias;
+  size_t ly, lb;
+  if (!get_f32(env, argv[0], &y, &ly) || !get_f32(env, argv[1], &bias, &lb))
+    return throw_msg(env, "kit_native.biasAct: y and bias must be Float32Arrays");
+  int64_t rows, n, act;
+  double alpha;
+  if (!get_i64(env, argv[2], &rows) || !get_i64(env, argv[3], &n) || !get_i64(env, argv[4], &act) ||
+      napi_get_value_double(env, argv[5], &alpha) != napi_ok)
+    return throw_msg(env, "kit_native.biasAct: numeric arguments expected");
+  if ((int64_t)ly < rows * n || (lb != 0 && lb != 1 && (int64_t)lb != n))
+    return throw_msg(env, "kit_native.biasAct: y or bias has the wrong size");
+  const float a = (float)alpha;
+  for (int64_t r = 0; r < rows; r++) {
+    float *row = y + r * n;
+    for (int64_t j = 0; j < n; j++) {
+      float v = row[j] + (lb == 0 ? 0.0f : bias[lb == 1 ? 0 : j]);
+      if (act == 1) v = v > 0.0f ? v : 0.0f;
+      else if (act == 2) v = v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
+      else if (act == 3) v = v < 0.0f ? a * v : v;
+      row[j] = v;
+    }
+  }
+  return NULL;
+}
+
+
+static napi_value set_threads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t t;
+  if (argc != 1 || !get_i64(env, argv[0], &t) || t < 1) return throw_msg(env, "kit_native.setThreads: a positive integer expected");
+  blas_threads = (int)t;
+  openblas_set_num_threads((int)t);
+  return NULL;
+}
+
+/* setSmallGemm(macs): products of at most macs multiply-adds run on one thread (0 = always all threads). */
+static napi_value set_small_gemm(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t v;
+  if (argc != 1 || !get_i64(env, argv[0], &v) || v < 0) return throw_msg(env, "kit_native.setSmallGemm: a non-negative integer expected");
+  small_macs = v;
+  return NULL;
+}
+
+static napi_value get_threads(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  CHECK(napi_create_int32(env, blas_threads, &out));
+  return out;
+}
+
+static napi_value get_config(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  const char *cfg = openblas_get_config();
+  const char *core = openblas_get_corename();
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s; core %s", cfg ? cfg : "?", core ? core : "?");
+  CHECK(napi_create_string_utf8(env, buf, NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"sgemmBatched", NULL, sgemm_batched, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"conv2d", NULL, conv2d, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"conv2dBackpropInput", NULL, conv2d_backprop_input, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"conv2dBackpropFilter", NULL, conv2d_backprop_filter, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"biasAct", NULL, bias_act, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getThreads", NULL, get_threads, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setSmallGemm", NULL, set_small_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"blasConfig", NULL, get_config, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  napi_value version;
+  if (napi_create_int32(env, 3, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

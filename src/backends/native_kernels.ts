@@ -1,0 +1,397 @@
+/**
+ * The kit's native CPU path: OpenBLAS kernels (native/kit_native.c, an N-API addon built by
+ * `npm run setup` into build/native/kit_native.node) registered on the tfjs wasm backend.
+ *
+ * The wasm backend stays the host (every other kernel, the memory manager, `tf.memory()`); the heavy
+ * kernels below are replaced by ones that call the addon on views of the WebAssembly.Memory heap
+ * (`typedArrayFromHeap`): zero-copy, the addon reads the inputs and writes the output buffer in place.
+ *
+ * | kernel | native form |
+ * |---|---|
+ * | `BatchMatMul` | `cblas_sgemm` per batch entry (a side with batch 1 is broadcast; a shared right operand folds the batch into M: one product) |
+ * | `_FusedMatMul` | the same product, then bias (`[N]` or scalar) and linear/relu/relu6/leakyrelu in one pass |
+ * | `Conv2D` | im2col (row chunks of ≤ 64 MB) + `cblas_sgemm`; a 1×1 stride-1 conv is one product on the input |
+ * | `Conv2DBackpropInput` | `dy · Wᵀ` + col2im |
+ * | `Conv2DBackpropFilter` | `im2col(x)ᵀ · dy`, chunks accumulated in order |
+ *
+ * Cases the native kernels do not cover (non-float32, NCHW, general batch broadcasting, prelu/elu/sigmoid
+ * epilogues) run the kernel that was registered before (the kit's wasm kernel or wasm's own).
+ *
+ * Element-wise ops stay on wasm: a native Add/Sub/Multiply/RealDiv (one C loop on the heap views, tried
+ * in this branch) was slower than wasm's SIMD kernels on [32, 32, 128] (160 vs 69 µs, best of 6) and
+ * only faster on tiny tensors, so it was removed.
+ *
+ * Determinism: OpenBLAS's thread count is set once (`setNativeThreads`); sgemm splits M and N among
+ * threads, never the reduction over K, so the numbers do not depend on the thread count (checked in
+ * test/backend_native.test.ts); im2col/col2im run single-threaded in a fixed order.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { projectRoot } from '../utils/fs';
+
+type TensorInfo = tf.TensorInfo;
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+type Backend = tf.KernelBackend;
+
+const BACKEND = 'wasm';
+/** The addon's ABI version this module speaks (native/kit_native.c `abiVersion`). */
+const ADDON_ABI = 3;
+/** globalThis key: kernels that were registered before the native ones (fallback and restore). */
+const PREVIOUS_KEY = Symbol.for('priorclip-kit.nativeKernels.previous');
+/** globalThis key: the loaded addon (one per process, whatever copy of this module loads it). */
+const ADDON_KEY = Symbol.for('priorclip-kit.nativeKernels.addon');
+
+/** Names of the kernels the native path replaces on the wasm backend, in registration order. */
+export const NATIVE_KIT_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'] as const;
+
+/** The addon's functions (native/kit_native.c). Sizes are element counts; arrays are written in place. */
+export interface NativeAddon {
+  /** abiVersion of the built addon. */
+  abiVersion: number;
+  /** C[i] = op(A[i])·op(B[i]) + beta·C[i] for i < batch; strides in elements (0 broadcasts); beta 0 or 1. */
+  sgemmBatched(
+    a: Float32Array, b: Float32Array, c: Float32Array, batch: number, m: number, n: number, k: number,
+    transA: number, transB: number, strideA: number, strideB: number, strideC: number, beta: number,
+  ): void;
+  /** y = conv2d(x, filter), NHWC / HWIO; geometry: n h w cin kh kw cout oh ow sh sw dh dw padTop padLeft. */
+  conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, ...geometry: number[]): void;
+  /** dx = gradient of conv2d w.r.t. x (overwritten). */
+  conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, ...geometry: number[]): void;
+  /** df = gradient of conv2d w.r.t. the filter (overwritten). */
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, df: Float32Array, ...geometry: number[]): void;
+  /** y[r, j] = act(y[r, j] + bias[j]); act 0 linear, 1 relu, 2 relu6, 3 leakyrelu(alpha). */
+  biasAct(y: Float32Array, bias: Float32Array, rows: number, n: number, act: number, alpha: number): void;
+  /** OpenBLAS thread count. */
+  setThreads(n: number): void;
+  getThreads(): number;
+  /** Products of at most this many multiply-adds run on one thread (default 2²²; 0 = never). */
+  setSmallGemm(macs: number): void;
+  /** OpenBLAS build config and the core type it picked, e.g. "OpenBLAS 0.3.21 … ; core SkylakeX". */
+  blasConfig(): string;
+}
+
+/** Where the addon is looked for: `KIT_NATIVE_ADDON`, else build/native/kit_native.node. */
+export function nativeAddonPath(): string {
+  return process.env.KIT_NATIVE_ADDON || path.join(projectRoot(), 'build', 'native', 'kit_native.node');
+}
+
+function store<T>(key: symbol): { get(): T | undefined; set(v: T | undefined): void } {
+  const g = globalThis as unknown as Record<symbol, T | undefined>;
+  return { get: () => g[key], set: (v) => { g[key] = v; } };
+}
+
+/** Load the addon once; returns it, or why it cannot run here (one line, for the backend summary). */
+export function loadNativeAddon(): { addon: NativeAddon } | { reason: string } {
+  const cached = store<NativeAddon>(ADDON_KEY).get();
+  if (cached) return { addon: cached };
+  const file = nativeAddonPath();
+  if (!fs.existsSync(file)) {
+    const rel = path.relative(projectRoot(), file) || file;
+    return { reason: `${rel} is not built (needs gcc + libopenblas-dev: \`npm run setup\` or \`bash native/build.sh\`)` };
+  }
+  try {
+    const m = { exports: {} as unknown };
+    process.dlopen(m, file);
+    const addon = m.exports as Partial<NativeAddon>;
+    if (addon.abiVersion !== ADDON_ABI || typeof addon.sgemmBatched !== 'function') {
+      return { reason: `${file} is a different build (abiVersion ${String(addon.abiVersion)}, expected ${ADDON_ABI}): rebuild with \`bash native/build.sh --force\`` };
+    }
+    store<NativeAddon>(ADDON_KEY).set(addon as NativeAddon);
+    return { addon: addon as NativeAddon };
+  } catch (e) {
+    return { reason: `${file} cannot load: ${(e as Error).message.split('\n')[0]}` };
+  }
+}
+
+/** `KIT_NATIVE_THREADS` if set (a positive integer), else the machine's cores. */
+export function defaultNativeThreads(): number {
+  const env = process.env.KIT_NATIVE_THREADS;
+  if (env !== undefined && env !== '') {
+    const n = Number(env);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`KIT_NATIVE_THREADS='${env}' is not a positive integer`);
+    return n;
+  }
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+/** Default of `KIT_NATIVE_SMALL_GEMM`: products of ≤ 2²² multiply-adds (e.g. [1024,64]·[64,64]) run on one thread. */
+export const SMALL_GEMM_MACS = 2 ** 22;
+
+/** `KIT_NATIVE_SMALL_GEMM` if set (multiply-adds; 0 = thread every product), else SMALL_GEMM_MACS. */
+export function defaultSmallGemm(): number {
+  const env = process.env.KIT_NATIVE_SMALL_GEMM;
+  if (env === undefined || env === '') return SMALL_GEMM_MACS;
+  const n = Number(env);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`KIT_NATIVE_SMALL_GEMM='${env}' is not a non-negative integer`);
+  return n;
+}
+
+/** Set the native path's thread count (OpenBLAS); throws if the addon is not loaded. */
+export function setNativeThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`native threads must be a positive integer, got ${n}`);
+  const a = store<NativeAddon>(ADDON_KEY).get();
+  if (!a) throw new Error('setNativeThreads: the native addon is not loaded (initBackend("native") first)');
+  a.setThreads(n);
+}
+
+/** The native path's thread count, or null when the addon is not loaded. */
+export function nativeThreads(): number | null {
+  const a = store<NativeAddon>(ADDON_KEY).get();
+  return a ? a.getThreads() : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// wasm backend plumbing
+
+interface HeapBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+function heapBackend(b: unknown): Backend & HeapBackend {
+  const h = b as Partial<HeapBackend>;
+  if (typeof h.makeOutput !== 'function' || typeof h.typedArrayFromHeap !== 'function') {
+    throw new Error('native kernels: the backend is not tfjs-backend-wasm 4.x (no makeOutput / typedArrayFromHeap)');
+  }
+  return b as Backend & HeapBackend;
+}
+
+function previous(): Map<string, tf.KernelConfig> {
+  const s = store<Map<string, tf.KernelConfig>>(PREVIOUS_KEY);
+  let m = s.get();
+  if (!m) {
+    m = new Map();
+    s.set(m);
+  }
+  return m;
+}
+
+/** The kernel that `name` replaced (the kit's wasm kernel or wasm's own): the fallback. */
+function fallback(name: string, args: KernelArgs): TensorInfo | TensorInfo[] {
+  const k = previous().get(name);
+  if (!k) throw new Error(`native kernels: no previous '${name}' kernel on wasm to fall back to`);
+  return k.kernelFunc(args);
+}
+
+function prod(xs: readonly number[]): number {
+  return xs.reduce((p, d) => p * d, 1);
+}
+
+function f32(backend: HeapBackend, t: TensorInfo): Float32Array {
+  return backend.typedArrayFromHeap(t) as Float32Array;
+}
+
+/** Allocate the output on the heap, THEN take the views (an allocation may grow and detach the heap). */
+function withOutput(
+  backend: Backend & HeapBackend,
+  shape: number[],
+  inputs: TensorInfo[],
+  body: (ins: Float32Array[], out: Float32Array) => void,
+): TensorInfo {
+  const out = backend.makeOutput(shape, 'float32');
+  try {
+    if (prod(shape) > 0) body(inputs.map((t) => f32(backend, t)), f32(backend, out));
+  } catch (e) {
+    backend.disposeData(out.dataId);
+    throw e;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// MatMul
+
+interface MatMulPlan {
+  outShape: number[];
+  batch: number;
+  m: number;
+  n: number;
+  k: number;
+  strideA: number;
+  strideB: number;
+}
+
+/** How to run a (batched) product natively, or null when the batch broadcasting is not covered. */
+function planMatMul(aShape: number[], bShape: number[], ta: boolean, tb: boolean): MatMulPlan | null {
+  if (aShape.length < 2 || bShape.length < 2) return null;
+  const ra = aShape.length;
+  const rb = bShape.length;
+  const m = ta ? aShape[ra - 1] : aShape[ra - 2];
+  const ka = ta ? aShape[ra - 2] : aShape[ra - 1];
+  const kb = tb ? bShape[rb - 1] : bShape[rb - 2];
+  const n = tb ? bShape[rb - 2] : bShape[rb - 1];
+  if (ka !== kb) return null;
+  const outerA = aShape.slice(0, -2);
+  const outerB = bShape.slice(0, -2);
+  const ba = prod(outerA);
+  const bb = prod(outerB);
+  let outer: number[];
+  try {
+    outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
+  } catch {
+    return null;
+  }
+  const batch = prod(outer);
+  // Covered: equal batches (same broadcast result), or one side with a single matrix.
+  if (!(ba === batch && bb === batch) && !(ba === 1 && bb === batch) && !(bb === 1 && ba === batch)) return null;
+  return { outShape: [...outer, m, n], batch, m, n, k: ka, strideA: ba === 1 ? 0 : m * ka, strideB: bb === 1 ? 0 : ka * n };
+}
+
+function nativeMatMul(addon: NativeAddon, a: Float32Array, b: Float32Array, c: Float32Array, p: MatMulPlan, ta: boolean, tb: boolean): void {
+  if (p.strideB === 0 && !ta && p.batch > 1) {
+    // A shared right operand: [batch·M, K] · [K, N] is one product (better threading).
+    addon.sgemmBatched(a, b, c, 1, p.batch * p.m, p.n, p.k, 0, tb ? 1 : 0, 0, 0, 0, 0);
+    return;
+  }
+  addon.sgemmBatched(a, b, c, p.batch, p.m, p.n, p.k, ta ? 1 : 0, tb ? 1 : 0, p.strideA, p.strideB, p.m * p.n, 0);
+}
+
+function batchMatMul(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+    const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+    const plan = a.dtype === 'float32' && b.dtype === 'float32' ? planMatMul(a.shape, b.shape, transposeA, transposeB) : null;
+    if (!plan) return fallback('BatchMatMul', args);
+    const backend = heapBackend(args.backend);
+    return withOutput(backend, plan.outShape, [a, b], ([av, bv], out) => nativeMatMul(addon, av, bv, out, plan, transposeA, transposeB));
+  };
+}
+
+const FUSED_ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2, leakyrelu: 3 };
+
+function fusedMatMul(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { a, b, bias, preluActivationWeights } = args.inputs as {
+      a: TensorInfo; b: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo;
+    };
+    const { transposeA, transposeB, activation, leakyreluAlpha } = args.attrs as unknown as {
+      transposeA: boolean; transposeB: boolean; activation?: string; leakyreluAlpha?: number;
+    };
+    const act = FUSED_ACTIVATIONS[activation ?? 'linear'];
+    const plan = a.dtype === 'float32' && b.dtype === 'float32' ? planMatMul(a.shape, b.shape, transposeA, transposeB) : null;
+    const biasOk = !bias || (bias.dtype === 'float32' && (prod(bias.shape) === 1 || (plan !== null && prod(bias.shape) === plan.n && bias.shape[bias.shape.length - 1] === plan.n)));
+    if (!plan || act === undefined || preluActivationWeights || !biasOk) return fallback('_FusedMatMul', args);
+    const backend = heapBackend(args.backend);
+    const ins = bias ? [a, b, bias] : [a, b];
+    return withOutput(backend, plan.outShape, ins, ([av, bv, biasv], out) => {
+      nativeMatMul(addon, av, bv, out, plan, transposeA, transposeB);
+      if (biasv || act !== 0) {
+        addon.biasAct(out, biasv ?? new Float32Array(0), plan.batch * plan.m, plan.n, act, leakyreluAlpha ?? 0.2);
+      }
+    });
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conv2D and its gradients (NHWC, HWIO)
+
+type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+
+interface ConvAttrs {
+  strides: number | [number, number];
+  pad: Pad;
+  dataFormat?: string;
+  dilations?: number | [number, number];
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+function isNHWC(dataFormat: string | undefined): boolean {
+  return dataFormat === undefined || dataFormat === 'NHWC' || dataFormat === 'channelsLast';
+}
+
+/** The addon's 15 geometry integers for x `xShape` and filter `fShape` (HWIO). */
+function convGeometry(xShape: number[], fShape: number[], a: ConvAttrs): number[] {
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number], fShape as [number, number, number, number],
+    a.strides, a.dilations ?? 1, a.pad, a.dimRoundingMode, false, 'channelsLast',
+  );
+  return [
+    info.batchSize, info.inHeight, info.inWidth, info.inChannels,
+    info.filterHeight, info.filterWidth, info.outChannels, info.outHeight, info.outWidth,
+    info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth, info.padInfo.top, info.padInfo.left,
+  ];
+}
+
+function conv2D(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
+    const a = args.attrs as unknown as ConvAttrs;
+    if (!isNHWC(a.dataFormat) || x.dtype !== 'float32' || filter.dtype !== 'float32' || x.shape.length !== 4) return fallback('Conv2D', args);
+    const g = convGeometry(x.shape, filter.shape, a);
+    const backend = heapBackend(args.backend);
+    return withOutput(backend, [g[0], g[7], g[8], g[6]], [x, filter], ([xv, fv], out) => addon.conv2d(xv, fv, out, ...g)); // [B, OH, OW, Cout]
+  };
+}
+
+function conv2DBackpropInput(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+    const a = args.attrs as unknown as ConvAttrs & { inputShape: [number, number, number, number] };
+    if (!isNHWC(a.dataFormat) || dy.dtype !== 'float32' || filter.dtype !== 'float32') return fallback('Conv2DBackpropInput', args);
+    const g = convGeometry(a.inputShape, filter.shape, { ...a, dilations: 1 });
+    const backend = heapBackend(args.backend);
+    return withOutput(backend, [...a.inputShape], [dy, filter], ([dyv, fv], out) => addon.conv2dBackpropInput(dyv, fv, out, ...g)); // [B, H, W, Cin]
+  };
+}
+
+function conv2DBackpropFilter(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+    const a = args.attrs as unknown as ConvAttrs & { filterShape: [number, number, number, number] };
+    if (!isNHWC(a.dataFormat) || dy.dtype !== 'float32' || x.dtype !== 'float32') return fallback('Conv2DBackpropFilter', args);
+    const g = convGeometry(x.shape, a.filterShape, { ...a, dilations: 1 });
+    const backend = heapBackend(args.backend);
+    return withOutput(backend, [...a.filterShape], [x, dy], ([xv, dyv], out) => addon.conv2dBackpropFilter(xv, dyv, out, ...g)); // [KH, KW, Cin, Cout]
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** True while the native kernels are the registered wasm kernels. */
+export function nativeKernelsActive(): boolean {
+  const k = tf.getKernel('Conv2D', BACKEND);
+  return k !== undefined && (k.kernelFunc as { kitNative?: boolean }).kitNative === true;
+}
+
+/**
+ * Register the native kernels on the wasm backend (after `tf.setBackend('wasm')` and the kit's wasm
+ * kernels). Idempotent. Returns the names registered.
+ */
+export function registerNativeKernels(addon: NativeAddon): string[] {
+  const prev = previous();
+  const active = nativeKernelsActive();
+  const impls: Record<(typeof NATIVE_KIT_KERNELS)[number], tf.KernelFunc> = {
+    BatchMatMul: batchMatMul(addon),
+    _FusedMatMul: fusedMatMul(addon),
+    Conv2D: conv2D(addon),
+    Conv2DBackpropInput: conv2DBackpropInput(addon),
+    Conv2DBackpropFilter: conv2DBackpropFilter(addon),
+  };
+  const done: string[] = [];
+  for (const name of NATIVE_KIT_KERNELS) {
+    const cur = tf.getKernel(name, BACKEND);
+    if (!cur) throw new Error(`native kernels: the wasm backend has no '${name}' kernel to replace (is tfjs-backend-wasm 4.22 loaded?)`);
+    if (!active) prev.set(name, cur);
+    const fn = impls[name];
+    (fn as { kitNative?: boolean }).kitNative = true;
+    tf.unregisterKernel(name, BACKEND);
+    tf.registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc: fn, setupFunc: cur.setupFunc, disposeFunc: cur.disposeFunc });
+    done.push(name);
+  }
+  return done;
+}
+
+/** Put back the kernels the native ones replaced (plain wasm again). No-op when they are not registered. */
+export function unregisterNativeKernels(): void {
+  if (!nativeKernelsActive()) return;
+  const prev = previous();
+  for (const name of NATIVE_KIT_KERNELS) {
+    const k = prev.get(name);
+    if (!k) continue;
+    tf.unregisterKernel(name, BACKEND);
+    tf.registerKernel(k);
+  }
+  prev.clear();
+}

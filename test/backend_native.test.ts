@@ -1,0 +1,357 @@
+/**
+ * The native CPU path (src/backends/native_kernels.ts, native/kit_native.c): every native kernel against
+ * the cpu backend, forward and gradient, on seeded inputs over a grid of shapes; the fallback cases; the
+ * thread count does not change the numbers; no tensor or buffer growth; switching back to plain wasm
+ * restores wasm's kernels; a missing build falls back to wasm and says why.
+ *
+ * Needs build/native/kit_native.node (`npm run setup` or `bash native/build.sh`). Without it the kernel
+ * tests are skipped with that reason, unless KIT_NATIVE_REQUIRED=1 (CI sets it), which makes them fail.
+ */
+import { test, before } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { spawnSync } from 'child_process';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/backends/backend';
+import {
+  loadNativeAddon,
+  NATIVE_KIT_KERNELS,
+  nativeAddonPath,
+  nativeKernelsActive,
+  nativeThreads,
+  setNativeThreads,
+} from '../src/backends/native_kernels';
+import { SeedStream } from '../src/utils/random';
+import { memoryGrowth } from '../src/utils/leak';
+import { projectRoot } from '../src/utils/fs';
+
+/** Max |native − cpu| allowed, relative to max(1, max |cpu|). */
+const REL_TOL = 1e-4;
+
+const built = fs.existsSync(nativeAddonPath());
+if (!built && process.env.KIT_NATIVE_REQUIRED === '1') {
+  throw new Error(`KIT_NATIVE_REQUIRED=1 but ${nativeAddonPath()} is not built (bash native/build.sh)`);
+}
+const skip = built ? false : `${path.relative(projectRoot(), nativeAddonPath())} not built (bash native/build.sh)`;
+
+const seeds = new SeedStream(20261202, 'test/backend_native');
+
+function randn(name: string, shape: number[], scale = 1): { shape: number[]; data: Float32Array } {
+  const s = seeds.child(name);
+  const n = shape.reduce((p, d) => p * d, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = s.normal() * scale;
+  return { shape, data };
+}
+
+function t(v: { shape: number[]; data: Float32Array }): tf.Tensor {
+  return tf.tensor(v.data, v.shape, 'float32');
+}
+
+type Outs = { shape: number[]; values: Float32Array }[];
+
+async function run(backend: 'cpu' | 'native', fn: () => tf.Tensor[]): Promise<Outs> {
+  if (backend === 'cpu') await tf.setBackend('cpu');
+  else await initBackend('native', { quiet: true });
+  const outs = tf.tidy(fn);
+  const res = outs.map((o) => ({ shape: o.shape.slice(), values: Float32Array.from(o.dataSync()) }));
+  tf.dispose(outs);
+  return res;
+}
+
+/** Compute `fn` on cpu and on the native path and assert the outputs agree. */
+async function agree(label: string, fn: () => tf.Tensor[]): Promise<void> {
+  const ref = await run('cpu', fn);
+  const got = await run('native', fn);
+  assert.ok(nativeKernelsActive(), `${label}: native kernels registered`);
+  assert.equal(got.length, ref.length, `${label}: output count`);
+  for (let k = 0; k < ref.length; k++) {
+    assert.deepEqual(got[k].shape, ref[k].shape, `${label}: output ${k} shape`);
+    let maxRef = 0;
+    let maxDiff = 0;
+    for (let i = 0; i < ref[k].values.length; i++) {
+      maxRef = Math.max(maxRef, Math.abs(ref[k].values[i]));
+      const d = Math.abs(ref[k].values[i] - got[k].values[i]);
+      if (!(d <= maxDiff)) maxDiff = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
+    }
+    assert.ok(maxRef > 0, `${label}: output ${k} is all zeros (the test would not see a wrong value)`);
+    assert.ok(maxDiff / Math.max(1, maxRef) <= REL_TOL, `${label}: output ${k} differs from cpu: max |diff| ${maxDiff} (max |ref| ${maxRef})`);
+  }
+}
+
+before(async () => {
+  if (built) await initBackend('native', { quiet: true });
+});
+
+test('initBackend("native") registers the native kernels on wasm and reports threads and BLAS', { skip }, async () => {
+  const info = await initBackend('native', { quiet: true });
+  assert.equal(info.name, 'native');
+  assert.equal(info.tfjsBackend, 'wasm');
+  assert.equal(tf.getBackend(), 'wasm');
+  assert.ok(info.native, 'native info');
+  assert.deepEqual(info.native.kernels, [...NATIVE_KIT_KERNELS]);
+  assert.ok(info.native.threads >= 1);
+  assert.equal(nativeThreads(), info.native.threads);
+  assert.match(info.native.blas, /OpenBLAS/);
+  for (const k of NATIVE_KIT_KERNELS) assert.ok(info.kitKernels.includes(k), k);
+});
+
+// ---------------------------------------------------------------------------------------------
+// MatMul / BatchMatMul / _FusedMatMul
+
+interface MatCase {
+  a: number[];
+  b: number[];
+  ta: boolean;
+  tb: boolean;
+}
+
+const MAT_CASES: MatCase[] = [
+  { a: [7, 5], b: [5, 9], ta: false, tb: false },
+  { a: [5, 7], b: [5, 9], ta: true, tb: false },
+  { a: [7, 5], b: [9, 5], ta: false, tb: true },
+  { a: [5, 7], b: [9, 5], ta: true, tb: true },
+  { a: [3, 6, 4], b: [3, 4, 5], ta: false, tb: false }, // equal batches
+  { a: [3, 4, 6], b: [3, 5, 4], ta: true, tb: true },
+  { a: [2, 3, 6, 4], b: [4, 5], ta: false, tb: false }, // shared right operand: folded into one product
+  { a: [2, 3, 6, 4], b: [5, 4], ta: false, tb: true },
+  { a: [3, 4, 6], b: [4, 5], ta: true, tb: false }, // shared right operand, transposed left: batch loop
+  { a: [6, 4], b: [2, 3, 4, 5], ta: false, tb: false }, // shared left operand
+  { a: [1, 6, 4], b: [3, 4, 5], ta: false, tb: false },
+  { a: [2, 1, 6, 4], b: [1, 3, 4, 5], ta: false, tb: false }, // general broadcast: falls back to the wasm kernel
+  { a: [64, 96], b: [96, 48], ta: false, tb: false }, // large enough for OpenBLAS's threaded path
+];
+
+for (const [i, c] of MAT_CASES.entries()) {
+  test(`matMul forward + gradients vs cpu: ${JSON.stringify(c)}`, { skip }, async () => {
+    const av = randn(`mm${i}.a`, c.a);
+    const bv = randn(`mm${i}.b`, c.b);
+    // tfjs's own BatchMatMul gradient rejects broadcast batch dims (on every backend): forward only there.
+    const sameBatch = JSON.stringify(c.a.slice(0, -2)) === JSON.stringify(c.b.slice(0, -2));
+    await agree(`matMul${i}`, () => {
+      const f = (a: tf.Tensor, b: tf.Tensor) => tf.matMul(a, b, c.ta, c.tb);
+      const y = f(t(av), t(bv));
+      if (!sameBatch) return [y];
+      const r = tf.tensor(randn(`mm${i}.r`, y.shape).data, y.shape);
+      const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) => f(a, b).mul(r).sum())([t(av), t(bv)]);
+      return [y, ...grads];
+    });
+  });
+}
+
+for (const activation of ['linear', 'relu', 'relu6', 'leakyrelu', 'elu'] as const) {
+  test(`fused matMul (bias + ${activation}) forward + gradients vs cpu`, { skip }, async () => {
+    const av = randn(`fm.${activation}.a`, [12, 5]);
+    const a3 = randn(`fm.${activation}.a3`, [2, 6, 5]);
+    const bv = randn(`fm.${activation}.b`, [5, 7]);
+    const biasv = randn(`fm.${activation}.bias`, [7]);
+    await agree(`fused ${activation}`, () => {
+      const f = (a: tf.Tensor, b: tf.Tensor, bias: tf.Tensor) =>
+        tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias, activation, leakyreluAlpha: 0.3 });
+      const y = f(t(av), t(bv).mul(3), t(biasv));
+      const r = tf.tensor(randn(`fm.${activation}.r`, y.shape).data, y.shape);
+      const grads = tf.grads((a: tf.Tensor, b: tf.Tensor, bias: tf.Tensor) => f(a, b, bias).mul(r).sum())([t(av), t(bv), t(biasv)]);
+      // Batched left operand with a shared right one (forward only: tfjs's gradient rejects the broadcast).
+      const y3 = tf.fused.matMul({ a: t(a3) as tf.Tensor3D, b: t(bv).reshape([1, 5, 7]) as tf.Tensor3D, bias: t(biasv), activation, leakyreluAlpha: 0.3 });
+      return [y, ...grads, y3];
+    });
+  });
+}
+
+test('fused matMul with transposed operands and a scalar bias vs cpu', { skip }, async () => {
+  const av = randn('fmt.a', [5, 6]);
+  const bv = randn('fmt.b', [7, 5]);
+  await agree('fused transposed', () => [
+    tf.fused.matMul({ a: t(av) as tf.Tensor2D, b: t(bv) as tf.Tensor2D, transposeA: true, transposeB: true, bias: tf.scalar(0.5), activation: 'relu' }),
+  ]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Conv2D and both backprops
+
+type Pad = 'valid' | 'same' | [[number, number], [number, number], [number, number], [number, number]];
+
+interface ConvCase {
+  x: [number, number, number, number];
+  f: [number, number, number, number];
+  stride: number | [number, number];
+  pad: Pad;
+  dilation?: number;
+}
+
+const CONV_CASES: ConvCase[] = [
+  { x: [2, 9, 9, 3], f: [3, 3, 3, 5], stride: 1, pad: 'same' },
+  { x: [2, 9, 9, 3], f: [3, 3, 3, 5], stride: 2, pad: 'same' },
+  { x: [2, 10, 8, 4], f: [3, 3, 4, 6], stride: 2, pad: 'valid' },
+  { x: [1, 11, 11, 2], f: [5, 5, 2, 3], stride: [2, 3], pad: 'same' },
+  { x: [2, 9, 9, 3], f: [3, 3, 3, 4], stride: 2, pad: [[0, 0], [1, 1], [1, 1], [0, 0]] }, // torch padding=1
+  { x: [2, 8, 8, 6], f: [1, 1, 6, 4], stride: 1, pad: 'valid' }, // pointwise: one product
+  { x: [2, 8, 8, 6], f: [1, 1, 6, 4], stride: 2, pad: 'valid' },
+  { x: [2, 16, 16, 3], f: [4, 4, 3, 8], stride: 4, pad: 'valid' }, // patch embedding (stride = kernel)
+  { x: [3, 16, 16, 8], f: [3, 3, 8, 16], stride: 1, pad: 'same' },
+];
+
+for (const [i, c] of CONV_CASES.entries()) {
+  test(`conv2d forward + gradients vs cpu: x ${JSON.stringify(c.x)} f ${JSON.stringify(c.f)} stride ${JSON.stringify(c.stride)} pad ${JSON.stringify(c.pad)}`, { skip }, async () => {
+    const xv = randn(`cv${i}.x`, c.x);
+    const fv = randn(`cv${i}.f`, c.f, 0.5);
+    await agree(`conv${i}`, () => {
+      const f = (x: tf.Tensor, w: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.stride, c.pad);
+      const y = f(t(xv), t(fv));
+      const r = tf.tensor(randn(`cv${i}.r`, y.shape).data, y.shape);
+      const grads = tf.grads((x: tf.Tensor, w: tf.Tensor) => f(x, w).mul(r).sum())([t(xv), t(fv)]);
+      return [y, ...grads];
+    });
+  });
+}
+
+test('dilated conv2d forward vs cpu (the gradient is not defined by tfjs for dilation > 1)', { skip }, async () => {
+  const xv = randn('dil.x', [2, 12, 12, 3]);
+  const fv = randn('dil.f', [3, 3, 3, 4]);
+  await agree('dilated', () => [tf.conv2d(t(xv) as tf.Tensor4D, t(fv) as tf.Tensor4D, 1, 'same', 'NHWC', 2)]);
+});
+
+// ---------------------------------------------------------------------------------------------
+
+/** A small conv + attention + MLP training step with every native kernel in it. */
+function stepValues(vars: tf.Variable[], x: tf.Tensor4D): () => tf.Scalar {
+  const [w1, w2, q, m] = vars;
+  return () => {
+    const h = tf.relu(tf.conv2d(x, w1 as tf.Tensor4D, 2, 'same')); // [4, 8, 8, 16]
+    const h2 = tf.conv2d(h, w2 as tf.Tensor4D, 1, 'same'); // [4, 8, 8, 16]
+    const seq = h2.reshape([4, 64, 16]); // [B, L, C]
+    const qs = tf.matMul(seq.reshape([256, 16]), q).reshape([4, 64, 16]); // [B·L, C] · [C, C] → [B, L, C]
+    const att = tf.softmax(tf.matMul(qs, seq, false, true).div(4)); // [4, 64, 64]
+    const o = tf.matMul(att, seq).mean(1); // [4, 16]
+    const y = tf.fused.matMul({ a: o, b: m as tf.Tensor2D, activation: 'relu' }); // [4, 8]
+    return y.square().mean() as tf.Scalar;
+  };
+}
+
+async function trainSteps(threads: number, steps: number): Promise<Float32Array[]> {
+  await initBackend('native', { quiet: true });
+  setNativeThreads(threads);
+  const init = [randn('det.w1', [3, 3, 3, 16], 0.3), randn('det.w2', [3, 3, 16, 16], 0.2), randn('det.q', [16, 16], 0.3), randn('det.m', [16, 8], 0.3)];
+  const vars = init.map((v, k) => tf.variable(t(v), true, `det${threads}_${k}_${Date.now()}`));
+  const x = t(randn('det.x', [4, 16, 16, 3])) as tf.Tensor4D;
+  const opt = tf.train.adam(0.01);
+  for (let s = 0; s < steps; s++) opt.minimize(stepValues(vars, x), false, vars);
+  const out = vars.map((v) => Float32Array.from(v.dataSync()));
+  tf.dispose([...vars, x]);
+  opt.dispose();
+  return out;
+}
+
+test('same inputs, same thread count → bit-identical; 1 vs 2 threads → bit-identical too', { skip }, async () => {
+  const saved = nativeThreads() ?? 1;
+  try {
+    const a = await trainSteps(2, 3);
+    const b = await trainSteps(2, 3);
+    const c = await trainSteps(1, 3);
+    for (let k = 0; k < a.length; k++) {
+      assert.deepEqual(b[k], a[k], `variable ${k}: two runs at 2 threads differ`);
+      assert.deepEqual(c[k], a[k], `variable ${k}: 1 thread and 2 threads differ`);
+    }
+  } finally {
+    setNativeThreads(saved);
+  }
+});
+
+test('products large enough for OpenBLAS to thread give bit-identical values at 1 and 2 threads', { skip }, async () => {
+  await initBackend('native', { quiet: true });
+  const saved = nativeThreads() ?? 1;
+  const av = randn('thr.a', [384, 256]);
+  const bv = randn('thr.b', [256, 320]);
+  const xv = randn('thr.x', [4, 32, 32, 16]);
+  const fv = randn('thr.f', [3, 3, 16, 32], 0.2);
+  const values = (threads: number): Float32Array[] => {
+    setNativeThreads(threads);
+    const outs = tf.tidy(() => {
+      const mm = tf.matMul(t(av), t(bv));
+      const [dx, dw] = tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same').square().sum())([t(xv), t(fv)]);
+      return [mm, dx, dw];
+    });
+    const res = outs.map((r) => Float32Array.from(r.dataSync()));
+    tf.dispose(outs);
+    return res;
+  };
+  try {
+    const one = values(1);
+    const two = values(2);
+    for (let k = 0; k < one.length; k++) assert.deepEqual(two[k], one[k], `output ${k}: 1 and 2 threads differ`);
+  } finally {
+    setNativeThreads(saved);
+  }
+});
+
+test('a training step on the native path leaves no tensors or data buffers behind', { skip }, async () => {
+  await initBackend('native', { quiet: true });
+  const vars = [randn('leak.w1', [3, 3, 3, 16], 0.3), randn('leak.w2', [3, 3, 16, 16], 0.2), randn('leak.q', [16, 16]), randn('leak.m', [16, 8])].map((v, k) =>
+    tf.variable(t(v), true, `leak_${k}`),
+  );
+  const x = t(randn('leak.x', [4, 16, 16, 3])) as tf.Tensor4D;
+  const opt = tf.train.adam(0.01);
+  const g = await memoryGrowth(() => {
+    opt.minimize(stepValues(vars, x), false, vars);
+  }, 3);
+  assert.deepEqual(g, { tensors: 0, dataBuffers: 0 });
+  tf.dispose([...vars, x]);
+  opt.dispose();
+});
+
+test('initBackend("wasm") after native puts back the kernels the native ones replaced', { skip }, async () => {
+  await initBackend('native', { quiet: true });
+  assert.ok(nativeKernelsActive());
+  const w = await initBackend('wasm', { quiet: true });
+  assert.equal(w.name, 'wasm');
+  assert.equal(nativeKernelsActive(), false);
+  assert.ok(!w.kitKernels.includes('Conv2D'), 'plain wasm runs its own Conv2D');
+  const y = tf.tidy(() => tf.conv2d(tf.ones([1, 4, 4, 1]) as tf.Tensor4D, tf.ones([3, 3, 1, 1]) as tf.Tensor4D, 1, 'same').dataSync());
+  assert.deepEqual(Array.from(y), [4, 6, 6, 4, 6, 9, 9, 6, 6, 9, 9, 6, 4, 6, 6, 4]);
+  const n = await initBackend('native', { quiet: true });
+  assert.equal(n.name, 'native');
+  assert.ok(nativeKernelsActive());
+});
+
+test('loadNativeAddon explains a missing build; KIT_NATIVE_THREADS is validated', () => {
+  const saved = process.env.KIT_NATIVE_ADDON;
+  process.env.KIT_NATIVE_ADDON = path.join(os.tmpdir(), 'no-such-dir', 'kit_native.node');
+  try {
+    // A loaded addon is cached per process; the reason is only reported when none is loaded yet.
+    if (!built) {
+      const r = loadNativeAddon();
+      assert.ok('reason' in r && /is not built/.test(r.reason));
+    }
+  } finally {
+    if (saved === undefined) delete process.env.KIT_NATIVE_ADDON;
+    else process.env.KIT_NATIVE_ADDON = saved;
+  }
+  const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', `
+    const { initBackend } = require(${JSON.stringify(path.join(projectRoot(), 'src', 'backends', 'backend'))});
+    initBackend('native', { quiet: true }).then(() => console.log('LOADED'), (e) => console.log('ERR ' + e.message.replace(/\\n/g, ' ')));
+  `], { cwd: projectRoot(), encoding: 'utf8', timeout: 60_000, env: { ...process.env, KIT_NATIVE_THREADS: 'two' } });
+  if (built) assert.match(child.stdout, /ERR .*KIT_NATIVE_THREADS='two' is not a positive integer/, child.stderr);
+});
+
+test('without the build, auto falls back to wasm and the summary says why; KIT_BACKEND=native then fails clearly', () => {
+  const code = `
+    const { initBackend } = require(${JSON.stringify(path.join(projectRoot(), 'src', 'backends', 'backend'))});
+    (async () => {
+      const info = await initBackend('auto', { quiet: true });
+      console.log('AUTO ' + info.name + ' | ' + info.summary);
+      try { await initBackend('native', { quiet: true }); console.log('NATIVE loaded'); }
+      catch (e) { console.log('NATIVE ' + e.message.replace(/\\n/g, ' ')); }
+    })();
+  `;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], {
+    cwd: projectRoot(),
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, KIT_BACKEND: '', KIT_NATIVE_ADDON: path.join(os.tmpdir(), 'no-such-dir', 'kit_native.node') },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /AUTO wasm \| \[priorclip-kit\] backend: wasm .*Skipped: .*native \(.*kit_native\.node is not built \(needs gcc \+ libopenblas-dev/);
+  assert.match(r.stdout, /NATIVE backend 'native' could not be initialised: +native: .*is not built/);
+});
