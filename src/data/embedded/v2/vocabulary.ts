@@ -15,6 +15,7 @@
  * occurs in a fine caption; long-tail words are rare in fine training captions).
  */
 import { ObjectKind } from '../vocabulary';
+import { EMBEDDED_SCENE_CLASSES } from '../config';
 
 /** Singular and plural of a long-tail object name. */
 export interface NounForms {
@@ -25,27 +26,27 @@ export interface NounForms {
 /** Coarse-only scene synonyms (noun phrases with article), per class. */
 export const COARSE_SCENE_SYNONYMS: Record<string, string[]> = {
   airport: ['an airfield', 'an aerodrome', 'an air base'],
-  baseballfield: ['a ballpark', 'a softball diamond park'],
+  baseballfield: ['a ballpark', 'a sandlot'],
   beach: ['a coastline', 'a seashore', 'a shoreline'],
   bridge: ['a viaduct', 'an overpass', 'a causeway'],
   church: ['a cathedral', 'a chapel', 'a basilica'],
-  desert: ['dunes', 'an arid wasteland', 'arid badlands'],
+  desert: ['an arid wasteland', 'arid badlands', 'a barren expanse'],
   farmland: ['cropland', 'an agricultural plain', 'tilled acreage'],
   forest: ['a woodland', 'a timberland', 'woods'],
-  industrial: ['a manufacturing estate', 'a factory complex'],
+  industrial: ['a manufacturing estate', 'a manufacturing complex'],
   meadow: ['grassland', 'a pasture', 'a prairie'],
-  parking: ['a carpark', 'a motor pool', 'a garage yard'],
+  parking: ['a carpark', 'a garage yard', 'a motor yard'],
   playground: ['a schoolyard', 'an athletic campus', 'a recreation yard'],
   pond: ['a lagoon', 'a reservoir', 'a tarn'],
   port: ['a harbour', 'a seaport', 'a marina'],
   railwaystation: ['a rail terminal', 'a rail yard', 'a transit hub'],
   residential: ['a housing estate', 'suburbs', 'a subdivision'],
   river: ['a waterway', 'a stream', 'a creek'],
-  storagetanks: ['a petroleum depot', 'a fuel terminal', 'a refinery'],
+  storagetanks: ['a petroleum terminal', 'a fuel terminal', 'a refinery'],
   bareland: ['barren soil', 'wasteland', 'scrubland'],
   commercial: ['a shopping mall', 'a business quarter', 'downtown'],
   stadium: ['an arena', 'a coliseum', 'a velodrome'],
-  denseresidential: ['tightly packed housing', 'a dense township', 'terraced housing'],
+  denseresidential: ['tightly packed housing', 'a crowded township', 'terraced housing'],
 };
 
 /** Shared scene phrases (the class word, as the fine captions also use it), per class. */
@@ -93,7 +94,7 @@ export const LONG_TAIL_OBJECT_NAMES: Record<ObjectKind, NounForms> = {
   shrub: { sing: ['thicket', 'bramble'], plur: ['thickets', 'brambles'] },
   church: { sing: ['steeple', 'chapel'], plur: ['steeples', 'chapels'] },
   track: { sing: ['racetrack'], plur: ['racetracks'] },
-  bridge: { sing: ['footbridge', 'span'], plur: ['footbridges', 'spans'] },
+  bridge: { sing: ['footbridge', 'flyover'], plur: ['footbridges', 'flyovers'] },
   pier: { sing: ['jetty', 'wharf'], plur: ['jetties', 'wharves'] },
 };
 
@@ -102,7 +103,7 @@ export const COARSE_TEMPLATES: ReadonlyArray<(scene: string) => string> = [
   (s) => `a satellite view of ${s}`,
   (s) => `an overhead shot of ${s}`,
   (s) => `aerial imagery of ${s}`,
-  (s) => `a top down snapshot of ${s}`,
+  (s) => `a bird's eye snapshot of ${s}`,
   (s) => `${s} photographed from a satellite`,
   (s) => `high resolution imagery showing ${s}`,
 ];
@@ -112,11 +113,11 @@ export const COARSE_GENERIC_CAPTIONS: readonly string[] = [
   'a satellite image',
   'an aerial photograph',
   'remote sensing imagery of the earth',
-  'a top down view of some terrain',
+  'an overhead view of some terrain',
 ];
 
 /** Vague quantifiers of coarse object mentions (captioners do not count). */
-export const VAGUE_QUANTIFIERS: readonly string[] = ['several', 'many', 'a few', 'some'];
+export const VAGUE_QUANTIFIERS: readonly string[] = ['several', 'lots of', 'a few', 'some'];
 
 /** Lower-case words of phrases. */
 function words(phrases: readonly string[]): string[] {
@@ -126,13 +127,19 @@ function words(phrases: readonly string[]): string[] {
 /** Words too common to belong to a tier (articles, prepositions). */
 export const FUNCTION_WORDS: readonly string[] = ['a', 'an', 'the', 'of', 'with', 'from', 'some', 'and', 'in', 'on'];
 
+/**
+ * Class words of the AID-only classes (`./classes.ts`) that the fine captions never use (their other
+ * words — "bare", "land", "dense", "residential", "area" — are fine words too).
+ */
+export const EXTRA_CLASS_WORDS: readonly string[] = ['commercial', 'stadium'];
+
 /** The declared tiers (sorted, function words removed). */
 export interface VocabularyTiers {
   /** Words only coarse captions use (scene synonyms, photo words, quantifiers, long-tail names). */
   coarseOnly: string[];
   /** The long-tail object names (⊂ coarseOnly): rare in fine captions by `fine.longTailRate`. */
   longTail: string[];
-  /** Words both corpora use (class words of the shared scene phrases). */
+  /** Words both corpora use (the class words of the fine classes' shared scene phrases). */
   shared: string[];
 }
 
@@ -147,8 +154,10 @@ export function declaredVocabularyTiers(): VocabularyTiers {
     ...templateWords,
     ...words(COARSE_GENERIC_CAPTIONS),
     ...words(VAGUE_QUANTIFIERS),
+    ...EXTRA_CLASS_WORDS,
     ...longTail,
   ]);
-  const shared = uniq(words(Object.values(SHARED_SCENE_PHRASES).flat())).filter((w) => !coarseOnly.includes(w));
+  const fineClassPhrases = EMBEDDED_SCENE_CLASSES.flatMap((c) => SHARED_SCENE_PHRASES[c] ?? []);
+  const shared = uniq(words(fineClassPhrases)).filter((w) => !coarseOnly.includes(w));
   return { coarseOnly, longTail, shared };
 }
