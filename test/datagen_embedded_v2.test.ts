@@ -250,3 +250,50 @@ test('fine corpus keeps v1 classes and five distinct captions that name the clas
     for (const c of img.captions) assert.ok(c.replace(/ /g, '').includes(cls.replace(/s$/, '')), `"${c}" lacks ${cls}`);
   }
 });
+
+test('CLI: generate with "version": 2, check and export the v2 folder; usage errors name the fix', async () => {
+  const { runDataCli } = await import('../src/cli/data');
+  const cfgFile = path.join(tmpRoot, 'v2-small.json');
+  fs.writeFileSync(cfgFile, JSON.stringify({ version: 2, imageSize: 16, supersample: 1, cellGrids: [4], fine: { classes: ['airport', 'port'], trainPerClass: 2, valPerClass: 1, testPerClass: 1 }, prior: { classes: ['airport', 'stadium'], imagesPerClass: 2 }, coarse: { classes: ['airport', 'stadium'], imagesPerClass: 3 } }));
+  const root = path.join(tmpRoot, 'cli');
+  const out: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string | Uint8Array): boolean => {
+    out.push(String(chunk));
+    return true;
+  }) as typeof process.stdout.write;
+  let codes: number[];
+  try {
+    codes = [await runDataCli(['generate', '--config', cfgFile, '--data-root', root])];
+    const dir = path.join(root, 'generated', fs.readdirSync(path.join(root, 'generated'))[0]);
+    codes.push(await runDataCli(['check', dir]));
+    codes.push(await runDataCli(['check', path.join(dir, 'coarse', 'corpus.json'), '--no-images']));
+    codes.push(await runDataCli(['export', dir, '--corpus', 'coarse', '--to', 'webdataset', '--out', path.join(tmpRoot, 'cli-shards'), '--per-shard', '4']));
+    codes.push(await runDataCli(['export', dir, '--corpus', 'prior', '--to', 'imagefolder', '--out', path.join(tmpRoot, 'cli-aid')]));
+    codes.push(await runDataCli(['export', path.join(dir, 'fine'), '--to', 'karpathy', '--out', path.join(tmpRoot, 'cli-fine')]));
+  } finally {
+    process.stdout.write = write;
+  }
+  assert.deepEqual(codes, [0, 0, 0, 0, 0, 0], out.join(''));
+  const text = out.join('');
+  assert.match(text, /embedded v2/);
+  assert.match(text, /fine: +8 images \(train 4 \/ val 2 \/ test 2\)/);
+  assert.match(text, /\[coarse corpus\][\s\S]*6 samples/);
+  assert.equal(fs.readdirSync(path.join(tmpRoot, 'cli-shards')).filter((f) => f.endsWith('.tar')).length, 2);
+  assert.ok(fs.existsSync(path.join(tmpRoot, 'cli-fine', 'dataset.json')));
+  const errWrite = process.stderr.write.bind(process.stderr);
+  const err: string[] = [];
+  process.stderr.write = ((chunk: string | Uint8Array): boolean => {
+    err.push(String(chunk));
+    return true;
+  }) as typeof process.stderr.write;
+  let bad: number;
+  try {
+    const dir = path.join(root, 'generated', fs.readdirSync(path.join(root, 'generated'))[0]);
+    bad = await runDataCli(['export', dir, '--to', 'karpathy', '--out', path.join(tmpRoot, 'x')]);
+  } finally {
+    process.stderr.write = errWrite;
+  }
+  assert.equal(bad, 2);
+  assert.match(err.join(''), /--corpus coarse/);
+});
