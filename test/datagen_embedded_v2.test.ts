@@ -297,3 +297,13 @@ test('CLI: generate with "version": 2, check and export the v2 folder; usage err
   assert.equal(bad, 2);
   assert.match(err.join(''), /--corpus coarse/);
 });
+
+test('long-tail substitution keeps the number of the noun it replaces', async () => {
+  const { longTailSubstitute, sampleSceneV2 } = await import('../src/data/embedded/v2/index');
+  const scene = sampleSceneV2('airport', new SeedStream(3), false, ['airport']);
+  const r = new SeedStream(4);
+  assert.match(longTailSubstitute('three white planes are parked in the airport .', scene, r), /^three white (jetliners|airliners) are parked/);
+  assert.match(longTailSubstitute('one grey aircraft stands on the apron .', scene, r), /^one grey (jetliner|airliner) stands/);
+  assert.match(longTailSubstitute('four aircraft can be seen .', scene, r), /^four (jetliners|airliners) can/);
+  assert.equal(longTailSubstitute('a long vertical runway .', scene, r), 'a long vertical runway .');
+});

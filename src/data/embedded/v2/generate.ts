@@ -193,7 +193,13 @@ export function longTailSubstitute(caption: string, scene: Scene, r: SeedStream)
   }
   if (best === null) return caption;
   const lt = LONG_TAIL_OBJECT_NAMES[best.kind];
-  const name = r.pick(best.plural ? lt.plur : lt.sing);
+  // Nouns with one form for both numbers ("aircraft"): singular after "one", "a" or "an".
+  let plural = best.plural;
+  if (OBJECT_NOUNS[best.kind].sing.includes(best.noun) && OBJECT_NOUNS[best.kind].plur.includes(best.noun)) {
+    const before = captionTokens(caption.slice(0, best.at)).slice(-3);
+    plural = !before.some((t) => t === 'one' || t === 'a' || t === 'an');
+  }
+  const name = r.pick(plural ? lt.plur : lt.sing);
   return caption.slice(0, best.at) + name + caption.slice(best.at + best.noun.length);
 }
 
