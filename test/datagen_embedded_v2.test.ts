@@ -307,3 +307,20 @@ test('long-tail substitution keeps the number of the noun it replaces', async ()
   assert.match(longTailSubstitute('four aircraft can be seen .', scene, r), /^four (jetliners|airliners) can/);
   assert.equal(longTailSubstitute('a long vertical runway .', scene, r), 'a long vertical runway .');
 });
+
+test('coarse corpus streams lazily: the stream, the in-memory slice and the shards hold the same bytes', async () => {
+  const { streamCoarseCorpus, coarseRetrievalDataset } = await import('../src/data/embedded/v2/index');
+  const cfg = small();
+  const g = await generateEmbeddedV2(cfg, { dataRoot: path.join(tmpRoot, 'a') });
+  const streamed = [...streamCoarseCorpus(cfg, g.coarse, 5, 4)];
+  assert.deepEqual(streamed.map((s) => s.record.key), g.coarse.samples.slice(5, 9).map((s) => s.key));
+  const ds = coarseRetrievalDataset(cfg, g.coarse, 4, 5);
+  assert.equal(ds.images.length, 4);
+  ds.images.forEach((r, i) => {
+    assert.deepEqual(r.bytes, streamed[i].png);
+    assert.equal(r.coarseCaption, streamed[i].record.caption);
+    assert.equal(r.sceneClass, streamed[i].record.sceneClass);
+  });
+  // Shuffled order: the first samples mix classes.
+  assert.ok(new Set(g.coarse.samples.slice(0, 12).map((s) => s.sceneClass)).size >= 4);
+});

@@ -338,6 +338,42 @@ export function coarseSampleImage(cfg: EmbeddedV2Config, rec: Pick<CoarseRecord,
   return { rgb, png: encodePngRgb(rgb, cfg.imageSize, cfg.imageSize), scene };
 }
 
+/**
+ * Stream coarse samples (record + rendered pixels) in corpus order from `start`, `count` of them:
+ * what a stage-1 loop reads without materialising the corpus (one image in memory at a time).
+ */
+export function* streamCoarseCorpus(cfg: EmbeddedV2Config, corpus: CoarseCorpusFile, start = 0, count = corpus.samples.length - start): Generator<{ record: CoarseRecord; rgb: Uint8Array; png: Uint8Array }> {
+  const end = Math.min(corpus.samples.length, start + count);
+  for (let i = Math.max(0, start); i < end; i++) {
+    const record = corpus.samples[i];
+    const { rgb, png } = coarseSampleImage(cfg, record);
+    yield { record, rgb, png };
+  }
+}
+
+/**
+ * A slice of the coarse corpus as an in-memory `RetrievalDataset` (split `train`, PNG bytes held in
+ * each record, `captions` = `[coarse caption]`, `coarseCaption` set): for code that takes datasets.
+ * Memory ≈ 6.7 kB per 64-px image, so take a slice (`limit`), not 22,000, unless that is intended.
+ */
+export function coarseRetrievalDataset(cfg: EmbeddedV2Config, corpus: CoarseCorpusFile, limit = corpus.samples.length, start = 0): RetrievalDataset {
+  const images: RetrievalDataset['images'] = [];
+  for (const { record, png } of streamCoarseCorpus(cfg, corpus, start, limit)) {
+    images.push({
+      imageId: images.length,
+      fileName: record.imgName,
+      path: `coarse#${record.key}`,
+      split: 'train',
+      captions: [record.caption],
+      sceneClass: record.sceneClass,
+      coarseCaption: record.caption,
+      bytes: png,
+    });
+  }
+  const classes = [...new Set(images.map((r) => r.sceneClass as string))].sort();
+  return { name: `${cfg.name}-coarse`, format: 'embedded', imagesRoot: '', images, classes };
+}
+
 /** Token counts of captions. */
 function tokenCounts(captions: readonly string[]): Record<string, number> {
   const m = new Map<string, number>();
