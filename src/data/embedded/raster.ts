@@ -244,6 +244,11 @@ export class Raster {
     for (const op of ops) this.draw(op);
   }
 
+  /** The supersampled canvas (n·n·3 floats, before downsampling and grain); read it, do not write it. */
+  canvasRgb(): Float32Array {
+    return this.rgb;
+  }
+
   /** Box-filter down to `size`², add sensor grain, round: an RGB Uint8Array of length size·size·3. */
   toRgb8(): Uint8Array {
     const { size, supersample: ss, n } = this;
