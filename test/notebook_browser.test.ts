@@ -50,16 +50,25 @@ interface CellReport {
 const PAGE_HELPERS = path.join(__dirname, 'browser', 'notebook_page.js');
 
 /** Move the real mouse onto a data point of the first interactive figure; true if a hover label appears. */
+/** Attempts at the hover (the point is recomputed each time: a loaded machine may still be laying out the page). */
+const HOVER_ATTEMPTS = 4;
+
 async function hoverFirstFigure(page: Page): Promise<{ ok: boolean; at: { x: number; y: number } }> {
-  const at = (await page.evaluate('window.kitTest.hoverPoint()')) as { x: number; y: number };
-  await page.mouse.move(at.x - 40, at.y - 40);
-  await page.mouse.move(at.x, at.y, { steps: 8 });
-  try {
-    await page.waitForSelector('.kit-plotly g.hoverlayer .hovertext', { timeout: 10_000 });
-    return { ok: true, at };
-  } catch {
-    return { ok: false, at };
+  let at = { x: 0, y: 0 };
+  for (let i = 0; i < HOVER_ATTEMPTS; i++) {
+    at = (await page.evaluate('window.kitTest.hoverPoint()')) as { x: number; y: number };
+    await page.waitForTimeout(250); // let scrollIntoView settle, then measure again
+    at = (await page.evaluate('window.kitTest.hoverPoint()')) as { x: number; y: number };
+    await page.mouse.move(at.x - 40, at.y - 40);
+    await page.mouse.move(at.x, at.y, { steps: 8 });
+    try {
+      await page.waitForSelector('.kit-plotly g.hoverlayer .hovertext', { timeout: 5_000 });
+      return { ok: true, at };
+    } catch {
+      await page.mouse.move(0, 0);
+    }
   }
+  return { ok: false, at };
 }
 
 /** Screenshot of the whole notebook (it scrolls inside #site, so grow the viewport first). */
