@@ -48,15 +48,23 @@ export function sampleScene(sceneClass: string, rng: SeedStream, opts: SampleSce
   build(b);
   const scene = b.build();
   if (!opts.distractors) return scene;
-  const own = new Set(CLASS_KINDS[sceneClass] ?? []);
-  const pool = (opts.distractorSources ?? Object.keys(DISTRACTOR_KINDS)).filter(
-    (c) => c !== sceneClass && DISTRACTOR_KINDS[c] !== undefined && !own.has(DISTRACTOR_KINDS[c]),
-  );
+  addDistractors(b, scene, sceneClass, CLASS_KINDS[sceneClass] ?? [], opts.distractorSources ?? Object.keys(DISTRACTOR_KINDS), rng);
+  return scene;
+}
+
+/**
+ * Add 1–2 distractor objects to a built scene: objects typical of another class (drawn among
+ * `sources`, else among every class with a portable object kind) whose kind the scene's own class
+ * does not use. Shared by v1's `sampleScene` and v2's `sampleSceneV2` (same draws, same order).
+ */
+export function addDistractors(b: SceneBuilder, scene: Scene, sceneClass: string, ownKinds: readonly string[], sources: readonly string[], rng: SeedStream): void {
+  const own = new Set<string>(ownKinds);
+  const pool = sources.filter((c) => c !== sceneClass && DISTRACTOR_KINDS[c] !== undefined && !own.has(DISTRACTOR_KINDS[c]));
   const fallback = Object.keys(DISTRACTOR_KINDS).filter((c) => c !== sceneClass && !own.has(DISTRACTOR_KINDS[c]));
-  const sources = pool.length > 0 ? pool : fallback;
+  const from = pool.length > 0 ? pool : fallback;
   const count = rng.intBetween(DISTRACTOR_COUNT_MIN, DISTRACTOR_COUNT_MAX);
   for (let t = 0; t < DISTRACTOR_SOURCE_TRIES; t++) {
-    const source = rng.pick(sources);
+    const source = rng.pick(from);
     const kind = DISTRACTOR_KINDS[source];
     const colour = rng.pick(KIND_COLOURS[kind]);
     const placed = b.place(kind, count, { x0: 0.05, y0: 0.05, x1: 0.95, y1: 0.95 }, {
@@ -76,10 +84,9 @@ export function sampleScene(sceneClass: string, rng: SeedStream, opts: SampleSce
           key: false,
         }),
       );
-      break;
+      return;
     }
   }
-  return scene;
 }
 
 /** Render a scene to RGB bytes (size·size·3, row-major). */

@@ -16,13 +16,12 @@ import { SeedStream } from '../../../utils/random';
 import { atomicWriteFile, atomicWriteJson, projectRoot, readJson, sha256 } from '../../../utils/fs';
 import { writeTarFile, TarEntry } from '../../../io/tar';
 import { RetrievalDataset, Split } from '../../types';
-import { DISTRACTOR_KINDS, KIND_COLOURS, KIND_SIZE } from '../objects';
 import { CLASS_KINDS, SCENE_BUILDERS } from '../classes';
-import { Scene, SceneBuilder, groupFact } from '../scene';
+import { Scene, SceneBuilder } from '../scene';
 import { fineCaptions } from '../captions';
 import { OBJECT_NOUNS, ObjectKind, article, captionTokens } from '../vocabulary';
 import { AnnotatedObject, annotateObjects } from '../annotations';
-import { CHECKSUM_FILE, encodePngRgb, folderChecksum, readEmbeddedDataset, renderScene } from '../generate';
+import { CHECKSUM_FILE, addDistractors, encodePngRgb, folderChecksum, readEmbeddedDataset, renderScene } from '../generate';
 import { V2_EXTRA_BUILDERS, V2_EXTRA_CLASS_KINDS } from './classes';
 import { CellList, objectCells } from './cells';
 import { EMBEDDED_V2_GENERATOR_VERSION, EmbeddedV2Config, embeddedV2ConfigHash, validateEmbeddedV2Config } from './config';
@@ -38,11 +37,6 @@ import {
 
 /** The three corpora. */
 export type V2Corpus = 'prior' | 'coarse' | 'fine';
-/** Distractor objects per affected image: uniform in [min, max] (as v1). */
-const DISTRACTOR_COUNT_MIN = 1;
-const DISTRACTOR_COUNT_MAX = 2;
-/** Source classes tried before giving up on placing distractors (as v1). */
-const DISTRACTOR_SOURCE_TRIES = 4;
 /** `kind` field of `coarse/corpus.json`. */
 export const COARSE_CORPUS_KIND = 'embedded-v2-coarse';
 /** `kind` field of `prior/labels.json`. */
@@ -76,35 +70,7 @@ export function sampleSceneV2(cls: string, rng: SeedStream, distractors: boolean
   builderOf(cls)(b);
   const scene = b.build();
   if (!distractors) return scene;
-  const own = new Set(ownKinds(cls));
-  const pool = sources.filter((c) => c !== cls && DISTRACTOR_KINDS[c] !== undefined && !own.has(DISTRACTOR_KINDS[c]));
-  const fallback = Object.keys(DISTRACTOR_KINDS).filter((c) => c !== cls && !own.has(DISTRACTOR_KINDS[c]));
-  const from = pool.length > 0 ? pool : fallback;
-  const count = rng.intBetween(DISTRACTOR_COUNT_MIN, DISTRACTOR_COUNT_MAX);
-  for (let t = 0; t < DISTRACTOR_SOURCE_TRIES; t++) {
-    const source = rng.pick(from);
-    const kind = DISTRACTOR_KINDS[source];
-    const colour = rng.pick(KIND_COLOURS[kind]);
-    const placed = b.place(kind, count, { x0: 0.05, y0: 0.05, x1: 0.95, y1: 0.95 }, {
-      colour,
-      role: 'distractor',
-      size: (q) => KIND_SIZE[kind] * q.uniform(0.9, 1.05),
-      sourceClass: source,
-      gap: 1.1,
-    });
-    if (placed.length > 0) {
-      scene.distractorClass = source;
-      scene.distractorFacts.push(
-        groupFact(kind, placed, {
-          colour,
-          verbs: [['are also visible', 'is also visible'], ['can also be seen', 'can also be seen']],
-          located: true,
-          key: false,
-        }),
-      );
-      break;
-    }
-  }
+  addDistractors(b, scene, cls, ownKinds(cls), sources, rng);
   return scene;
 }
 
