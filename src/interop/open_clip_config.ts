@@ -7,31 +7,14 @@
  * has only the `head` formula), and a vocabulary other than CLIP BPE's 49,408 tokens (the fork
  * always tokenizes with CLIP BPE). Both throw, naming the key.
  */
-import { PriorClipConfig, DEFAULT_LOGIT_SCALE, resolvePriorClipConfig } from '../models/open_clip/config';
+import { OpenClipTextCfg, OpenClipVisionCfg, PriorClipConfig, DEFAULT_LOGIT_SCALE, resolvePriorClipConfig } from '../models/open_clip/config';
 import { CLIP_VOCAB_SIZE } from '../data/clip_tokenizer';
 
-/** `vision_cfg` as the fork reads it. */
-export interface ForkVisionCfg {
-  image_size: number;
-  layers: number;
-  width: number;
-  patch_size: number;
-  head_width: number;
-  mlp_ratio: number;
-  output_tokens: boolean;
-  res_layers: number[];
-  res_width: number;
-}
+/** `vision_cfg` as the fork reads it: the same keys as the kit's open_clip config. */
+export type ForkVisionCfg = OpenClipVisionCfg;
 
-/** `text_cfg` as the fork reads it. */
-export interface ForkTextCfg {
-  context_length: number;
-  vocab_size: number;
-  width: number;
-  heads: number;
-  layers: number;
-  mlp_ratio: number;
-}
+/** `text_cfg` as the fork reads it: the same keys as the kit's open_clip config. */
+export type ForkTextCfg = OpenClipTextCfg;
 
 /** A model config file of the fork (`src/open_clip/model_configs/<name>.json`). */
 export interface ForkModelConfig {
