@@ -10,7 +10,7 @@
  * main job only loads; a notebook run on a fresh checkout trains the fast profile (a few minutes).
  */
 import { ExperimentConfig, resolveExperiment } from '../../config/experiment';
-import { DeepPartial } from '../../config/resolve';
+import { DeepPartial } from '../../utils/merge_config';
 import { readRunRecord } from '../../runs/record';
 import { PreparedData, prepareExperimentData } from '../../training/data_prep';
 import { RecipeOutcome, runRecipe } from '../../training/recipe';

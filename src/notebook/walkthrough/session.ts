@@ -26,7 +26,7 @@ import { PirModel } from '../../models/pir';
 import { modelFileConfig, loadModelFileInto } from '../../models/checkpoint';
 import { runId } from '../../runs/record';
 import { BEST_CHECKPOINT as RUN_CHECKPOINT, runFiles } from '../../runs/files';
-import { mergeConfig } from '../../config/resolve';
+import { mergeConfig } from '../../utils/merge_config';
 
 
 /** Where the walkthrough model's weights came from. */
