@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { loadSuite } from '../src/config/experiment';
 import { ResultRow, summarise } from '../src/training/results';
-import { PIR_TABLE1, ablationBars, completeSuiteRows, effectRows, paperComparisonRows, summaryRows, verdict } from '../src/notebook/recipe/ablations';
+import { PIR_TABLE1, ablationBarData, completeSuiteRows, effectRows, paperComparisonRows, summaryRows, verdict } from '../src/notebook/recipe/ablations';
 import { configRows, notebookBudget, profileExperiment } from '../src/notebook/recipe/stages';
 import { profilePreset } from '../src/training/profiles';
 import { chanceRow } from '../src/notebook/recipe/models';
@@ -36,7 +36,7 @@ test('effect rows and verdicts: one seed never claims a finding; two seeds compa
   assert.equal(cmp[2]['Δ mR (full − other)'], 5.05);
   assert.match(String(cmp[2].comparison), /one mechanism only/);
   assert.equal(summaryRows(clear)[0]['mR (test)'], '20.10 ± 0.14');
-  assert.deepEqual(ablationBars([row('full', 0, 1), row('full', 1, 2)], ['full', 'absent'], 'mR'), [{ variant: 'full', values: [1, 2] }]);
+  assert.deepEqual(ablationBarData([row('full', 0, 1), row('full', 1, 2)], ['full', 'absent'], 'mR'), [{ variant: 'full', values: [1, 2] }]);
 });
 
 test('completeSuiteRows accepts a results file only when it covers every ablation × seed of the suite', () => {

@@ -155,7 +155,7 @@ export async function ablationResults(profile: Profile, opts: AblationResultsOpt
 }
 
 /** Inputs of `ablationBarsFigure` for one metric column. */
-export function ablationBars(rows: readonly ResultRow[], order: readonly string[], metric: keyof ResultRow = 'mR'): AblationResult[] {
+export function ablationBarData(rows: readonly ResultRow[], order: readonly string[], metric: keyof ResultRow = 'mR'): AblationResult[] {
   return order
     .map((a) => ({ variant: a, values: rows.filter((r) => r.ablation === a).map((r) => Number(r[metric])) }))
     .filter((r) => r.values.length > 0);
