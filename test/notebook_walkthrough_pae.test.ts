@@ -28,7 +28,7 @@ import {
 import { temporalRoundRows, tokenStrings, traceTemporalPae } from '../src/notebook/walkthrough/temporal';
 import { BEST_CHECKPOINT as RUN_CHECKPOINT } from '../src/runs/files';
 import { batchImages, loadWalkthrough, walkthroughBatch } from '../src/notebook/walkthrough/session';
-import { Session, openSession } from '../src/notebook/session';
+import { Session, openSession, sessionModel } from '../src/notebook/session';
 import { resolveExperiment } from '../src/config/experiment';
 import { generateEmbeddedDataset } from '../src/data/embedded/generate';
 import { splitImages } from '../src/data/types';
@@ -210,6 +210,29 @@ test('loadWalkthrough: the session\'s stage-2 model at initial weights until its
     assert.equal(diff, 0, `embeddings differ by ${diff}`);
     tf.dispose([a, e1, e2]);
     loaded.model.dispose();
+    // at: 'start' = stage 2 as runRecipe starts it: the prior from stage 0's run, the rest from stage 1's
+    const { createModel: make } = await import('../src/models/factory');
+    const m0 = make(fresh.config, new SeedStream(7));
+    const m1 = make(fresh.config, new SeedStream(8));
+    for (const [stage, m] of [['stage0', m0], ['stage1', m1]] as const) {
+      const sid = session.ids[stage] as string;
+      const r = startRun({ runId: sid, kind: stage, seed: 0, config: exp });
+      saveModelFile(path.join(runDir(sid), RUN_CHECKPOINT), m);
+      finishRun(r);
+    }
+    const start = sessionModel(await openSession('fast', 0, { exp, data }), 'stage2', { at: 'start' });
+    assert.deepEqual(start.source, { kind: 'start', runIds: [session.ids.stage0, session.ids.stage1] });
+    const same = (x: typeof m0, key: string) => tf.tidy(() => tf.max(tf.abs(tf.sub(x.params.get(key), start.model.params.get(key)))).dataSync()[0]);
+    const keys = start.model.params.list().map((e) => e.key);
+    const priorKey = keys.find((k) => start.model.paramGroup?.(k) === 'prior') as string;
+    const textKey = keys.find((k) => start.model.paramGroup?.(k) === 'text') as string;
+    assert.ok(priorKey && textKey);
+    assert.equal(same(m0, priorKey), 0, 'prior from stage 0');
+    assert.ok(same(m1, priorKey) > 0);
+    assert.equal(same(m1, textKey), 0, 'text tower from stage 1');
+    m0.dispose();
+    m1.dispose();
+    start.model.dispose();
     // a priorclip experiment is refused by name
     const clip = { ...session, exp: { ...exp, model: { ...exp.model, kind: 'priorclip' } } } as unknown as Session;
     assert.throws(() => loadWalkthrough(clip), /needs a PIR-structure model/);
