@@ -12,7 +12,7 @@ export * as random from './utils/random';
 export * as files from './utils/fs';
 export * as json from './utils/json';
 export * as progress from './utils/progress';
-export * as config from './config/resolve';
+export * as config from './utils/merge_config';
 export * as experiment from './config/experiment';
 export * as runs from './runs/record';
 

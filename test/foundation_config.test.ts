@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mergeConfig, ConfigError, checkEnum } from '../src/config/resolve';
+import { mergeConfig, ConfigError, checkEnum } from '../src/utils/merge_config';
 
 const base = {
   name: 'x',

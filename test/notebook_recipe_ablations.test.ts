@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { loadSuite } from '../src/config/experiment';
 import { ResultRow, summarise } from '../src/training/results';
-import { PIR_TABLE1, ablationBars, completeSuiteRows, effectRows, paperComparisonRows, summaryRows, verdict } from '../src/notebook/recipe/ablations';
+import { PIR_TABLE1, ablationBarData, completeSuiteRows, diagnosticRows, effectRows, paperComparisonRows, summaryRows, verdict } from '../src/notebook/recipe/ablations';
 import { configRows, notebookBudget, profileExperiment } from '../src/notebook/recipe/stages';
 import { profilePreset } from '../src/training/profiles';
 import { chanceRow } from '../src/notebook/recipe/models';
@@ -32,11 +32,21 @@ test('effect rows and verdicts: one seed never claims a finding; two seeds compa
   const clear = summarise([row('full', 0, 20), row('full', 1, 20.2), row('no-prior', 0, 15), row('no-prior', 1, 15.1)], ['full', 'no-prior']);
   assert.match(verdict(clear[1], clear[0]), /^below full: the interval excludes 0/);
   assert.equal(effectRows(clear)[0]['Δ mR'], -5.05);
+  // the interval columns show what the verdict read: a t interval over the two paired seeds, no bootstrap (no stored ranks)
+  const ci = clear[1].pairedDeltaMR.ci;
+  assert.ok(ci && ci.hi < 0);
+  assert.equal(effectRows(clear)[0]['t interval (seeds)'], `[${ci.lo.toFixed(2)}, ${ci.hi.toFixed(2)}] (95 %)`);
+  assert.equal(effectRows(clear)[0]['bootstrap (seeds × test images)'], '—');
+  assert.equal(effectRows(one)[0]['t interval (seeds)'], '—');
+  // diagnostics columns: null where no run stored diagnostics
+  const diag = diagnosticRows(clear);
+  assert.deepEqual(diag.map((r) => r.ablation), ['full', 'no-prior']);
+  assert.equal(diag[0].belief_key_ratio, null);
   const cmp = paperComparisonRows(clear);
   assert.equal(cmp[2]['Δ mR (full − other)'], 5.05);
   assert.match(String(cmp[2].comparison), /one mechanism only/);
   assert.equal(summaryRows(clear)[0]['mR (test)'], '20.10 ± 0.14');
-  assert.deepEqual(ablationBars([row('full', 0, 1), row('full', 1, 2)], ['full', 'absent'], 'mR'), [{ variant: 'full', values: [1, 2] }]);
+  assert.deepEqual(ablationBarData([row('full', 0, 1), row('full', 1, 2)], ['full', 'absent'], 'mR'), [{ variant: 'full', values: [1, 2] }]);
 });
 
 test('completeSuiteRows accepts a results file only when it covers every ablation × seed of the suite', () => {

@@ -6,8 +6,9 @@ import * as path from 'path';
 import { finishRun, runDir, startRun } from '../src/runs/record';
 import { stageRunIds } from '../src/training/run_cache';
 import { PreparedData } from '../src/training/data_prep';
-import { ensureStages, mainRunsFinished, notebookBudget, notebookOverrides, profileExperiment, runLossHistory, stageRows } from '../src/notebook/recipe/stages';
+import { ensureSession, mainRunsFinished, notebookBudget, notebookOverrides, profileExperiment, runLossHistory, stageRows } from '../src/notebook/recipe/stages';
 import { profilePreset } from '../src/training/profiles';
+import { openSession, sessionModel } from '../src/notebook/session';
 
 /** Write a finished run folder the way the trainer leaves it (record, best checkpoint, loss log). */
 function fakeFinishedRun(id: string, kind: string, bestVal: number): void {
@@ -21,7 +22,7 @@ function fakeFinishedRun(id: string, kind: string, bestVal: number): void {
   fs.writeFileSync(path.join(runDir(id), 'losses.json'), JSON.stringify([{ step: 1, epoch: 0, loss: 3, parts: { contrastive: 3 }, lr: 0.001, gradNorm: 1 }, { step: 2, epoch: 0, loss: 2.5, parts: { contrastive: 2.5 }, lr: 0.001, gradNorm: 1 }]));
 }
 
-test('ensureStages reuses finished runs by id without training, and the notebook budget applies only when they are absent', async () => {
+test('ensureSession reuses finished runs by id without training, and the notebook budget applies only when they are absent', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nbrecipe-stages-'));
   const prev = process.env.KIT_RUNS_DIR;
   process.env.KIT_RUNS_DIR = dir;
@@ -36,14 +37,14 @@ test('ensureStages reuses finished runs by id without training, and the notebook
     assert.equal(notebookOverrides('fast', 0), undefined);
     const lines: string[] = [];
     const fakeData = {} as PreparedData; // never touched: nothing is trained
-    const st = await ensureStages('fast', 0, { data: fakeData, log: (l) => lines.push(l) });
+    const st = await ensureSession('fast', 0, { data: fakeData, log: (l) => lines.push(l) });
     assert.equal(st.allReused, true);
-    assert.equal(st.outcome.test?.mR, 2); // runRecipe read the finished stage-2 record
+    assert.equal(st.outcome?.test?.mR, 2); // runRecipe read the finished stage-2 record
     assert.equal(st.finalRunId, ids.stage2);
     // upTo: stage 1 (reused as a parent of stage 2, so never tested): no training, no test metrics, stage 2 reported disabled
-    const s1 = await ensureStages('fast', 0, { data: fakeData, upTo: 'stage1', log: () => undefined });
+    const s1 = await ensureSession('fast', 0, { data: fakeData, upTo: 'stage1', log: () => undefined });
     assert.equal(s1.finalRunId, ids.stage1);
-    assert.equal(s1.outcome.test, null);
+    assert.equal(s1.outcome?.test, null);
     assert.deepEqual(s1.stages.map((s) => s.status), ['reused', 'reused', 'disabled']);
     assert.equal(s1.ids.stage2, null);
     assert.equal(st.budget, 'preset');
@@ -51,6 +52,14 @@ test('ensureStages reuses finished runs by id without training, and the notebook
     assert.deepEqual(rows.map((r) => r.status), ['reused', 'reused', 'reused']);
     assert.equal(rows[0]['best val'], 60);
     assert.equal(lines.length, 3);
+    // openSession: the same run ids without running the recipe; a stage's model needs its finished run
+    const opened = await openSession('fast', 0, { data: fakeData });
+    assert.deepEqual(opened.ids, st.ids);
+    assert.deepEqual(opened.finished, { stage0: true, stage1: true, stage2: true });
+    assert.equal(opened.outcome, null);
+    assert.deepEqual(opened.stages.map((s) => s.status), ['reused', 'reused', 'reused']);
+    assert.equal(opened.finalRunId, st.finalRunId);
+    assert.throws(() => sessionModel(opened, 'stage0', { at: 'start' }), /'start' is defined for stage 2/);
     const h = runLossHistory(ids.stage1 as string);
     assert.deepEqual(h.points.map((p) => p.total), [3, 2.5]);
     assert.deepEqual(h.validation, [{ step: 2, value: 10 }]);

@@ -2,7 +2,7 @@
  * Walkthrough helpers of notebooks 02/03 (src/notebook/walkthrough/spatial.ts, temporal.ts,
  * session.ts) on a tiny PIR model: the packaged intermediates agree with the model's own outputs,
  * attention rows are distributions, recomputed attention matches a naive loop, nothing leaks, and a
- * saved run is loaded back by `loadWalkthrough`.
+ * session's finished run is loaded back by `loadWalkthrough`.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,8 +26,16 @@ import {
   traceSpatialPae,
 } from '../src/notebook/walkthrough/spatial';
 import { temporalRoundRows, tokenStrings, traceTemporalPae } from '../src/notebook/walkthrough/temporal';
-import { BEST_CHECKPOINT as RUN_CHECKPOINT, RUN_VOCAB } from '../src/runs/files';
-import { batchImages, loadWalkthrough, trainedRunId, trainedRunIds, walkthroughBatch } from '../src/notebook/walkthrough/session';
+import { BEST_CHECKPOINT as RUN_CHECKPOINT } from '../src/runs/files';
+import { batchImages, loadWalkthrough, walkthroughBatch } from '../src/notebook/walkthrough/session';
+import { Session, openSession, sessionModel } from '../src/notebook/session';
+import { resolveExperiment } from '../src/config/experiment';
+import { generateEmbeddedDataset } from '../src/data/embedded/generate';
+import { splitImages } from '../src/data/types';
+import { PixelCache, wordTextEncoder } from '../src/data/batches';
+import { dataNeeds } from '../src/models/family';
+import { PreparedData } from '../src/training/data_prep';
+import { finishRun, runDir, startRun } from '../src/runs/record';
 import { TINY_PIR_SMALL } from './models_tiny';
 
 /** The shared tiny model (16-px images → 4×4 grid, N = 17, D = 16, K = 5) with two rounds on each side. */
@@ -163,45 +171,71 @@ test('traceTemporalPae: per-token change, token-0 attention over all L keys, wor
   assert.equal(temporalRoundRows(w).length, 3);
 });
 
-test('trainedRunIds: the main job run first, then the notebook-budget run', () => {
-  assert.deepEqual(trainedRunIds('stage2'), ['embedded-fast__stage2__s0', 'embedded-fast-nb__stage2__s0']);
-});
-
-test('loadWalkthrough builds the preset at initial weights, or loads a saved run by id', async () => {
-  const data = { ...DEFAULT_EMBEDDED_DATA, classes: ['airport', 'port'], imagesPerClass: 8, imageSize: 16 };
-  const overrides = { imageSize: 16, image: { channels: [4, 8] }, prior: { channels: [4, 8] }, embedDim: 16, heads: 2, text: { width: 16, layers: 1, heads: 2 } };
-  const seeds = () => new SeedStream(1).child('walkthrough');
-  const fresh = await loadWalkthrough(seeds(), { data, dataRoot: tmp, modelOverrides: overrides });
-  assert.equal(fresh.source.kind, 'initial');
-  assert.equal(fresh.config.text.vocabSize, fresh.tokenizer.vocabSize);
-  assert.equal(fresh.config.prior.numClasses, 2);
-  const batch = walkthroughBatch(fresh, { size: 2, split: 'train', perClass: 1 });
-  assert.deepEqual(batch.records.map((r) => r.sceneClass).sort(), ['airport', 'port']);
-  const grouped = walkthroughBatch(fresh, { size: 4, split: 'train', perClass: 2 });
-  assert.deepEqual(Array.from(grouped.labels), [0, 0, 1, 1]);
-  // Save it as a "run", then load by id into a model built from a different seed.
+test('loadWalkthrough: the session\'s stage-2 model at initial weights until its run finishes, then that run', async () => {
+  const embedded = { ...DEFAULT_EMBEDDED_DATA, classes: ['airport', 'port'], imagesPerClass: 8, imageSize: 16 };
+  const modelOv = { imageSize: 16, image: { channels: [4, 8] }, prior: { channels: [4, 8] }, embedDim: 16, heads: 2, text: { width: 16, layers: 1, heads: 2 } };
+  const exp = resolveExperiment('embedded-fast', null, { name: 'unit', data: { embedded }, model: modelOv });
+  // the session's data as prepareExperimentData builds it, generated under tmp/ (not the project's data/)
+  const gen = await generateEmbeddedDataset(embedded, { dataRoot: tmp });
+  const caps = splitImages(gen.dataset, 'train').flatMap((r) => (r.coarseCaption ? [...r.captions, r.coarseCaption] : r.captions));
+  const tok = WordTokenizer.build(caps, { contextLength: dataNeeds(exp.model).contextLength });
+  const data: PreparedData = { identity: { name: 'unit', checksum: gen.checksum }, dataset: gen.dataset, encodeText: wordTextEncoder(tok, 'max'), wordTokenizer: tok, cache: new PixelCache(1 << 24), seconds: 0 };
   const prev = process.env.KIT_RUNS_DIR;
   process.env.KIT_RUNS_DIR = path.join(tmp, 'runs');
+  const fresh = loadWalkthrough(await openSession('fast', 0, { exp, data }), { dataRoot: tmp });
   try {
-    const id = trainedRunId('stage2', 'unit', 0);
-    const dir = path.join(tmp, 'runs', id);
-    fs.mkdirSync(dir, { recursive: true });
-    saveModelFile(path.join(dir, RUN_CHECKPOINT), fresh.model);
-    fresh.tokenizer.save(path.join(dir, RUN_VOCAB));
-    const loaded = await loadWalkthrough(new SeedStream(99), { data, dataRoot: tmp, runId: ['absent-run', id] });
-    assert.deepEqual(loaded.source, { kind: 'run', runId: id, file: path.join(dir, RUN_CHECKPOINT) });
-    assert.equal(loaded.source.kind, 'run');
+    assert.equal(fresh.source.kind, 'initial');
+    assert.match(fresh.note, /no finished run unit__stage2__s0 yet/);
+    assert.equal(fresh.config.text.vocabSize, fresh.tokenizer.vocabSize);
+    assert.equal(fresh.config.prior.numClasses, 2);
+    assert.ok(fresh.objects.size > 0, 'object boxes read from the generated folder');
+    const batch = walkthroughBatch(fresh, { size: 2, split: 'train', perClass: 1 });
+    assert.deepEqual(batch.records.map((r) => r.sceneClass).sort(), ['airport', 'port']);
+    const grouped = walkthroughBatch(fresh, { size: 4, split: 'train', perClass: 2 });
+    assert.deepEqual(Array.from(grouped.labels), [0, 0, 1, 1]);
+    // Save it as the finished stage-2 run: a new session loads it (strictly) instead of initial weights.
+    const session = await openSession('fast', 0, { exp, data });
+    const id = session.ids.stage2 as string;
+    assert.equal(id, 'unit__stage2__s0');
+    const rec = startRun({ runId: id, kind: 'stage2', seed: 0, config: exp });
+    saveModelFile(path.join(runDir(id), RUN_CHECKPOINT), fresh.model);
+    finishRun(rec);
+    const loaded = loadWalkthrough(await openSession('fast', 0, { exp, data }), { dataRoot: tmp });
+    assert.deepEqual(loaded.source, { kind: 'run', runId: id, file: path.join(runDir(id), RUN_CHECKPOINT) });
+    assert.equal(loaded.session.finished.stage2, true);
     const a = batchImages(batch);
     const e1 = fresh.model.encodeImage(a);
     const e2 = loaded.model.encodeImage(a);
     const diff = tf.max(tf.abs(tf.sub(e1, e2))).dataSync()[0];
-    assert.ok(diff < 1e-5, `embeddings differ by ${diff}`);
+    assert.equal(diff, 0, `embeddings differ by ${diff}`);
     tf.dispose([a, e1, e2]);
     loaded.model.dispose();
-    const missing = await loadWalkthrough(seeds(), { data, dataRoot: tmp, modelOverrides: overrides, runId: 'no-such-run' });
-    assert.equal(missing.source.kind, 'initial');
-    assert.match(missing.note, /no finished run no-such-run yet/);
-    missing.model.dispose();
+    // at: 'start' = stage 2 as runRecipe starts it: the prior from stage 0's run, the rest from stage 1's
+    const { createModel: make } = await import('../src/models/factory');
+    const m0 = make(fresh.config, new SeedStream(7));
+    const m1 = make(fresh.config, new SeedStream(8));
+    for (const [stage, m] of [['stage0', m0], ['stage1', m1]] as const) {
+      const sid = session.ids[stage] as string;
+      const r = startRun({ runId: sid, kind: stage, seed: 0, config: exp });
+      saveModelFile(path.join(runDir(sid), RUN_CHECKPOINT), m);
+      finishRun(r);
+    }
+    const start = sessionModel(await openSession('fast', 0, { exp, data }), 'stage2', { at: 'start' });
+    assert.deepEqual(start.source, { kind: 'start', runIds: [session.ids.stage0, session.ids.stage1] });
+    const same = (x: typeof m0, key: string) => tf.tidy(() => tf.max(tf.abs(tf.sub(x.params.get(key), start.model.params.get(key)))).dataSync()[0]);
+    const keys = start.model.params.list().map((e) => e.key);
+    const priorKey = keys.find((k) => start.model.paramGroup?.(k) === 'prior') as string;
+    const textKey = keys.find((k) => start.model.paramGroup?.(k) === 'text') as string;
+    assert.ok(priorKey && textKey);
+    assert.equal(same(m0, priorKey), 0, 'prior from stage 0');
+    assert.ok(same(m1, priorKey) > 0);
+    assert.equal(same(m1, textKey), 0, 'text tower from stage 1');
+    m0.dispose();
+    m1.dispose();
+    start.model.dispose();
+    // a priorclip experiment is refused by name
+    const clip = { ...session, exp: { ...exp, model: { ...exp.model, kind: 'priorclip' } } } as unknown as Session;
+    assert.throws(() => loadWalkthrough(clip), /needs a PIR-structure model/);
   } finally {
     if (prev === undefined) delete process.env.KIT_RUNS_DIR;
     else process.env.KIT_RUNS_DIR = prev;

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { ConfigError } from '../src/config/resolve';
+import { ConfigError } from '../src/utils/merge_config';
 import { defaultExperiment, listAblations, listPresets, loadSuite, resolveExperiment, FULL_MODEL } from '../src/config/experiment';
 import { stageKeys, stageRunIds } from '../src/training/run_cache';
 import { stageTrainsGroup } from '../src/training/stage_task';

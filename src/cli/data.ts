@@ -22,7 +22,7 @@ import * as path from 'path';
 import { checkDataset, formatCheckReport } from '../data/check';
 import { loadDataset, parseSplit } from '../data/loaders/index';
 import { Split } from '../data/types';
-import { mergeConfig } from '../config/resolve';
+import { mergeConfig } from '../utils/merge_config';
 import { readJson } from '../utils/fs';
 import { createProgress, Progress } from '../utils/progress';
 import { DEFAULT_EMBEDDED_DATA, EmbeddedDataConfig, generateEmbeddedDataset } from '../data/embedded/index';

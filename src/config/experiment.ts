@@ -12,7 +12,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { ConfigError, DeepPartial, JsonObject, checkEnum, mergeConfig } from './resolve';
+import { ConfigError, DeepPartial, JsonObject, checkEnum, mergeConfig } from '../utils/merge_config';
 import { projectRoot, readJson } from '../utils/fs';
 import { DEFAULT_EMBEDDED_DATA, EmbeddedDataConfig } from '../data/embedded/config';
 import { DEFAULT_LOSS_CONFIG, LossConfig } from '../losses/total_loss';

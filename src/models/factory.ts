@@ -16,7 +16,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { SeedStream } from '../utils/random';
 import { readModelJson, modelPresetsDir } from './model_json';
-import { ConfigError, checkEnum, mergeConfig } from '../config/resolve';
+import { ConfigError, checkEnum, mergeConfig } from '../utils/merge_config';
 import { MODEL_KINDS, ModelConfig, ModelKind, PirModelConfig, RetrievalModel } from './model';
 import { BELIEF_MODES } from './spatial_pae';
 import { PirModel } from './pir';

@@ -1,12 +1,12 @@
 /**
  * Configuration of the embedded (procedurally generated) aerial-scene benchmark.
  *
- * Defaults are the schema (`mergeConfig` in src/config/resolve.ts): every field below has a doc
+ * Defaults are the schema (`mergeConfig` in src/utils/merge_config.ts): every field below has a doc
  * comment and a value in `DEFAULT_EMBEDDED_DATA`.
  */
 import { canonicalJson } from '../../utils/json';
 import { sha256 } from '../../utils/fs';
-import { mergeConfig } from '../../config/resolve';
+import { mergeConfig } from '../../utils/merge_config';
 
 /**
  * RSITMD-style scene class names. File names use them verbatim (`storagetanks_12.png`), so they

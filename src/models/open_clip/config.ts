@@ -5,7 +5,7 @@
  * The defaults ARE PIR.json (ViT-B/32 with the RN50-style prior), so any open_clip config file can be
  * merged onto them; an unknown key is an error naming its path.
  */
-import { mergeConfig } from '../../config/resolve';
+import { mergeConfig } from '../../utils/merge_config';
 import { readModelJson } from '../model_json';
 import { RESNET_REDUCTION } from './modified_resnet';
 import { VitBelief } from './vision_transformer';

@@ -14,6 +14,8 @@ import { FULL_MODEL, SuiteSpec, loadAblation, loadSuite } from '../../config/exp
 import { runsDir } from '../../runs/record';
 import { projectRoot, readJson } from '../../utils/fs';
 import { ResultRow, SummaryRow, pairedDeltas, summarise, verdict } from '../../training/results';
+import { Interval } from '../../evaluation/statistics';
+import { DIAGNOSTIC_COLUMNS } from '../../evaluation/diagnostics';
 
 export { pairedDeltas, verdict };
 import { SuiteOptions, SuiteOutcome, runSuite } from '../../training/ablation_runner';
@@ -155,14 +157,15 @@ export async function ablationResults(profile: Profile, opts: AblationResultsOpt
 }
 
 /** Inputs of `ablationBarsFigure` for one metric column. */
-export function ablationBars(rows: readonly ResultRow[], order: readonly string[], metric: keyof ResultRow = 'mR'): AblationResult[] {
+export function ablationBarData(rows: readonly ResultRow[], order: readonly string[], metric: keyof ResultRow = 'mR'): AblationResult[] {
   return order
     .map((a) => ({ variant: a, values: rows.filter((r) => r.ablation === a).map((r) => Number(r[metric])) }))
     .filter((r) => r.values.length > 0);
 }
 
-/** Δ of each ablation vs the full model, per metric (mean over seeds), as rows; with `rows`, also the
- *  per-seed (paired) Δ mR. */
+/** Δ of each ablation vs the full model, per metric (mean over seeds), as rows: the paired Δ mR with
+ *  its 95 % t interval over seeds and, where the runs stored per-query ranks, the bootstrap interval
+ *  over seeds × test images (the two intervals `verdict` reads); with `rows`, also the per-seed Δ mR. */
 export function effectRows(summary: readonly SummaryRow[], rows?: readonly ResultRow[]): Row[] {
   const full = summary.find((s) => s.ablation === FULL_MODEL);
   if (!full) return [];
@@ -178,10 +181,33 @@ export function effectRows(summary: readonly SummaryRow[], rows?: readonly Resul
       'Δ t→i R@10': d(s.mean.t2i_r10 - full.mean.t2i_r10),
       'std mR (ablation / full)': `${d(s.std.mR)} / ${d(full.std.mR)}`,
       seeds: s.seeds.length,
+      'paired Δ mR': s.pairedDeltaMR.n > 0 ? d(s.pairedDeltaMR.mean) : null,
+      't interval (seeds)': intervalCell(s.pairedDeltaMR.ci),
+      'bootstrap (seeds × test images)': intervalCell(s.pairedDeltaMR.bootstrap),
       ...(rows ? { 'Δ mR per seed (paired)': pairedDeltas(rows, s.ablation).map((p) => `s${p.seed}: ${p.delta >= 0 ? '+' : ''}${p.delta.toFixed(2)}`).join(', ') } : {}),
-      // a difference smaller than the spread of either variant over seeds is not a finding
+      // "below"/"above full" only when the interval(s) exclude 0 (src/training/results.ts)
       reading: verdict(s, full),
     }));
+}
+
+/** `[lo, hi] (95 %)` of an interval, '—' when there is none (one seed, or no stored ranks). */
+function intervalCell(ci: Interval | null | undefined): string {
+  if (!ci) return '—';
+  const f = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(2)}`;
+  return `[${f(ci.lo)}, ${f(ci.hi)}] (${Math.round(ci.level * 100)} %)`;
+}
+
+/**
+ * The diagnostics columns of the suite tables (`DIAGNOSTIC_COLUMNS`: belief localisation, class
+ * structure, vocabulary shift; mean over the seeds whose runs stored diagnostics), one row per ablation.
+ */
+export function diagnosticRows(summary: readonly SummaryRow[]): Row[] {
+  const r3 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? null : Math.round(x * 1000) / 1000);
+  return summary.map((s) => {
+    const out: Row = { ablation: s.ablation };
+    for (const c of DIAGNOSTIC_COLUMNS) out[c] = r3(s.diagnostics?.[c]);
+    return out;
+  });
 }
 
 

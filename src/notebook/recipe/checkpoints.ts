@@ -21,7 +21,7 @@ import { torchShape } from '../../models/params';
 import { LoadedStateDict, loadStateDict, readStateDict, stateDictFromStore } from '../../models/checkpoint';
 import { SafeTensor, writeSafetensors } from '../../io/safetensors';
 import { CLIP_VOCAB_SIZE, findClipBpe } from '../../data/clip_tokenizer';
-import { StagesHandle } from './stages';
+import { Session, sessionModel } from '../session';
 import { RetrievalDataset, Split } from '../../data/types';
 import { exportKarpathy, KarpathyExportResult } from '../../data/export';
 import { retrievalMetricsFromMatrix, TIE_RULES, TieRule } from '../../evaluation/retrieval_metrics';
@@ -278,7 +278,7 @@ export function clipVocabulary(): string | null {
  * `npm run evaluate` arguments for the final (stage-2) run of a recipe: its best checkpoint (the
  * model config is in the file's metadata) and the word vocabulary saved with the run.
  */
-export function runEvaluateArgs(st: StagesHandle, data: { annotationFile: string; imagesDir: string }, outDir: string, split: Split = 'test'): string[] {
+export function runEvaluateArgs(st: Session, data: { annotationFile: string; imagesDir: string }, outDir: string, split: Split = 'test'): string[] {
   const id = st.ids.stage2 ?? st.ids.stage1;
   if (!id) throw new Error(`runEvaluateArgs: experiment '${st.exp.name}' has no retrieval stage`);
   const args = ['--checkpoint', runFiles(id).best, '--data', data.annotationFile, '--images', data.imagesDir, '--split', split, '--tie-rule', st.exp.eval.tieRule, '--out', outDir];
@@ -293,12 +293,12 @@ export function runEvaluateArgs(st: StagesHandle, data: { annotationFile: string
  * context length, as training and the run record did) and, for word-vocabulary models, with
  * captions padded to the longest of each batch (what the command does), to locate any difference.
  */
-export async function checkAgainstRecord(st: StagesHandle, cli: RetrievalMetrics): Promise<{ rows: Row[]; verdict: string }> {
-  const { loadStageModel, embedAndEvaluate } = await import('./models');
+export async function checkAgainstRecord(st: Session, cli: RetrievalMetrics): Promise<{ rows: Row[]; verdict: string }> {
+  const { embedAndEvaluate } = await import('./models');
   const { runTestSummary } = await import('./stages');
   const stage = st.ids.stage2 ? 'stage2' : 'stage1';
   const recorded = runTestSummary(st.finalRunId).mR;
-  const model = loadStageModel(st, stage);
+  const model = sessionModel(st, stage).model;
   let inProcess: number;
   let longest: number | null = null;
   try {

@@ -15,7 +15,8 @@ import { RetrievedCaption, RetrievedImage, imageQueryFigure, textQueryFigure } f
 import { AblationResult, ablationBarsFigure } from '../../plotting/figures/ablation_bars';
 import { RgbImage } from '../../io/image_codecs';
 import { StageName } from '../../training/run_cache';
-import { StagesHandle, runLossHistory } from './stages';
+import { Session } from '../session';
+import { runLossHistory } from '../../training/run_logs';
 
 /** EMA smoothing of loss curves in the notebooks. */
 export const LOSS_SMOOTHING = 0.6;
@@ -23,7 +24,7 @@ export const LOSS_SMOOTHING = 0.6;
 export const RECALL_MAX_K = 50;
 
 /** Loss (total + parts) and validation metric of one stage's run. */
-export function stageLossFigure(st: StagesHandle, stage: StageName, title: string): PlotlyFigure {
+export function stageLossFigure(st: Session, stage: StageName, title: string): PlotlyFigure {
   const id = st.ids[stage];
   if (!id) throw new Error(`stageLossFigure: ${stage} is disabled in '${st.exp.name}'`);
   return lossCurvesFigure([runLossHistory(id, stage)], { smoothing: LOSS_SMOOTHING, validationLabel: stage === 'stage0' ? 'val accuracy (%)' : 'val mR (%)', title });

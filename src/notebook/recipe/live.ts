@@ -2,11 +2,11 @@
  * Live loss curves while a recipe trains.
  *
  *   const live = liveLossCurve();                 // one notebook output, updated in place
- *   await ensureStages(env.profile, env.seed, { live });
+ *   await ensureSession(env.profile, env.seed, { live });
  *
  * While stages train, the output is a small SVG chart (`plotting/live_svg.ts`: cheap, no browser
  * round trip per update) of every optimiser step's loss, which `runRecipe` hands to its
- * `onStepEnd(stage, log)` callback (`ensureStages` subscribes `live.add`); redraws are throttled.
+ * `onStepEnd(stage, log)` callback (`ensureSession` passes `live.onStepEnd` to `runRecipe`); redraws are throttled.
  * When training ends it is replaced by the exact plotly figure built from the runs' `losses.json`
  * (every step, loss parts, validation metric).
  */

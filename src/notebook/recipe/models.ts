@@ -2,12 +2,12 @@
  * Finished runs as models, and their embeddings: what notebooks 05–06 compare "before" (after
  * stage 1) and "after" (stage 2).
  *
- *   const before = await loadStageModel(st, 'stage1');
- *   const evBefore = await embedAndEvaluate(st, before, 'test');     // metrics + embeddings
+ *   const before = sessionModel(session, 'stage1').model;           // src/notebook/session.ts
+ *   const evBefore = await embedAndEvaluate(session, before, 'test'); // metrics + embeddings
  *   const umap = umapPanel('after stage 1', evBefore, { seed: 0 });
  *
- * Every model here is built from the run's own config (the stage-1 model has no prior and no PAE)
- * and loads the run's BEST checkpoint (selected on validation mR), strictly.
+ * Every model comes from the session's `sessionModel` (the stage's config as the recipe builds it —
+ * the stage-1 model has no prior and no PAE — and the run's BEST checkpoint, strictly).
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -33,44 +33,7 @@ import { StageName } from '../../training/run_cache';
 import { PriorAccuracy, evalImageLoader, loadInitialWeights, priorAccuracy as stagePriorAccuracy, stageModelConfig as recipeStageModel } from '../../training/stage_task';
 import { runStepLog } from '../../training/run_logs';
 import { loadTrainState } from '../../training/train_state';
-import { StagesHandle } from './stages';
-
-/** The model config a stage trains (stage 1: no prior, no PAE): `stageModelConfig` of the recipe. */
-export function stageModelConfig(st: StagesHandle, stage: StageName): ModelConfig {
-  return recipeStageModel(st.exp, st.data, stage);
-}
-
-/** Build a stage's model and load its best checkpoint (strict). Caller disposes. */
-export function loadStageModel(st: StagesHandle, stage: StageName, file: string = BEST_CHECKPOINT): RetrievalModel {
-  const id = st.ids[stage];
-  if (!id) throw new Error(`loadStageModel: ${stage} is disabled in experiment '${st.exp.name}'`);
-  const ckpt = path.isAbsolute(file) ? file : path.join(runDir(id), file);
-  if (!fs.existsSync(ckpt)) throw new Error(`loadStageModel: ${ckpt} is missing (run ${id} has not finished)`);
-  const model = createModel(stageModelConfig(st, stage), new SeedStream(st.seed).child('model'));
-  try {
-    if (path.basename(ckpt).startsWith('ckpt-')) loadTrainState(ckpt, model.params, null, { strict: true });
-    else loadModelFileInto(model, ckpt);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
-  return model;
-}
-
-/**
- * The stage-2 model as stage 2 STARTS: the recipe's own `loadInitialWeights` (the stage-0 prior and
- * the stage-1 backbones), the PAE modules at their seeded initial weights. Caller disposes.
- */
-export function stage2StartModel(st: StagesHandle): RetrievalModel {
-  const model = createModel(stageModelConfig(st, 'stage2'), new SeedStream(st.seed).child('model'));
-  try {
-    loadInitialWeights(model, 'stage2', st.ids);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
-  return model;
-}
+import { Session, sessionModel } from '../session';
 
 /** The epoch checkpoints a run folder holds (`ckpt-*.safetensors`, oldest first). */
 export function epochCheckpoints(runId: string): string[] {
@@ -82,7 +45,7 @@ export function epochCheckpoints(runId: string): string[] {
 
 /** Embed a split and compute the retrieval metrics (experiment tie rule), keeping the embeddings.
  *  `tokenize` defaults to the training tokenization (`st.data.encodeText`), `textBatchSize` to `eval.batchSize`. */
-export async function embedAndEvaluate(st: StagesHandle, model: RetrievalModel, split: Split = 'test', opts: { tokenize?: BatchTokenizer; textBatchSize?: number } = {}): Promise<EvaluationResult> {
+export async function embedAndEvaluate(st: Session, model: RetrievalModel, split: Split = 'test', opts: { tokenize?: BatchTokenizer; textBatchSize?: number } = {}): Promise<EvaluationResult> {
   return evaluateRetrieval(model, st.data.dataset, split, {
     tokenize: opts.tokenize ?? st.data.encodeText,
     imageSize: dataNeeds(st.exp.model).imageSize,
@@ -180,11 +143,11 @@ export function umapPanel(title: string, r: EvaluationResult, opts: { seed: numb
   };
 }
 
-/** Top-k images of caption `textIndex` of the split (for `textQueryFigure`). */
-export async function textQuery(st: StagesHandle, r: EvaluationResult, textIndex: number, k: number): Promise<{ caption: string; results: RetrievedImage[] }> {
+/** Top-k images of caption `textIndex` of the split (for `figures.textQuery`). */
+export async function queryByText(st: Session, r: EvaluationResult, textIndex: number, k: number): Promise<{ caption: string; results: RetrievedImage[] }> {
   const e = r.embeddings;
-  if (!e) throw new Error('textQuery: evaluate with keepEmbeddings');
-  if (!(textIndex >= 0 && textIndex < e.numTexts)) throw new Error(`textQuery: caption ${textIndex} is outside 0..${e.numTexts - 1}`);
+  if (!e) throw new Error('queryByText: evaluate with keepEmbeddings');
+  if (!(textIndex >= 0 && textIndex < e.numTexts)) throw new Error(`queryByText: caption ${textIndex} is outside 0..${e.numTexts - 1}`);
   const q = e.textEmb.subarray(textIndex * e.dim, (textIndex + 1) * e.dim);
   const top = topMatches(q, e.imageEmb, k);
   const results: RetrievedImage[] = [];
@@ -195,11 +158,11 @@ export async function textQuery(st: StagesHandle, r: EvaluationResult, textIndex
   return { caption: e.captions[textIndex], results };
 }
 
-/** Top-k captions of image `imageIndex` of the split (for `imageQueryFigure`). */
-export async function imageQuery(st: StagesHandle, r: EvaluationResult, imageIndex: number, k: number): Promise<{ image: RgbImage; results: RetrievedCaption[] }> {
+/** Top-k captions of image `imageIndex` of the split (for `figures.imageQuery`). */
+export async function queryByImage(st: Session, r: EvaluationResult, imageIndex: number, k: number): Promise<{ image: RgbImage; results: RetrievedCaption[] }> {
   const e = r.embeddings;
-  if (!e) throw new Error('imageQuery: evaluate with keepEmbeddings');
-  if (!(imageIndex >= 0 && imageIndex < e.numImages)) throw new Error(`imageQuery: image ${imageIndex} is outside 0..${e.numImages - 1}`);
+  if (!e) throw new Error('queryByImage: evaluate with keepEmbeddings');
+  if (!(imageIndex >= 0 && imageIndex < e.numImages)) throw new Error(`queryByImage: image ${imageIndex} is outside 0..${e.numImages - 1}`);
   const q = e.imageEmb.subarray(imageIndex * e.dim, (imageIndex + 1) * e.dim);
   const top = topMatches(q, e.textEmb, k);
   const results = top.index.map((t, j) => ({ text: e.captions[t], score: top.score[j], isPositive: e.txt2img[t] === imageIndex }));
@@ -207,7 +170,7 @@ export async function imageQuery(st: StagesHandle, r: EvaluationResult, imageInd
 }
 
 /** The belief of one image under a model (`beliefs()`; kept tokens when the belief is hard). */
-export async function imageBelief(st: StagesHandle, model: RetrievalModel, imageIndex: number, label: string, split: Split = 'test'): Promise<{ panel: BeliefPanel; grid: [number, number]; image: RgbImage }> {
+export async function imageBelief(st: Session, model: RetrievalModel, imageIndex: number, label: string, split: Split = 'test'): Promise<{ panel: BeliefPanel; grid: [number, number]; image: RgbImage }> {
   const recs = st.data.dataset.images.filter((x) => x.split === split);
   const rec = recs[imageIndex];
   if (!rec) throw new Error(`imageBelief: ${split} image ${imageIndex} does not exist (${recs.length} images)`);
@@ -224,12 +187,12 @@ export async function imageBelief(st: StagesHandle, model: RetrievalModel, image
  * The belief of one test image across the stage-2 checkpoints that exist: stage-2 start (prior and
  * backbones loaded, PAE at initialisation), each epoch checkpoint, and the selected best.
  */
-export async function beliefAcrossCheckpoints(st: StagesHandle, imageIndex: number): Promise<{ image: RgbImage; grid: [number, number]; panels: BeliefPanel[] }> {
+export async function beliefAcrossCheckpoints(st: Session, imageIndex: number): Promise<{ image: RgbImage; grid: [number, number]; panels: BeliefPanel[] }> {
   const id = st.ids.stage2;
   if (!id) throw new Error(`beliefAcrossCheckpoints: stage 2 is disabled in '${st.exp.name}'`);
-  const models: { label: string; make: () => RetrievalModel }[] = [{ label: 'stage-2 start', make: () => stage2StartModel(st) }];
-  for (const f of epochCheckpoints(id)) models.push({ label: f.replace('.safetensors', ''), make: () => loadStageModel(st, 'stage2', f) });
-  models.push({ label: 'best (selected)', make: () => loadStageModel(st, 'stage2') });
+  const models: { label: string; make: () => RetrievalModel }[] = [{ label: 'stage-2 start', make: () => sessionModel(st, 'stage2', { at: 'start' }).model }];
+  for (const f of epochCheckpoints(id)) models.push({ label: f.replace('.safetensors', ''), make: () => sessionModel(st, 'stage2', { at: f }).model });
+  models.push({ label: 'best (selected)', make: () => sessionModel(st, 'stage2').model });
   const panels: BeliefPanel[] = [];
   let image: RgbImage | null = null;
   let grid: [number, number] = [0, 0];
@@ -248,8 +211,8 @@ export async function beliefAcrossCheckpoints(st: StagesHandle, imageIndex: numb
 }
 
 /** Scene-classification accuracy (%) of the stage-0 prior on a split, and the chance level (the recipe's `priorAccuracy`). */
-export async function priorAccuracy(st: StagesHandle, split: Split = 'test'): Promise<PriorAccuracy> {
-  const model = loadStageModel(st, 'stage0');
+export async function priorAccuracy(st: Session, split: Split = 'test'): Promise<PriorAccuracy> {
+  const model = sessionModel(st, 'stage0').model;
   try {
     if (!model.encodePriorLogits) throw new Error(`priorAccuracy: model '${st.exp.model.kind}' has no prior classification head`);
     return await stagePriorAccuracy(st.exp, model, st.data, split);

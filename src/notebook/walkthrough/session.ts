@@ -1,58 +1,44 @@
 /**
- * The shared starting point of the walkthrough notebooks (02 Spatial-PAE, 03 Temporal-PAE, 04 losses):
- * the embedded dataset, its word tokenizer, a `pir-small`-family model, and one small batch of
- * test images/captions chosen to show the mechanisms (one image per class, distractor images first).
+ * The walkthrough notebooks' view of a session (02 Spatial-PAE, 03 Temporal-PAE, 04 losses): the
+ * session's stage-2 model (a PIR-structure model), its word tokenizer, the embedded dataset's object
+ * boxes, and one small batch of test images/captions chosen to show the mechanisms (one image per
+ * class, distractor images first).
  *
- *   const wt = await loadWalkthrough(env.seeds.child('walkthrough'), { preset: 'pir-small' });
+ *   const session = await openSession(env.profile, env.seed);   // src/notebook/session.ts
+ *   const wt = loadWalkthrough(session);
  *   const batch = walkthroughBatch(wt, { size: 8 });
  *
- * Weights: a finished training run (`runId`, whose folder holds `best.safetensors` + `vocab.json`)
- * when given and present, else the preset's seeded initial weights. `wt.source` says which, so the
- * notebooks can state it next to every figure.
+ * Weights: `sessionModel(session, 'stage2', { missing: 'initial' })` — the finished run (main job or
+ * notebook budget) when present, else the stage's seeded initial weights. `wt.source` says which, so
+ * the notebooks can state it next to every figure. No loading of its own.
  */
-import { modelForData } from '../../models/family';
-import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
-import { SeedStream } from '../../utils/random';
 import { RetrievalDataset, ImageRecord, Split, splitImages } from '../../data/types';
-import { AnnotatedObject, DEFAULT_EMBEDDED_DATA, EmbeddedDataConfig, generateEmbeddedDataset, readEmbeddedObjects } from '../../data/embedded/index';
+import { AnnotatedObject, embeddedDatasetDir, readEmbeddedObjects } from '../../data/embedded/index';
 import { WordTokenizer } from '../../data/word_tokenizer';
 import { decodeRecordImageSync } from '../../data/loaders/index';
 import { preprocessImage } from '../../data/image_preprocess';
 import { RgbImage } from '../../io/image_codecs';
-import { createModel, loadModelPreset, resolveModelConfig } from '../../models/factory';
 import { PirModelConfig } from '../../models/model';
 import { PirModel } from '../../models/pir';
-import { modelFileConfig, loadModelFileInto } from '../../models/checkpoint';
-import { runId } from '../../runs/record';
-import { BEST_CHECKPOINT as RUN_CHECKPOINT, runFiles } from '../../runs/files';
-import { mergeConfig } from '../../config/resolve';
+import { StageName } from '../../training/run_cache';
+import { Session, WeightsSource, sessionModel } from '../session';
 
-
-/** Where the walkthrough model's weights came from. */
-export type WeightsSource = { kind: 'initial'; preset: string } | { kind: 'run'; runId: string; file: string };
+export type { WeightsSource } from '../session';
 
 /** Options of `loadWalkthrough`. */
 export interface WalkthroughOptions {
-  /** Model preset in src/configs/models/ (a `pir-small`/`pir` kind). Default 'pir-small'. */
-  preset?: string;
-  /** Overrides merged onto the preset (e.g. `{ spatialPae: { belief: 'soft-head' } }`). */
+  /** Stage whose model to look inside (default 'stage2', the full model). */
+  stage?: StageName;
+  /** Overrides merged onto the stage's model config (e.g. `{ spatialPae: { belief: 'soft-head' } }`). */
   modelOverrides?: Record<string, unknown>;
-  /** Embedded data config (default DEFAULT_EMBEDDED_DATA). */
-  data?: EmbeddedDataConfig;
-  /**
-   * A finished run to take the weights (and vocabulary) from, or several candidates (the first present
-   * wins); ignored with a note when none is present.
-   */
-  runId?: string | readonly string[] | null;
-  /** Progress of the data generation (first run only; later runs reuse the cached folder). */
-  onProgress?: (done: number, total: number) => void;
-  /** Folder holding `generated/` (default `<project>/data`). */
+  /** Folder holding `generated/` (default `<project>/data`), where the object boxes are read. */
   dataRoot?: string;
 }
 
-/** Everything the walkthrough notebooks work with. */
+/** Everything the walkthrough notebooks work with: a session's model, its tokenizer and the object boxes. */
 export interface Walkthrough {
+  session: Session;
   dataset: RetrievalDataset;
   /** The generated dataset folder (holds dataset.json with object boxes). */
   dir: string;
@@ -66,52 +52,19 @@ export interface Walkthrough {
   note: string;
 }
 
-function pirConfig(raw: unknown, where: string): PirModelConfig {
-  const cfg = resolveModelConfig(raw, where);
-  if (cfg.kind === 'priorclip') throw new Error(`${where}: the walkthrough needs a PIR-structure model (kind pir-small or pir), got priorclip`);
-  return cfg;
-}
-
-/** Generate/reuse the data, build the tokenizer and the model (see the file comment). */
-export async function loadWalkthrough(seeds: SeedStream, opts: WalkthroughOptions = {}): Promise<Walkthrough> {
-  const preset = opts.preset ?? 'pir-small';
-  const gen = await generateEmbeddedDataset(opts.data ?? DEFAULT_EMBEDDED_DATA, { onProgress: opts.onProgress, dataRoot: opts.dataRoot });
-  const ds = gen.dataset;
-  const objects = readEmbeddedObjects(gen.dir);
-  const candidates = opts.runId === undefined || opts.runId === null ? [] : typeof opts.runId === 'string' ? [opts.runId] : [...opts.runId];
-  const found = candidates.find((id) => fs.existsSync(runFiles(id).best) && fs.existsSync(runFiles(id).vocab));
-  if (found !== undefined) {
-    const ckpt = runFiles(found).best;
-    const tokenizer = WordTokenizer.load(runFiles(found).vocab);
-    const stored = modelFileConfig(ckpt);
-    const base = pirConfig(stored ?? loadModelPreset(preset), ckpt);
-    const config = pirConfig(mergeConfig(base, opts.modelOverrides ?? {}, 'modelOverrides'), ckpt);
-    const model = createModel(config, seeds) as PirModel;
-    loadModelFileInto(model, ckpt); // strict: every weight of the config must be in the file
-    const source: WeightsSource = { kind: 'run', runId: found, file: ckpt };
-    return { dataset: ds, dir: gen.dir, objects, tokenizer, config, model, source, note: `weights: trained run ${found} (${RUN_CHECKPOINT})` };
+/** The walkthrough view of a session (see the file comment). Caller disposes `wt.model`. */
+export function loadWalkthrough(session: Session, opts: WalkthroughOptions = {}): Walkthrough {
+  const exp = session.exp;
+  if (exp.data.source !== 'embedded') throw new Error(`loadWalkthrough: experiment '${exp.name}' uses data.source '${exp.data.source}'; the walkthrough needs the embedded dataset (its object boxes)`);
+  const tokenizer = session.data.wordTokenizer;
+  if (exp.model.kind === 'priorclip' || tokenizer === null) throw new Error(`loadWalkthrough: experiment '${exp.name}' has a ${exp.model.kind} model; the walkthrough needs a PIR-structure model (kind pir-small or pir)`);
+  const m = sessionModel(session, opts.stage ?? 'stage2', { missing: 'initial', modelOverrides: opts.modelOverrides });
+  if (m.config.kind === 'priorclip') {
+    m.model.dispose();
+    throw new Error(`loadWalkthrough: the ${m.stage} model of '${exp.name}' is priorclip, not a PIR-structure model`);
   }
-  const caps: string[] = [];
-  for (const r of splitImages(ds, 'train')) {
-    caps.push(...r.captions);
-    if (r.coarseCaption) caps.push(r.coarseCaption);
-  }
-  const base = pirConfig(mergeConfig(loadModelPreset(preset), opts.modelOverrides ?? {}, 'modelOverrides'), `model preset '${preset}'`);
-  const tokenizer = WordTokenizer.build(caps, { contextLength: base.text.contextLength });
-  const sized = modelForData(base, { vocabulary: { vocabSize: tokenizer.vocabSize, contextLength: tokenizer.contextLength }, numClasses: ds.classes.length });
-  const config = pirConfig(sized, `model preset '${preset}'`);
-  const model = createModel(config, seeds) as PirModel;
-  const missing = candidates.length ? ` (no finished run ${candidates.join(' or ')} yet: notebooks 05–06 or \`npm run train\` create one)` : '';
-  return {
-    dataset: ds,
-    dir: gen.dir,
-    objects,
-    tokenizer,
-    config,
-    model,
-    source: { kind: 'initial', preset },
-    note: `weights: seeded initial weights of '${preset}'${missing}`,
-  };
+  const dir = embeddedDatasetDir(exp.data.embedded, opts.dataRoot);
+  return { session, dataset: session.data.dataset, dir, objects: readEmbeddedObjects(dir), tokenizer, config: m.config, model: m.model as PirModel, source: m.source, note: m.note };
 }
 
 /** Options of `walkthroughBatch`. */
@@ -216,31 +169,7 @@ export function batchTokens(b: WalkthroughBatch): tf.Tensor2D {
   return tf.tensor2d(b.tokenIds, [b.records.length, b.tokenLength], 'int32');
 }
 
-/** Preset of the kit's default training recipe (src/configs/experiments/embedded-fast.json). */
-export const DEFAULT_EXPERIMENT = 'embedded-fast';
-/**
- * Suffix of the reduced-budget experiment notebooks 05–06 train when the main job's runs are missing
- * (`notebookBudget` in src/notebook/recipe/stages.ts names it `<preset>-nb`).
- */
-export const NOTEBOOK_BUDGET_SUFFIX = '-nb';
-
-/**
- * Run id of a stage of the default recipe's full model (`<experiment>__<stage>__s<seed>`, as the
- * trainer names shared stages), e.g. `trainedRunId('stage2')` → `embedded-fast__stage2__s0`.
- */
-export function trainedRunId(stage: 'stage0' | 'stage1' | 'stage2', experiment = DEFAULT_EXPERIMENT, seed = 0): string {
-  return runId(experiment, stage, seed);
-}
-
-/**
- * Candidate runs of a stage, best first: the main job's run (`embedded-fast__stage2__s0`), then the
- * notebook-budget run of notebooks 05–06 (`embedded-fast-nb__stage2__s0`). Pass to `loadWalkthrough`.
- */
-export function trainedRunIds(stage: 'stage0' | 'stage1' | 'stage2', experiment = DEFAULT_EXPERIMENT, seed = 0): string[] {
-  return [trainedRunId(stage, experiment, seed), trainedRunId(stage, `${experiment}${NOTEBOOK_BUDGET_SUFFIX}`, seed)];
-}
-
 /** Provenance of a figure made by a walkthrough notebook (which notebook, which weights). */
 export function figureProvenance(wt: Walkthrough, notebook: string): { source: string; note: string; runs: string[] } {
-  return { source: `notebooks/${notebook}.ipynb`, note: wt.note, runs: wt.source.kind === 'run' ? [wt.source.runId] : [] };
+  return { source: `notebooks/${notebook}.ipynb`, note: wt.note, runs: wt.source.kind === 'run' ? [wt.source.runId] : wt.source.kind === 'start' ? wt.source.runIds : [] };
 }
