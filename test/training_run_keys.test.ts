@@ -28,10 +28,8 @@ test('stage keys and run ids of the default and paper suites are unchanged', () 
       }
     }
   }
-  // every pinned run keeps its key and id; the only runs added since are the paper suite's seeds 3 and 4
-  // (the suite went from three seeds to five), and the default suite gained none
+  // the paper suite's seeds 3 and 4 were added to the fixture when the suite went from three seeds to five
+  // (the 120 entries pinned before were unchanged)
+  assert.deepEqual(Object.keys(got).sort(), Object.keys(want).sort());
   for (const k of Object.keys(want)) assert.deepEqual(got[k], want[k], k);
-  const added = Object.keys(got).filter((k) => !(k in want));
-  assert.deepEqual(added.filter((k) => !/^(nb:)?paper\/[^/]+\/s[34]$/.test(k)), [], 'runs added outside the paper suite seeds 3-4');
-  assert.ok(added.length > 0 && Object.keys(want).every((k) => k in got));
 });

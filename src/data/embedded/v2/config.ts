@@ -14,7 +14,7 @@
  * src/configs/data/embedded-v2.json`). Defaults are the schema (`mergeConfig`).
  */
 import { sha256 } from '../../../utils/fs';
-import { mergeConfig } from '../../../config/resolve';
+import { mergeConfig } from '../../../utils/merge_config';
 import { EMBEDDED_SCENE_CLASSES } from '../config';
 import { canonicalJson } from '../../../utils/json';
 import { V2_EXTRA_CLASSES } from './classes';
