@@ -179,7 +179,7 @@ test('loadWalkthrough: the session\'s stage-2 model at initial weights until its
   const gen = await generateEmbeddedDataset(embedded, { dataRoot: tmp });
   const caps = splitImages(gen.dataset, 'train').flatMap((r) => (r.coarseCaption ? [...r.captions, r.coarseCaption] : r.captions));
   const tok = WordTokenizer.build(caps, { contextLength: dataNeeds(exp.model).contextLength });
-  const data: PreparedData = { identity: { name: 'unit', checksum: gen.checksum }, dataset: gen.dataset, encodeText: wordTextEncoder(tok, 'max'), wordTokenizer: tok, cache: new PixelCache(1 << 24), seconds: 0 };
+  const data: PreparedData = { identity: { name: 'unit', checksum: gen.checksum }, dataset: gen.dataset, encodeText: wordTextEncoder(tok, 'max'), wordTokenizer: tok, cache: new PixelCache(1 << 24), seconds: 0, corpora: { prior: null, coarse: null } };
   const prev = process.env.KIT_RUNS_DIR;
   process.env.KIT_RUNS_DIR = path.join(tmp, 'runs');
   const fresh = loadWalkthrough(await openSession('fast', 0, { exp, data }), { dataRoot: tmp });

@@ -5,7 +5,9 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { ConfigError } from '../src/utils/merge_config';
-import { defaultExperiment, listAblations, listPresets, loadSuite, resolveExperiment, FULL_MODEL } from '../src/config/experiment';
+import { configsDir, defaultExperiment, listAblations, listPresets, loadSuite, resolveExperiment, FULL_MODEL } from '../src/config/experiment';
+import * as fs from 'fs';
+import * as path from 'path';
 import { stageKeys, stageRunIds } from '../src/training/run_cache';
 import { stageTrainsGroup } from '../src/training/stage_task';
 import { ParamGroup } from '../src/models/model';
@@ -17,9 +19,15 @@ test('presets resolve and every ablation applies cleanly', () => {
   const base = resolveExperiment('embedded-fast');
   assert.equal(base.name, 'embedded-fast');
   assert.equal(base.model.kind, 'pir-small');
+  // an ablation applies to the presets of the suites that list it (embedded-fast when none does):
+  // v2-only ablations (train.stage0.corpus, PriorCLIP's soft_belief) cannot apply to the v1 pir-small preset
+  const suites = fs.readdirSync(path.join(configsDir(), 'suites')).filter((f) => f.endsWith('.json')).map((f) => loadSuite(f.slice(0, -5)));
   for (const a of listAblations()) {
-    const cfg = resolveExperiment('embedded-fast', a.name);
-    assert.notDeepEqual(cfg, base, `ablation ${a.name} changes nothing`);
+    const presets = [...new Set(suites.filter((s) => s.ablations.includes(a.name)).map((s) => s.preset))];
+    for (const p of presets.length ? presets : ['embedded-fast']) {
+      const cfg = resolveExperiment(p, a.name);
+      assert.notDeepEqual(cfg, resolveExperiment(p), `ablation ${a.name} changes nothing on ${p}`);
+    }
   }
   const k4 = resolveExperiment('embedded-fast', 'filter-size-k4');
   assert.equal(k4.model.kind === 'pir-small' && k4.model.spatialPae.filterSize, 4);

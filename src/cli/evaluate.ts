@@ -23,6 +23,7 @@ import { parseSplit } from '../data/loaders/common';
 import { Split } from '../data/types';
 import { ClipTokenizer, requireClipBpe } from '../data/clip_tokenizer';
 import { WordTokenizer } from '../data/word_tokenizer';
+import { eotLastEncoder } from '../training/data_prep';
 import { EvalTransform } from '../data/image_preprocess';
 import { BatchTokenizer } from '../evaluation/embed';
 import { evaluateRetrieval, EvaluationResult } from '../evaluation/evaluate';
@@ -149,7 +150,15 @@ export function resolveModelArg(model: string | undefined, checkpoint: string): 
 /** Image side, eval transform and tokenizer for a model config (what it needs: `dataNeeds`). */
 export function modelInputs(config: ModelConfig, vocab: string | undefined): { imageSize: number; transform: EvalTransform; tokenize: BatchTokenizer } {
   const needs = dataNeeds(config);
-  if (needs.tokenizer === 'clip' && config.kind === 'priorclip') {
+  if (config.kind === 'priorclip' && needs.tokenizer === 'word-eot-last' && vocab !== undefined && vocab.endsWith('.json')) {
+    // a kit-trained PriorCLIP on the word vocabulary saved with its run (<eot> moved to the largest id)
+    const tok = WordTokenizer.load(vocab);
+    if (tok.vocabSize + 1 > config.text_cfg.vocab_size) {
+      throw new Error(`evaluate: the vocabulary ${vocab} has ${tok.vocabSize} tokens (+1 for <eot> last) but model '${config.name ?? config.kind}' embeds only ${config.text_cfg.vocab_size} (text_cfg.vocab_size): pass the vocab.json saved with this model's training run`);
+    }
+    return { imageSize: needs.imageSize, transform: needs.evalTransform, tokenize: eotLastEncoder(tok) };
+  }
+  if (config.kind === 'priorclip') {
     const file = vocab ?? requireClipBpe(); // no --vocab: KIT_CLIP_BPE, data/vocab/, an installed open_clip's copy
     const tok = ClipTokenizer.fromFile(file);
     const L = needs.contextLength;
@@ -158,7 +167,6 @@ export function modelInputs(config: ModelConfig, vocab: string | undefined): { i
     }
     return { imageSize: needs.imageSize, transform: needs.evalTransform, tokenize: (caps) => ({ ids: tok.encodeBatch(caps, { contextLength: L }), length: L }) };
   }
-  if (config.kind === 'priorclip') throw new Error(`evaluate: model '${config.name ?? config.kind}' needs tokenizer '${needs.tokenizer}'`);
   if (vocab === undefined) throw new Error(`evaluate: model kind '${config.kind}' uses a word vocabulary: pass --vocab <vocab.json> (the one saved with the training run)`);
   const tok = WordTokenizer.load(vocab);
   if (tok.vocabSize > config.text.vocabSize) {

@@ -15,6 +15,7 @@ import * as path from 'path';
 import { ConfigError, DeepPartial, JsonObject, checkEnum, mergeConfig } from '../utils/merge_config';
 import { projectRoot, readJson } from '../utils/fs';
 import { DEFAULT_EMBEDDED_DATA, EmbeddedDataConfig } from '../data/embedded/config';
+import { DEFAULT_EMBEDDED_V2, EmbeddedV2Config, embeddedDataVersion, validateEmbeddedV2Config } from '../data/embedded/v2/config';
 import { DEFAULT_LOSS_CONFIG, LossConfig } from '../losses/total_loss';
 import { TrainConfig, defaultTrainConfig } from '../training/trainer';
 import { ModelConfig } from '../models/model';
@@ -29,8 +30,12 @@ export const DATA_SOURCES: readonly DataSource[] = ['embedded', 'karpathy', 'pir
 export interface DataConfig {
   /** `embedded` (generated, cached under data/generated/) or a real annotation format. */
   source: DataSource;
-  /** Generator settings when `source` is `embedded`. */
-  embedded: EmbeddedDataConfig;
+  /**
+   * Generator settings when `source` is `embedded`: the v1 benchmark (no `version` key: every v1
+   * config, and so every v1 stage key, is byte for byte what it was) or, with `"version": 2`, the
+   * v2 benchmark (three corpora: prior, coarse, fine; `isEmbeddedV2`).
+   */
+  embedded: EmbeddedDataConfig | EmbeddedV2Config;
   /** Annotation file for real data (Karpathy JSON or the PIR train JSON); null for embedded. */
   annotationFile: string | null;
   /** Folder image file names are resolved against (real data); null for embedded. */
@@ -49,9 +54,26 @@ export interface StageConfig extends TrainConfig {
   enabled: boolean;
 }
 
+/** Corpus the stage-0 prior trains on (embedded v2 only). */
+export type Stage0Corpus = 'prior' | 'fine';
+export const STAGE0_CORPORA: readonly Stage0Corpus[] = ['prior', 'fine'];
+
+/** Stage 0: scene classification of the prior encoder. */
+export interface Stage0Config extends StageConfig {
+  /**
+   * Embedded v2 only (absent for v1 data, so v1 stage keys are unchanged): `prior` = the external
+   * AID-like prior corpus (its own classes; the paper's regime, the default), `fine` = the fine
+   * set's own training images and classes (the v1 regime, an ablation).
+   */
+  corpus?: Stage0Corpus;
+}
+
 /** Stage 1: contrastive pre-training of both encoders without the prior. */
 export interface Stage1Config extends StageConfig {
-  /** Captions used: `coarse` (one RS5M-like caption per image) or `fine` (the five fine captions). */
+  /**
+   * Captions used: `coarse` (one RS5M-like caption per image; with embedded v2 data, the separate
+   * coarse corpus, rendered lazily) or `fine` (the five fine captions of the fine set).
+   */
   captions: 'coarse' | 'fine';
   /** Affiliation weight in stage 1 (the paper's figure: plain contrastive, 0). */
   affiliationWeight: number;
@@ -75,7 +97,7 @@ export interface Stage2Config extends StageConfig {
 /** The three stages of the recipe. */
 export interface TrainStages {
   /** Stage 0: scene classification of the prior encoder (then frozen). */
-  stage0: StageConfig;
+  stage0: Stage0Config;
   /** Stage 1: coarse contrastive pre-training. */
   stage1: Stage1Config;
   /** Stage 2: fine-grained vision-instruction fine-tuning. */
@@ -175,8 +197,20 @@ export function mergeExperiment(base: ExperimentConfig, override: unknown, sourc
   if (typeof override !== 'object' || override === null || Array.isArray(override)) {
     throw new ConfigError(`${source}: an experiment override must be an object`, '');
   }
-  const { model: modelOv, ...rest } = override as Record<string, unknown>;
+  const { model: modelOv, data: dataOv, train: trainOv, ...rest } = override as Record<string, unknown>;
   const out = mergeConfig(base, rest, source);
+  if (dataOv !== undefined) out.data = mergeDataConfig(base.data, dataOv, source);
+  // stage 0's corpus exists only with v2 data: added (default `prior`) when the data becomes v2, dropped when it goes back to v1
+  const v2 = isEmbeddedV2(out.data.embedded);
+  if (v2 && out.train.stage0.corpus === undefined) out.train.stage0.corpus = 'prior';
+  if (!v2 && out.train.stage0.corpus !== undefined) delete out.train.stage0.corpus;
+  if (trainOv !== undefined) {
+    const s0 = (trainOv as { stage0?: { corpus?: unknown } } | null)?.stage0;
+    if (!v2 && s0 && typeof s0 === 'object' && 'corpus' in s0) {
+      throw new ConfigError(`${source}: config key 'train.stage0.corpus' applies to embedded v2 data only (data.embedded.version 2); this experiment's data is v1`, 'train.stage0.corpus');
+    }
+    out.train = mergeConfig(out.train, trainOv, source, 'train');
+  }
   if (modelOv !== undefined) {
     if (typeof modelOv !== 'object' || modelOv === null || Array.isArray(modelOv)) {
       throw new ConfigError(`${source}: config key 'model' must be an object`, 'model');
@@ -186,6 +220,46 @@ export function mergeExperiment(base: ExperimentConfig, override: unknown, sourc
       kind !== undefined && kind !== base.model.kind
         ? resolveModelConfig(modelOv, source)
         : mergeConfig(base.model, modelOv, source, 'model');
+  }
+  return out;
+}
+
+/** True when an embedded data config is the v2 benchmark (`"version": 2`). */
+export function isEmbeddedV2(cfg: EmbeddedDataConfig | EmbeddedV2Config): cfg is EmbeddedV2Config {
+  return (cfg as { version?: unknown }).version === 2;
+}
+
+/**
+ * Merge a `data` override. `data.embedded` is a union on `version` (as `model` is on `kind`): an
+ * override with `"version": 2` starts from the v2 defaults (or merges onto a v2 base), one with
+ * `"version": 1` from the v1 defaults; without `version` it merges onto the base's own version.
+ * A v1 result never carries a `version` key (v1 configs and their hashes stay byte-identical).
+ */
+function mergeDataConfig(base: DataConfig, dataOv: unknown, source: string): DataConfig {
+  if (typeof dataOv !== 'object' || dataOv === null || Array.isArray(dataOv)) {
+    throw new ConfigError(`${source}: config key 'data' must be an object`, 'data');
+  }
+  const { embedded: embOv, ...dataRest } = dataOv as Record<string, unknown>;
+  const out = mergeConfig(base, dataRest, source, 'data');
+  if (embOv === undefined) return out;
+  if (typeof embOv !== 'object' || embOv === null || Array.isArray(embOv)) {
+    throw new ConfigError(`${source}: config key 'data.embedded' must be an object`, 'data.embedded');
+  }
+  const baseV2 = isEmbeddedV2(base.embedded);
+  const version = 'version' in embOv ? embeddedDataVersion(embOv, `${source}: data.embedded`) : baseV2 ? 2 : 1;
+  if (version === 2) {
+    const start: EmbeddedV2Config = baseV2 ? (base.embedded as EmbeddedV2Config) : DEFAULT_EMBEDDED_V2;
+    const v2 = mergeConfig(start, embOv, source, 'data.embedded');
+    try {
+      validateEmbeddedV2Config(v2);
+    } catch (e) {
+      throw new ConfigError(`${source}: data.embedded: ${(e as Error).message}`, 'data.embedded');
+    }
+    out.embedded = v2;
+  } else {
+    const { version: _v, ...v1Ov } = embOv as Record<string, unknown>;
+    const start: EmbeddedDataConfig = baseV2 ? DEFAULT_EMBEDDED_DATA : (base.embedded as EmbeddedDataConfig);
+    out.embedded = mergeConfig(start, v1Ov, source, 'data.embedded');
   }
   return out;
 }
@@ -334,6 +408,11 @@ export function validateExperiment(cfg: ExperimentConfig, source: string): void 
   wrap(() => checkEnum(cfg.data.augment, ['none', 'pir', 'open_clip'] as const, 'data.augment'));
   if (cfg.model.kind !== 'priorclip') validatePirConfig(cfg.model, `${source}: model`);
   wrap(() => checkEnum(cfg.train.stage1.captions, ['coarse', 'fine'] as const, 'train.stage1.captions'));
+  const corpus = cfg.train.stage0.corpus;
+  if (corpus !== undefined) {
+    if (!isEmbeddedV2(cfg.data.embedded)) throw new ConfigError(`${source}: config key 'train.stage0.corpus' applies to embedded v2 data only`, 'train.stage0.corpus');
+    wrap(() => checkEnum(corpus, STAGE0_CORPORA, 'train.stage0.corpus'));
+  }
   for (const s of ['stage0', 'stage1', 'stage2'] as const) {
     const t = cfg.train[s];
     wrap(() => checkEnum(t.noDecay, ['open_clip', 'pir', 'none'] as const, `train.${s}.noDecay`));

@@ -6,8 +6,11 @@
  *
  * - PIR-structure models (`pir-small`, `pir`) read a word vocabulary built on the train captions,
  *   are evaluated on `Resize((S, S))` (PIR's eval transform), and carry a trainable scene prior;
- * - PriorCLIP (`priorclip`) reads CLIP BPE tokens and is evaluated as open_clip does (resize the
- *   short side, centre-crop); its prior is part of the pretrained towers (no stage 0).
+ * - PriorCLIP (`priorclip`) reads CLIP BPE tokens when its text tower has CLIP's 49,408-token table,
+ *   and otherwise (kit-sized towers such as priorclip-tiny; the CLIP BPE file is not shipped) the
+ *   kit's word vocabulary built on the train captions with `<eot>` moved to the largest id
+ *   (`word-eot-last`: CLIP towers pool at `argmax(ids)`); it is evaluated as open_clip does (resize
+ *   the short side, centre-crop); its prior is part of the towers (no stage 0).
  *
  * The stage-1 model (`stage1Model`) and the data-sized model (`modelForData`) derive from the same
  * family rules.
@@ -15,9 +18,14 @@
 import { EvalTransform } from '../data/image_preprocess';
 import { ModelConfig } from './model';
 import { defaultModelConfig } from './factory';
+import { CLIP_VOCAB_SIZE } from '../data/clip_tokenizer';
 
-/** Tokenizer family a model reads. */
-export type TokenizerKind = 'word' | 'clip';
+/**
+ * Tokenizer family a model reads: `word` (the kit's word vocabulary), `clip` (CLIP BPE), or
+ * `word-eot-last` (the word vocabulary with `<eot>` at id `vocabSize`, for CLIP-style towers that
+ * pool at the argmax id; the table then has `vocabSize + 1` rows).
+ */
+export type TokenizerKind = 'word' | 'clip' | 'word-eot-last';
 
 /** What a model config needs from the data. */
 export interface DataNeeds {
@@ -36,7 +44,8 @@ export interface DataNeeds {
 /** What `model` needs from the data. */
 export function dataNeeds(model: ModelConfig): DataNeeds {
   if (model.kind === 'priorclip') {
-    return { imageSize: model.vision_cfg.image_size, evalTransform: 'resize-center-crop', tokenizer: 'clip', contextLength: model.text_cfg.context_length, hasPrior: false };
+    const tokenizer: TokenizerKind = model.text_cfg.vocab_size === CLIP_VOCAB_SIZE ? 'clip' : 'word-eot-last';
+    return { imageSize: model.vision_cfg.image_size, evalTransform: 'resize-center-crop', tokenizer, contextLength: model.text_cfg.context_length, hasPrior: false };
   }
   return { imageSize: model.imageSize, evalTransform: 'resize', tokenizer: 'word', contextLength: model.text.contextLength, hasPrior: model.prior.enabled };
 }
@@ -51,7 +60,15 @@ export interface DataSizes {
 
 /** The model config with the data-dependent sizes filled in (vocabulary, context, classes). */
 export function modelForData(model: ModelConfig, sizes: DataSizes): ModelConfig {
-  if (model.kind === 'priorclip') return structuredClone(model);
+  if (model.kind === 'priorclip') {
+    const p = structuredClone(model);
+    // a word-vocabulary tower: its table is sized by the data (a CLIP BPE tower keeps its 49,408 rows)
+    if (sizes.vocabulary && p.text_cfg.vocab_size !== CLIP_VOCAB_SIZE) {
+      p.text_cfg.vocab_size = sizes.vocabulary.vocabSize;
+      p.text_cfg.context_length = sizes.vocabulary.contextLength;
+    }
+    return p;
+  }
   const m = structuredClone(model);
   if (sizes.vocabulary) {
     m.text.vocabSize = sizes.vocabulary.vocabSize;

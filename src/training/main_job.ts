@@ -16,10 +16,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
-import { ExperimentConfig, FULL_MODEL, SuiteSpec, loadSuite, resolveExperiment } from '../config/experiment';
+import { ExperimentConfig, FULL_MODEL, SuiteSpec, isEmbeddedV2, loadSuite, resolveExperiment } from '../config/experiment';
 import { readRunRecord, runDir, runsDir } from '../runs/record';
 import { atomicWriteJson, projectRoot, readJson } from '../utils/fs';
 import { embeddedDatasetDir } from '../data/embedded/generate';
+import { embeddedV2Dir } from '../data/embedded/v2/generate';
 import { createModel } from '../models/factory';
 import { SeedStream } from '../utils/random';
 import { loadTrainState } from './train_state';
@@ -148,7 +149,7 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
   // 1. data
   await step(
     'data',
-    () => base.data.source === 'embedded' && fs.existsSync(embeddedDatasetDir(base.data.embedded)),
+    () => base.data.source === 'embedded' && fs.existsSync(isEmbeddedV2(base.data.embedded) ? embeddedV2Dir(base.data.embedded) : embeddedDatasetDir(base.data.embedded)),
     async () => {
       const d = await getData();
       return `${d.dataset.images.length} images, ${d.dataset.classes.length} classes (${d.seconds.toFixed(1)} s)`;

@@ -28,7 +28,8 @@ import { TrainConfig, stepsPerEpoch, train } from './trainer';
 import { EvalLog, StepLog, loadTrainState } from './train_state';
 import { createProgress } from '../utils/progress';
 import { STAGES, StageName, StageOutcome, Variant, disabledStage, fullVariant, reusedStage, stageKeys, stageRunRecord, variantRunIds } from './run_cache';
-import { TestSummary, evaluateSplit, loadInitialWeights, stageModelConfig, stageTask, summariseMetrics } from './stage_task';
+import { TestSummary, evaluateSplit, loadInitialWeights, stageDataset, stageModelConfig, stageTask, summariseMetrics } from './stage_task';
+import { splitImages } from '../data/types';
 
 /** Outcome of a whole recipe for one variant and seed. */
 export interface RecipeOutcome {
@@ -143,6 +144,9 @@ export async function runRecipe(target: Variant | ExperimentConfig, opts: Recipe
       bar?.done();
       record.metrics.examplesPerSecond = res.examplesPerSecond;
       record.metrics.numExamples = task.numExamples;
+      // which corpus the stage read (embedded v2: prior / coarse / fine; v1: the one dataset)
+      const ds = stageDataset(exp, data, stage);
+      record.metrics.trainCorpus = { name: ds.name, images: splitImages(ds, 'train').length, classes: ds.classes.length };
       if (stage === finalStage) {
         loadTrainState(files.best, model.params, null);
         const te = Date.now();

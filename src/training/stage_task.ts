@@ -21,7 +21,7 @@ import { RetrievalDataset, Split, splitImages } from '../data/types';
 import { evaluateRetrieval } from '../evaluation/evaluate';
 import { RetrievalMetrics } from '../evaluation/retrieval_metrics';
 import { runFiles } from '../runs/files';
-import { PreparedData, augmentFor, coarseView, dataSizes, imageView } from './data_prep';
+import { PreparedData, StageCorpus, augmentFor, dataSizes, imageView, priorCorpus, stage1Corpus } from './data_prep';
 import { StageLoss, TrainConfig, TrainTask } from './trainer';
 import { loadTrainState } from './train_state';
 import { StageName, stage1Loss } from './run_cache';
@@ -43,7 +43,7 @@ export function summariseMetrics(m: RetrievalMetrics): TestSummary {
 
 /** The model config a stage trains, sized for the data (stage 1: no prior, no PAE). */
 export function stageModelConfig(exp: ExperimentConfig, data: PreparedData, stage: StageName): ModelConfig {
-  const m = modelForData(exp.model, dataSizes(data));
+  const m = modelForData(exp.model, dataSizes(data, exp));
   return stage === 'stage1' ? stage1Model(m) : m;
 }
 
@@ -53,11 +53,24 @@ export function stageLoss(exp: ExperimentConfig, stage: StageName): LossConfig |
   return stage === 'stage1' ? stage1Loss(exp) : exp.loss;
 }
 
-/** The training view of the data a stage reads (stage 0: one sample per image; stage 1: coarse captions unless `captions: 'fine'`). */
+/**
+ * The corpus a stage trains on, with its pixel source. v1 / real data: stage 0 one sample per
+ * image of the dataset, stage 1 its coarse captions (unless `captions: 'fine'`), stage 2 the
+ * dataset. Embedded v2: stage 0 the prior corpus (`train.stage0.corpus`), stage 1 the coarse
+ * corpus (rendered on demand), stage 2 the fine corpus.
+ */
+export function stageCorpus(exp: ExperimentConfig, data: PreparedData, stage: StageName): StageCorpus {
+  if (stage === 'stage0') {
+    const c = priorCorpus(exp, data);
+    return { dataset: imageView(c.dataset), cache: c.cache };
+  }
+  if (stage === 'stage1') return stage1Corpus(exp, data);
+  return { dataset: data.dataset, cache: data.cache };
+}
+
+/** The training view of the data a stage reads (`stageCorpus` without its pixel source). */
 export function stageDataset(exp: ExperimentConfig, data: PreparedData, stage: StageName): RetrievalDataset {
-  if (stage === 'stage0') return imageView(data.dataset);
-  if (stage === 'stage1' && exp.train.stage1.captions === 'coarse') return coarseView(data.dataset);
-  return data.dataset;
+  return stageCorpus(exp, data, stage).dataset;
 }
 
 /** Parameter group of a key (models without `paramGroup` treat everything as one group). */
@@ -131,17 +144,18 @@ export interface PriorAccuracy {
   chance: number;
 }
 
-/** Scene-classification accuracy (%) of the model's prior on a split (stage 0 selects on it, on `val`). */
+/** Scene-classification accuracy (%) of the model's prior on a split of the corpus it was trained on (`priorCorpus`; stage 0 selects on it, on `val`). */
 export async function priorAccuracy(exp: ExperimentConfig, model: RetrievalModel, data: PreparedData, split: Split = 'val'): Promise<PriorAccuracy> {
-  const classes = data.dataset.classes;
+  const corpus = priorCorpus(exp, data);
+  const classes = corpus.dataset.classes;
   const chance = classes.length ? 100 / classes.length : 0;
   const enc = model.encodePriorLogits;
   if (!enc) return { split, images: 0, accuracy: 0, chance };
   const needs = dataNeeds(exp.model);
-  const recs = splitImages(data.dataset, split);
+  const recs = splitImages(corpus.dataset, split);
   let correct = 0;
   let total = 0;
-  for await (const b of evalImageBatches(data.dataset, split, { batchSize: exp.eval.batchSize, size: needs.imageSize, transform: needs.evalTransform, cache: data.cache })) {
+  for await (const b of evalImageBatches(corpus.dataset, split, { batchSize: exp.eval.batchSize, size: needs.imageSize, transform: needs.evalTransform, cache: corpus.cache })) {
     const pred = tf.tidy(() => tf.argMax(enc.call(model, b.images), 1)); // [B]
     const p = await pred.data();
     pred.dispose();
@@ -173,17 +187,18 @@ export function stageTask(input: StageTaskInput): TrainTask<Batch> {
   const train: TrainConfig = exp.train[stage];
   const loss = stageLoss(exp, stage);
   const needs = dataNeeds(exp.model);
-  const batches = new TrainBatches(stageDataset(exp, data, stage), seeds.child('batches'), {
+  const corpus = stageCorpus(exp, data, stage);
+  const batches = new TrainBatches(corpus.dataset, seeds.child('batches'), {
     batchSize: train.batchSize,
     augment: augmentFor(exp.data.augment, needs.imageSize),
     evalTransform: needs.evalTransform,
     size: needs.imageSize,
     encodeText: data.encodeText,
     prefetch: 0,
-    cache: data.cache,
+    cache: corpus.cache,
   });
   const loader = evalImageLoader(data, exp.model);
-  const numClasses = data.dataset.classes.length;
+  const numClasses = corpus.dataset.classes.length;
   return {
     params: model.params,
     numExamples: batches.samples.length,

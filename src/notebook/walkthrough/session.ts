@@ -22,6 +22,7 @@ import { RgbImage } from '../../io/image_codecs';
 import { PirModelConfig } from '../../models/model';
 import { PirModel } from '../../models/pir';
 import { StageName } from '../../training/run_cache';
+import { isEmbeddedV2 } from '../../config/experiment';
 import { Session, WeightsSource, sessionModel } from '../session';
 
 export type { WeightsSource } from '../session';
@@ -63,7 +64,12 @@ export function loadWalkthrough(session: Session, opts: WalkthroughOptions = {})
     m.model.dispose();
     throw new Error(`loadWalkthrough: the ${m.stage} model of '${exp.name}' is priorclip, not a PIR-structure model`);
   }
-  const dir = embeddedDatasetDir(exp.data.embedded, opts.dataRoot);
+  const emb = exp.data.embedded;
+  if (isEmbeddedV2(emb)) {
+    m.model.dispose();
+    throw new Error(`loadWalkthrough: experiment '${exp.name}' uses the embedded benchmark v2; the walkthrough (notebooks 01–04) reads v1's dataset folder and object boxes`);
+  }
+  const dir = embeddedDatasetDir(emb, opts.dataRoot);
   return { session, dataset: session.data.dataset, dir, objects: readEmbeddedObjects(dir), tokenizer, config: m.config, model: m.model as PirModel, source: m.source, note: m.note };
 }
 
