@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 /* OpenBLAS extensions (declared in its cblas.h too; repeated so the file also builds against a plain cblas.h). */
 extern void openblas_set_num_threads(int num_threads);
@@ -336,6 +337,45 @@ static napi_value bias_act(napi_env env, napi_callback_info info) {
 }
 
 
+/*
+ * adamw(p, m, v, g, pOut, mOut, vOut, beta1, oneMinusBeta1, beta2, oneMinusBeta2, decayFactor, bc2Sqrt, eps, stepSize):
+ * one AdamW step of one parameter, element by element, as float32 operations in exactly the order of the tfjs
+ * formula in src/training/adamw.ts (each constant rounded to float32 first, as tfjs does with a JS scalar):
+ *   m' = m·β1 + g·(1−β1);  v' = v·β2 + (g·g)·(1−β2);  p' = p·decayFactor − (m' / (sqrt(v')/bc2Sqrt + ε))·stepSize
+ * (decayFactor = 1 − lr·wd, or 1: p·1 is exact). IEEE single operations, no contraction into FMA (build.sh
+ * passes -ffp-contract=off), so the results are the bits of the tfjs ops on cpu or wasm. One thread.
+ */
+static napi_value adamw(napi_env env, napi_callback_info info) {
+  size_t argc = 15;
+  napi_value argv[15];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 15) return throw_msg(env, "kit_native.adamw: expected 7 Float32Arrays and 8 numbers");
+  float *arr[7];
+  size_t len[7];
+  for (int i = 0; i < 7; i++)
+    if (!get_f32(env, argv[i], &arr[i], &len[i])) return throw_msg(env, "kit_native.adamw: the first 7 arguments must be Float32Arrays");
+  const size_t n = len[0];
+  for (int i = 1; i < 7; i++)
+    if (len[i] != n) return throw_msg(env, "kit_native.adamw: p, m, v, g and the outputs must have the same length");
+  double c[8];
+  for (int i = 0; i < 8; i++)
+    if (napi_get_value_double(env, argv[7 + i], &c[i]) != napi_ok) return throw_msg(env, "kit_native.adamw: numeric arguments expected");
+  const float b1 = (float)c[0], omb1 = (float)c[1], b2 = (float)c[2], omb2 = (float)c[3], df = (float)c[4],
+              bc2 = (float)c[5], eps = (float)c[6], step = (float)c[7];
+  const float *p = arr[0], *m = arr[1], *v = arr[2], *g = arr[3];
+  float *po = arr[4], *mo = arr[5], *vo = arr[6];
+  for (size_t i = 0; i < n; i++) {
+    const float gi = g[i];
+    const float mi = m[i] * b1 + gi * omb1;
+    const float vi = v[i] * b2 + (gi * gi) * omb2;
+    const float denom = sqrtf(vi) / bc2 + eps;
+    po[i] = p[i] * df - (mi / denom) * step;
+    mo[i] = mi;
+    vo[i] = vi;
+  }
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -383,6 +423,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"conv2dBackpropInput", NULL, conv2d_backprop_input, NULL, NULL, NULL, napi_enumerable, NULL},
       {"conv2dBackpropFilter", NULL, conv2d_backprop_filter, NULL, NULL, NULL, napi_enumerable, NULL},
       {"biasAct", NULL, bias_act, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"adamw", NULL, adamw, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getThreads", NULL, get_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setSmallGemm", NULL, set_small_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -390,7 +431,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value version;
-  if (napi_create_int32(env, 3, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
+  if (napi_create_int32(env, 4, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }
 

@@ -16,6 +16,8 @@ import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backends/backend';
 import {
+  fusedAdamWActive,
+  KIT_ADAMW,
   loadNativeAddon,
   NATIVE_KIT_KERNELS,
   nativeAddonPath,
@@ -26,6 +28,8 @@ import {
 import { SeedStream } from '../src/utils/random';
 import { memoryGrowth } from '../src/utils/leak';
 import { projectRoot } from '../src/utils/fs';
+import { AdamW } from '../src/training/adamw';
+import { ParamStore, constantInit } from '../src/models/params';
 
 /** Max |native − cpu| allowed, relative to max(1, max |cpu|). */
 const REL_TOL = 1e-4;
@@ -91,7 +95,7 @@ test('initBackend("native") registers the native kernels on wasm and reports thr
   assert.equal(info.tfjsBackend, 'wasm');
   assert.equal(tf.getBackend(), 'wasm');
   assert.ok(info.native, 'native info');
-  assert.deepEqual(info.native.kernels, [...NATIVE_KIT_KERNELS]);
+  assert.deepEqual(info.native.kernels, [...NATIVE_KIT_KERNELS, KIT_ADAMW]);
   assert.ok(info.native.threads >= 1);
   assert.equal(nativeThreads(), info.native.threads);
   assert.match(info.native.blas, /OpenBLAS/);
@@ -299,6 +303,74 @@ test('a training step on the native path leaves no tensors or data buffers behin
   assert.deepEqual(g, { tensors: 0, dataBuffers: 0 });
   tf.dispose([...vars, x]);
   opt.dispose();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Fused AdamW (KitAdamW)
+
+/** 4 AdamW steps over decayed, non-decayed and gradient-less parameters; the final p, m, v bits. */
+async function adamwRun(backend: 'cpu' | 'wasm' | 'native'): Promise<{ values: Float32Array[]; fused: boolean; kernels: string[] }> {
+  if (backend === 'cpu') await tf.setBackend('cpu');
+  else await initBackend(backend, { quiet: true });
+  const store = new ParamStore(new SeedStream(0));
+  const shapes: [string, number[]][] = [['fc.weight', [7, 5]], ['fc.bias', [5]], ['blk.weight', [3, 4, 2]], ['unused.weight', [2, 2]]];
+  const vars = shapes.map(([k, sh]) => {
+    const v = store.add(k, sh, constantInit(0), 'raw');
+    v.assign(t(randn(`adamw.p.${k}`, sh)));
+    return v;
+  });
+  const opt = new AdamW(store.list(), { beta1: 0.9, beta2: 0.98, eps: 1e-8, weightDecay: 0.3, noDecay: 'open_clip' });
+  const fused = fusedAdamWActive();
+  let kernels: string[] = [];
+  for (let step = 0; step < 4; step++) {
+    const grads: Record<string, tf.Tensor> = {};
+    // the last parameter gets no gradient (skipped, as PyTorch does); gradients span several magnitudes
+    vars.slice(0, 3).forEach((v, i) => {
+      grads[v.name] = t(randn(`adamw.g.${step}.${i}`, v.shape, 10 ** (i - 2)));
+    });
+    const lr = [1e-3, 5e-2, 0.1, 3e-4][step];
+    if (step === 3) kernels = (await tf.profile(() => opt.apply(grads, lr))).kernels.map((k) => k.name);
+    else opt.apply(grads, lr);
+    tf.dispose(Object.values(grads));
+  }
+  const values = [...vars, ...opt.stateTensors().values()].map((v) => Float32Array.from(v.dataSync()));
+  opt.dispose();
+  store.dispose();
+  return { values, fused, kernels };
+}
+
+test('fused AdamW: one kernel launch, the same bits as the tfjs-op AdamW on cpu and wasm', { skip }, async () => {
+  const cpu = await adamwRun('cpu');
+  const wasm = await adamwRun('wasm');
+  const native = await adamwRun('native');
+  assert.equal(cpu.fused, false);
+  assert.equal(wasm.fused, false, 'plain wasm has no KitAdamW');
+  assert.equal(native.fused, true, 'the native path uses KitAdamW');
+  assert.deepEqual(native.kernels, [KIT_ADAMW], 'one launch per step');
+  assert.ok(wasm.kernels.length > 20, `tfjs-op AdamW: ${wasm.kernels.length} launches`);
+  assert.equal(native.values.length, 4 + 8);
+  for (let k = 0; k < cpu.values.length; k++) {
+    assert.deepEqual(native.values[k], cpu.values[k], `tensor ${k}: native vs cpu`);
+    assert.deepEqual(native.values[k], wasm.values[k], `tensor ${k}: native vs wasm`);
+  }
+  // the gradient-less parameter and its moments were not touched
+  assert.deepEqual(native.values[3], Float32Array.from(randn('adamw.p.unused.weight', [2, 2]).data));
+  assert.ok(native.values[10].every((x) => x === 0) && native.values[11].every((x) => x === 0));
+});
+
+test('fused AdamW: no tensor or buffer growth across steps', { skip }, async () => {
+  await initBackend('native', { quiet: true });
+  const store = new ParamStore(new SeedStream(0));
+  const w = store.add('fc.weight', [16, 8], constantInit(0.5), 'raw');
+  const b = store.add('fc.bias', [8], constantInit(0.1), 'raw');
+  const opt = new AdamW(store.list(), { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, noDecay: 'open_clip' });
+  const gw = tf.ones([16, 8]);
+  const gb = tf.ones([8]);
+  const g = await memoryGrowth(() => opt.apply({ [w.name]: gw, [b.name]: gb }, 1e-3), 3);
+  assert.deepEqual(g, { tensors: 0, dataBuffers: 0 });
+  tf.dispose([gw, gb]);
+  opt.dispose();
+  store.dispose();
 });
 
 test('initBackend("wasm") after native puts back the kernels the native ones replaced', { skip }, async () => {

@@ -14,6 +14,8 @@
  * | `Conv2DBackpropInput` | `dy · Wᵀ` + col2im |
  * | `Conv2DBackpropFilter` | `im2col(x)ᵀ · dy`, chunks accumulated in order |
  *
+ * | `KitAdamW` (new kernel) | one AdamW step of every parameter in one launch (`fusedAdamW`, used by src/training/adamw.ts when `fusedAdamWActive()`) |
+ *
  * Cases the native kernels do not cover (non-float32, NCHW, general batch broadcasting, prelu/elu/sigmoid
  * epilogues) run the kernel that was registered before (the kit's wasm kernel or wasm's own).
  *
@@ -37,7 +39,7 @@ type Backend = tf.KernelBackend;
 
 const BACKEND = 'wasm';
 /** The addon's ABI version this module speaks (native/kit_native.c `abiVersion`). */
-const ADDON_ABI = 3;
+const ADDON_ABI = 4;
 /** globalThis key: kernels that were registered before the native ones (fallback and restore). */
 const PREVIOUS_KEY = Symbol.for('priorclip-kit.nativeKernels.previous');
 /** globalThis key: the loaded addon (one per process, whatever copy of this module loads it). */
@@ -63,6 +65,14 @@ export interface NativeAddon {
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, df: Float32Array, ...geometry: number[]): void;
   /** y[r, j] = act(y[r, j] + bias[j]); act 0 linear, 1 relu, 2 relu6, 3 leakyrelu(alpha). */
   biasAct(y: Float32Array, bias: Float32Array, rows: number, n: number, act: number, alpha: number): void;
+  /**
+   * One AdamW step of one parameter into pOut/mOut/vOut (float32 ops in the order of src/training/adamw.ts):
+   * m' = m·β1 + g·(1−β1); v' = v·β2 + g²·(1−β2); p' = p·decayFactor − m' / (sqrt(v')/bc2Sqrt + ε) · stepSize.
+   */
+  adamw(
+    p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, pOut: Float32Array, mOut: Float32Array, vOut: Float32Array,
+    beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number, decayFactor: number, bc2Sqrt: number, eps: number, stepSize: number,
+  ): void;
   /** OpenBLAS thread count. */
   setThreads(n: number): void;
   getThreads(): number;
@@ -348,6 +358,80 @@ function conv2DBackpropFilter(addon: NativeAddon): tf.KernelFunc {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Fused AdamW: one kernel launch for the update of every parameter (instead of ~12 per parameter)
+
+/** Name of the kit's fused AdamW kernel (registered on wasm by the native path only). */
+export const KIT_ADAMW = 'KitAdamW';
+
+/** The scalars of one AdamW step (the same numbers src/training/adamw.ts passes to the tfjs ops). */
+export interface AdamWScalars {
+  beta1: number;
+  oneMinusBeta1: number;
+  beta2: number;
+  oneMinusBeta2: number;
+  /** √(1 − β2^t). */
+  bc2Sqrt: number;
+  eps: number;
+  /** lr / (1 − β1^t). */
+  stepSize: number;
+}
+
+/** Inputs p0 m0 v0 g0 p1 …; attrs: the scalars and `decayFactors` (1 − lr·wd, or 1, per parameter). Outputs p0' m0' v0' p1' …. */
+function kitAdamW(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const ins = args.inputs as Record<string, TensorInfo>;
+    const a = args.attrs as unknown as AdamWScalars & { decayFactors: number[] };
+    const n = a.decayFactors.length;
+    const backend = heapBackend(args.backend);
+    const quad: TensorInfo[][] = [];
+    for (let i = 0; i < n; i++) {
+      const q = [ins[`p${i}`], ins[`m${i}`], ins[`v${i}`], ins[`g${i}`]];
+      const size = prod(q[0].shape);
+      for (const t of q) {
+        if (!t || t.dtype !== 'float32' || prod(t.shape) !== size) throw new Error(`${KIT_ADAMW}: parameter ${i}: p, m, v, g must be float32 tensors of one size`);
+      }
+      quad.push(q);
+    }
+    // Allocate every output first, THEN take the heap views (an allocation may grow and detach the heap).
+    const outs = quad.map((q) => [q[0].shape, q[0].shape, q[0].shape].map((sh) => backend.makeOutput([...sh], 'float32')));
+    quad.forEach((q, i) => {
+      if (prod(q[0].shape) === 0) return;
+      const [p, m, v, g] = q.map((t) => f32(backend, t));
+      const [po, mo, vo] = outs[i].map((t) => f32(backend, t));
+      addon.adamw(p, m, v, g, po, mo, vo, a.beta1, a.oneMinusBeta1, a.beta2, a.oneMinusBeta2, a.decayFactors[i], a.bc2Sqrt, a.eps, a.stepSize);
+    });
+    return outs.flat();
+  };
+}
+
+/** True when the fused AdamW kernel can run here (the native path is the active backend's kernel set). */
+export function fusedAdamWActive(): boolean {
+  return tf.getBackend() === BACKEND && tf.getKernel(KIT_ADAMW, BACKEND) !== undefined;
+}
+
+/**
+ * One AdamW step of every parameter in ONE kernel launch (native path only; check `fusedAdamWActive()`).
+ * Returns [p', m', v'] per parameter (new tensors; the caller assigns and disposes them). Bit-identical to the
+ * tfjs-op formula of src/training/adamw.ts on cpu and wasm (test/backend_native.test.ts).
+ */
+export function fusedAdamW(
+  params: { p: tf.Tensor; m: tf.Tensor; v: tf.Tensor; g: tf.Tensor; decayFactor: number }[],
+  s: AdamWScalars,
+): [tf.Tensor, tf.Tensor, tf.Tensor][] {
+  if (params.length === 0) return [];
+  const inputs: Record<string, tf.Tensor> = {};
+  params.forEach((q, i) => {
+    inputs[`p${i}`] = q.p;
+    inputs[`m${i}`] = q.m;
+    inputs[`v${i}`] = q.v;
+    inputs[`g${i}`] = q.g;
+  });
+  const attrs = { ...s, decayFactors: params.map((q) => q.decayFactor) };
+  const out = tf.engine().runKernel(KIT_ADAMW, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  return params.map((_, i) => [out[3 * i], out[3 * i + 1], out[3 * i + 2]]);
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /** True while the native kernels are the registered wasm kernels. */
 export function nativeKernelsActive(): boolean {
@@ -380,11 +464,15 @@ export function registerNativeKernels(addon: NativeAddon): string[] {
     tf.registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc: fn, setupFunc: cur.setupFunc, disposeFunc: cur.disposeFunc });
     done.push(name);
   }
+  if (tf.getKernel(KIT_ADAMW, BACKEND)) tf.unregisterKernel(KIT_ADAMW, BACKEND);
+  tf.registerKernel({ kernelName: KIT_ADAMW, backendName: BACKEND, kernelFunc: kitAdamW(addon) });
+  done.push(KIT_ADAMW);
   return done;
 }
 
 /** Put back the kernels the native ones replaced (plain wasm again). No-op when they are not registered. */
 export function unregisterNativeKernels(): void {
+  if (tf.getKernel(KIT_ADAMW, BACKEND)) tf.unregisterKernel(KIT_ADAMW, BACKEND);
   if (!nativeKernelsActive()) return;
   const prev = previous();
   for (const name of NATIVE_KIT_KERNELS) {
