@@ -376,6 +376,74 @@ static napi_value adamw(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Coefficients of the float32 erf rational form (src/models/layers.ts ERF_P / ERF_Q, x² Horner, highest first): double
+ * literals rounded to float, as tfjs rounds a JS number. */
+static const float ERF_P[7] = {-2.72614225801306e-10, 2.77068142495902e-8, -2.10102402082508e-6, -5.69250639462346e-5,
+                               -7.34990630326855e-4,  -2.95459980854025e-3, -1.60960333262415e-2};
+static const float ERF_Q[5] = {-1.45660718464996e-5, -2.13374055278905e-4, -1.68282697438203e-3, -7.37332916720468e-3,
+                               -1.42647390514189e-2};
+
+/* Read k Float32Arrays of one length n from argv[0..k). */
+static int same_len_f32(napi_env env, napi_value *argv, int k, float **arr, size_t *n) {
+  size_t len;
+  for (int i = 0; i < k; i++) {
+    if (!get_f32(env, argv[i], &arr[i], &len)) return 0;
+    if (i == 0) *n = len;
+    else if (len != *n) return 0;
+  }
+  return 1;
+}
+
+/*
+ * geluForward(x, y, cdf): cdf = Φ(x) = (1 + erf(x/√2))·0.5, y = x·cdf, with erf the rational form of
+ * src/models/layers.ts `erfRational` on x/√2 clamped to [−4, 4]: the same float32 operations in the same order as
+ * the kit's tfjs composition (so the same bits as on cpu / wasm). One pass instead of ~28 kernel launches.
+ */
+static napi_value gelu_forward(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *a[3];
+  size_t n;
+  if (argc != 3 || !same_len_f32(env, argv, 3, a, &n)) return throw_msg(env, "kit_native.geluForward: x, y, cdf must be Float32Arrays of one length");
+  const float *x = a[0];
+  float *y = a[1], *cdf = a[2];
+  const float sqrt2 = (float)sqrt(2.0); /* Math.SQRT2 in float32 */
+  for (size_t i = 0; i < n; i++) {
+    const float xi = x[i];
+    float xc = xi / sqrt2;
+    xc = xc < -4.0f ? -4.0f : (xc > 4.0f ? 4.0f : xc);
+    const float x2 = xc * xc;
+    float p = x2 * ERF_P[0] + ERF_P[1];
+    for (int j = 2; j < 7; j++) p = p * x2 + ERF_P[j];
+    float q = x2 * ERF_Q[0] + ERF_Q[1];
+    for (int j = 2; j < 5; j++) q = q * x2 + ERF_Q[j];
+    const float c = (1.0f + (xc * p) / q) * 0.5f;
+    cdf[i] = c;
+    y[i] = xi * c;
+  }
+  return NULL;
+}
+
+/* geluBackward(dy, x, cdf, dx): dx = dy·(cdf + x·φ(x)), φ(x) = exp((x·x)·(−0.5))·(1/√(2π)) (order of layers.ts). */
+static napi_value gelu_backward(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *a[4];
+  size_t n;
+  if (argc != 4 || !same_len_f32(env, argv, 4, a, &n)) return throw_msg(env, "kit_native.geluBackward: dy, x, cdf, dx must be Float32Arrays of one length");
+  const float *dy = a[0], *x = a[1], *cdf = a[2];
+  float *dx = a[3];
+  const float inv_sqrt_2pi = (float)(1.0 / sqrt(2.0 * 3.141592653589793)); /* 1 / Math.sqrt(2·Math.PI) in float32 */
+  for (size_t i = 0; i < n; i++) {
+    const float xi = x[i];
+    const float pdf = expf((xi * xi) * -0.5f) * inv_sqrt_2pi;
+    dx[i] = dy[i] * (cdf[i] + xi * pdf);
+  }
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -424,6 +492,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"conv2dBackpropFilter", NULL, conv2d_backprop_filter, NULL, NULL, NULL, napi_enumerable, NULL},
       {"biasAct", NULL, bias_act, NULL, NULL, NULL, napi_enumerable, NULL},
       {"adamw", NULL, adamw, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"geluForward", NULL, gelu_forward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"geluBackward", NULL, gelu_backward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getThreads", NULL, get_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setSmallGemm", NULL, set_small_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -431,7 +501,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value version;
-  if (napi_create_int32(env, 4, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
+  if (napi_create_int32(env, 5, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }
 

@@ -17,8 +17,12 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backends/backend';
 import {
   fusedAdamWActive,
+  fusedGeluActive,
   KIT_ADAMW,
+  KIT_GELU,
+  KIT_GELU_GRAD,
   loadNativeAddon,
+  NATIVE_FUSED_KERNELS,
   NATIVE_KIT_KERNELS,
   nativeAddonPath,
   nativeKernelsActive,
@@ -29,6 +33,7 @@ import { SeedStream } from '../src/utils/random';
 import { memoryGrowth } from '../src/utils/leak';
 import { projectRoot } from '../src/utils/fs';
 import { AdamW } from '../src/training/adamw';
+import { gelu } from '../src/models/layers';
 import { ParamStore, constantInit } from '../src/models/params';
 
 /** Max |native − cpu| allowed, relative to max(1, max |cpu|). */
@@ -95,7 +100,7 @@ test('initBackend("native") registers the native kernels on wasm and reports thr
   assert.equal(info.tfjsBackend, 'wasm');
   assert.equal(tf.getBackend(), 'wasm');
   assert.ok(info.native, 'native info');
-  assert.deepEqual(info.native.kernels, [...NATIVE_KIT_KERNELS, KIT_ADAMW]);
+  assert.deepEqual(info.native.kernels, [...NATIVE_KIT_KERNELS, ...NATIVE_FUSED_KERNELS]);
   assert.ok(info.native.threads >= 1);
   assert.equal(nativeThreads(), info.native.threads);
   assert.match(info.native.blas, /OpenBLAS/);
@@ -371,6 +376,64 @@ test('fused AdamW: no tensor or buffer growth across steps', { skip }, async () 
   tf.dispose([gw, gb]);
   opt.dispose();
   store.dispose();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Fused GELU (KitGelu / KitGeluGrad)
+
+/** gelu(x) and d/dx Σ gelu(x)·w on `backend` (w weights the gradient so every element's dy differs). */
+async function geluRun(backend: 'cpu' | 'wasm' | 'native', shape: number[]): Promise<{ y: Float32Array; dx: Float32Array; fused: boolean; kernels: string[] }> {
+  if (backend === 'cpu') await tf.setBackend('cpu');
+  else await initBackend(backend, { quiet: true });
+  const xv = randn(`gelu.x.${shape}`, shape, 3);
+  // the clamp of erf's argument (|x/√2| > 4), the origin and tiny values
+  [-10, -6, -5.66, -1e-8, 0, 3e-8, 5.65, 5.7, 12].forEach((v, i) => {
+    if (i < xv.data.length) xv.data[i] = v;
+  });
+  const x = t(xv);
+  const w = t(randn(`gelu.w.${shape}`, shape));
+  const fused = fusedGeluActive('float32');
+  // 'unnamed scope' is tf.customGrad's own record, not a kernel launch
+  const kernels = (await tf.profile(() => tf.dispose(gelu(x)))).kernels.map((k) => k.name).filter((n) => n !== 'unnamed scope');
+  const y = tf.tidy(() => gelu(x));
+  const dx = tf.tidy(() => tf.grad((a: tf.Tensor) => tf.sum(tf.mul(gelu(a), w)))(x));
+  const out = { y: Float32Array.from(y.dataSync()), dx: Float32Array.from(dx.dataSync()), fused, kernels };
+  tf.dispose([x, w, y, dx]);
+  return out;
+}
+
+for (const shape of [[7], [4, 51, 48], [2, 3, 1029]]) {
+  test(`fused GELU ${JSON.stringify(shape)}: one launch, forward bits of the tfjs composition on cpu and wasm, gradient vs cpu`, { skip }, async () => {
+    const cpu = await geluRun('cpu', shape);
+    const wasm = await geluRun('wasm', shape);
+    const native = await geluRun('native', shape);
+    assert.equal(wasm.fused, false);
+    assert.equal(native.fused, true);
+    assert.deepEqual(native.kernels, [KIT_GELU]);
+    assert.ok(wasm.kernels.length > 20, `composed GELU: ${wasm.kernels.length} launches`);
+    assert.deepEqual(native.y, cpu.y, 'forward: native vs cpu bits');
+    assert.deepEqual(native.y, wasm.y, 'forward: native vs wasm bits');
+    let maxDiff = 0;
+    let maxRef = 0;
+    for (let i = 0; i < cpu.dx.length; i++) {
+      maxRef = Math.max(maxRef, Math.abs(cpu.dx[i]));
+      maxDiff = Math.max(maxDiff, Math.abs(cpu.dx[i] - native.dx[i]));
+    }
+    assert.ok(maxRef > 0);
+    // exp may round differently (cpu: Math.exp in double; native: expf): a few ulp at most
+    assert.ok(maxDiff <= 1e-6 * Math.max(1, maxRef), `gradient: max |native − cpu| ${maxDiff} (max |cpu| ${maxRef})`);
+  });
+}
+
+test('fused GELU: the gradient launches one kernel; no tensor growth over forward + backward', { skip }, async () => {
+  await initBackend('native', { quiet: true });
+  const x = t(randn('gelu.growth', [8, 16]));
+  const gradF = tf.grad((a: tf.Tensor) => tf.sum(gelu(a)));
+  const prof = await tf.profile(() => tf.dispose(gradF(x)));
+  assert.ok(prof.kernels.some((k) => k.name === KIT_GELU_GRAD), prof.kernels.map((k) => k.name).join(','));
+  const g = await memoryGrowth(() => tf.dispose(gradF(x)), 3);
+  assert.deepEqual(g, { tensors: 0, dataBuffers: 0 });
+  x.dispose();
 });
 
 test('initBackend("wasm") after native puts back the kernels the native ones replaced', { skip }, async () => {

@@ -15,6 +15,7 @@
  * | `Conv2DBackpropFilter` | `im2col(x)ᵀ · dy`, chunks accumulated in order |
  *
  * | `KitAdamW` (new kernel) | one AdamW step of every parameter in one launch (`fusedAdamW`, used by src/training/adamw.ts when `fusedAdamWActive()`) |
+ * | `KitGelu`, `KitGeluGrad` (new) | the kit's exact GELU (erf rational form) forward / gradient, one launch each (`fusedGelu`, used by src/models/layers.ts `gelu`) |
  *
  * Cases the native kernels do not cover (non-float32, NCHW, general batch broadcasting, prelu/elu/sigmoid
  * epilogues) run the kernel that was registered before (the kit's wasm kernel or wasm's own).
@@ -39,7 +40,7 @@ type Backend = tf.KernelBackend;
 
 const BACKEND = 'wasm';
 /** The addon's ABI version this module speaks (native/kit_native.c `abiVersion`). */
-const ADDON_ABI = 4;
+const ADDON_ABI = 5;
 /** globalThis key: kernels that were registered before the native ones (fallback and restore). */
 const PREVIOUS_KEY = Symbol.for('priorclip-kit.nativeKernels.previous');
 /** globalThis key: the loaded addon (one per process, whatever copy of this module loads it). */
@@ -73,6 +74,10 @@ export interface NativeAddon {
     p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, pOut: Float32Array, mOut: Float32Array, vOut: Float32Array,
     beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number, decayFactor: number, bc2Sqrt: number, eps: number, stepSize: number,
   ): void;
+  /** cdf = Φ(x) by the kit's float32 erf rational form (src/models/layers.ts), y = x·cdf: the bits of the tfjs composition. */
+  geluForward(x: Float32Array, y: Float32Array, cdf: Float32Array): void;
+  /** dx = dy·(cdf + x·φ(x)). */
+  geluBackward(dy: Float32Array, x: Float32Array, cdf: Float32Array, dx: Float32Array): void;
   /** OpenBLAS thread count. */
   setThreads(n: number): void;
   getThreads(): number;
@@ -432,6 +437,80 @@ export function fusedAdamW(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Fused exact GELU (the kit's erf rational form): one launch forward, one backward
+
+/** Kernel names of the fused GELU (registered on wasm by the native path only). */
+export const KIT_GELU = 'KitGelu';
+export const KIT_GELU_GRAD = 'KitGeluGrad';
+
+function checkF32(name: string, ts: TensorInfo[]): void {
+  const n = prod(ts[0].shape);
+  for (const t of ts) {
+    if (!t || t.dtype !== 'float32' || prod(t.shape) !== n) throw new Error(`${name}: float32 inputs of one size expected`);
+  }
+}
+
+/** x → [y, cdf]. */
+function kitGelu(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    checkF32(KIT_GELU, [x]);
+    const backend = heapBackend(args.backend);
+    const y = backend.makeOutput([...x.shape], 'float32');
+    const cdf = backend.makeOutput([...x.shape], 'float32');
+    if (prod(x.shape) > 0) addon.geluForward(f32(backend, x), f32(backend, y), f32(backend, cdf));
+    return [y, cdf];
+  };
+}
+
+/** dy, x, cdf → dx. */
+function kitGeluGrad(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { dy, x, cdf } = args.inputs as { dy: TensorInfo; x: TensorInfo; cdf: TensorInfo };
+    checkF32(KIT_GELU_GRAD, [dy, x, cdf]);
+    const backend = heapBackend(args.backend);
+    return withOutput(backend, [...x.shape], [dy, x, cdf], ([d, xv, c], out) => addon.geluBackward(d, xv, c, out));
+  };
+}
+
+/** True when the fused GELU can run here (the native path is active) for a tensor of `dtype`. */
+export function fusedGeluActive(dtype: tf.DataType): boolean {
+  return dtype === 'float32' && tf.getBackend() === BACKEND && tf.getKernel(KIT_GELU, BACKEND) !== undefined;
+}
+
+/**
+ * Exact GELU in one kernel launch (gradient: one more), for src/models/layers.ts `gelu` on the native path:
+ * the same float32 operations as its tfjs composition (forward bits equal on cpu / wasm; tested).
+ */
+export function fusedGelu(x: tf.Tensor): tf.Tensor {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const xs = args[0] as tf.Tensor;
+    const save = args[1] as tf.GradSaveFunc;
+    const [y, cdf] = tf.engine().runKernel(KIT_GELU, { x: xs } as unknown as tf.NamedTensorMap, {}) as tf.Tensor[];
+    save([xs, cdf]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
+        tf.engine().runKernel(KIT_GELU_GRAD, { dy, x: saved[0], cdf: saved[1] } as unknown as tf.NamedTensorMap, {}) as tf.Tensor,
+      ],
+    };
+  });
+  return tf.tidy(() => f(x));
+}
+
+/** The kit's own new kernels (not replacements), registered on wasm by the native path. */
+function kitOwnKernels(addon: NativeAddon): [string, tf.KernelFunc][] {
+  return [
+    [KIT_ADAMW, kitAdamW(addon)],
+    [KIT_GELU, kitGelu(addon)],
+    [KIT_GELU_GRAD, kitGeluGrad(addon)],
+  ];
+}
+
+/** Names of the kit's own native kernels (fused ops the kit calls only on the native path). */
+export const NATIVE_FUSED_KERNELS = [KIT_ADAMW, KIT_GELU, KIT_GELU_GRAD] as const;
+
+// ---------------------------------------------------------------------------------------------
 
 /** True while the native kernels are the registered wasm kernels. */
 export function nativeKernelsActive(): boolean {
@@ -464,15 +543,22 @@ export function registerNativeKernels(addon: NativeAddon): string[] {
     tf.registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc: fn, setupFunc: cur.setupFunc, disposeFunc: cur.disposeFunc });
     done.push(name);
   }
-  if (tf.getKernel(KIT_ADAMW, BACKEND)) tf.unregisterKernel(KIT_ADAMW, BACKEND);
-  tf.registerKernel({ kernelName: KIT_ADAMW, backendName: BACKEND, kernelFunc: kitAdamW(addon) });
-  done.push(KIT_ADAMW);
+  for (const [name, fn] of kitOwnKernels(addon)) {
+    if (tf.getKernel(name, BACKEND)) tf.unregisterKernel(name, BACKEND);
+    tf.registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc: fn });
+    done.push(name);
+  }
   return done;
 }
 
 /** Put back the kernels the native ones replaced (plain wasm again). No-op when they are not registered. */
+/** Remove the kit's fused kernels only (the native products stay): the native path as it was before them. */
+export function unregisterFusedKernels(): void {
+  for (const name of NATIVE_FUSED_KERNELS) if (tf.getKernel(name, BACKEND)) tf.unregisterKernel(name, BACKEND);
+}
+
 export function unregisterNativeKernels(): void {
-  if (tf.getKernel(KIT_ADAMW, BACKEND)) tf.unregisterKernel(KIT_ADAMW, BACKEND);
+  unregisterFusedKernels();
   if (!nativeKernelsActive()) return;
   const prev = previous();
   for (const name of NATIVE_KIT_KERNELS) {
