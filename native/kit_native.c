@@ -304,7 +304,7 @@ static napi_value conv2d_backprop_filter(napi_env env, napi_callback_info info) 
 
 /*
  * biasAct(y, bias, rows, n, act, alpha): y[r, j] = act(y[r, j] + bias[j mod biasLen]) in place.
- * act: 0 linear, 1 relu, 2 relu6, 3 leakyrelu(alpha). bias: empty (none), 1 value, or n values.
+ * act: 0 linear, 1 relu, 2 relu6, 3 leakyrelu(alpha), 4 elu, 5 sigmoid. bias: empty (none), 1 value, or n values.
  */
 static napi_value bias_act(napi_env env, napi_callback_info info) {
   size_t argc = 6;
@@ -330,6 +330,8 @@ static napi_value bias_act(napi_env env, napi_callback_info info) {
       if (act == 1) v = v > 0.0f ? v : 0.0f;
       else if (act == 2) v = v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
       else if (act == 3) v = v < 0.0f ? a * v : v;
+      else if (act == 4) v = v >= 0.0f ? v : expf(v) - 1.0f;
+      else if (act == 5) v = 1.0f / (1.0f + expf(-v));
       row[j] = v;
     }
   }
@@ -444,6 +446,100 @@ static napi_value gelu_backward(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * layerNormForward(x, gamma, beta, y, xhat, rstd, rows, d, eps): per row of d values, μ and the biased σ² (sums in
+ * double, in index order), rstd = 1/√(σ² + eps), xhat = (x − μ)·rstd, y = xhat·γ + β. One pass per row.
+ */
+static napi_value layer_norm_forward(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 9) return throw_msg(env, "kit_native.layerNormForward: expected 6 Float32Arrays and 3 numbers");
+  float *a[6];
+  size_t len[6];
+  for (int i = 0; i < 6; i++)
+    if (!get_f32(env, argv[i], &a[i], &len[i])) return throw_msg(env, "kit_native.layerNormForward: Float32Arrays expected");
+  int64_t rows, d;
+  double eps;
+  if (!get_i64(env, argv[6], &rows) || !get_i64(env, argv[7], &d) || napi_get_value_double(env, argv[8], &eps) != napi_ok || rows < 0 || d < 1)
+    return throw_msg(env, "kit_native.layerNormForward: rows, d, eps expected");
+  const size_t n = (size_t)(rows * d);
+  if (len[0] < n || len[1] < (size_t)d || len[2] < (size_t)d || len[3] < n || len[4] < n || len[5] < (size_t)rows)
+    return throw_msg(env, "kit_native.layerNormForward: an operand is smaller than its shape");
+  const float *x = a[0], *g = a[1], *b = a[2];
+  float *y = a[3], *xh = a[4], *rs = a[5];
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * d;
+    double s = 0.0;
+    for (int64_t j = 0; j < d; j++) s += xr[j];
+    const double mu = s / (double)d;
+    double ss = 0.0;
+    for (int64_t j = 0; j < d; j++) {
+      const double c = (double)xr[j] - mu;
+      ss += c * c;
+    }
+    const double rstd = 1.0 / sqrt(ss / (double)d + eps);
+    rs[r] = (float)rstd;
+    float *xhr = xh + r * d, *yr = y + r * d;
+    for (int64_t j = 0; j < d; j++) {
+      const float h = (float)(((double)xr[j] - mu) * rstd);
+      xhr[j] = h;
+      yr[j] = h * g[j] + b[j];
+    }
+  }
+  return NULL;
+}
+
+/*
+ * layerNormBackward(dy, xhat, rstd, gamma, dx, dgamma, dbeta, rows, d): with ĝ = dy·γ,
+ * dx = rstd·(ĝ − mean(ĝ) − xhat·mean(ĝ·xhat)) per row; dγ = Σ_rows dy·xhat, dβ = Σ_rows dy (double sums, row order).
+ */
+static napi_value layer_norm_backward(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 9) return throw_msg(env, "kit_native.layerNormBackward: expected 7 Float32Arrays and 2 integers");
+  float *a[7];
+  size_t len[7];
+  for (int i = 0; i < 7; i++)
+    if (!get_f32(env, argv[i], &a[i], &len[i])) return throw_msg(env, "kit_native.layerNormBackward: Float32Arrays expected");
+  int64_t rows, d;
+  if (!get_i64(env, argv[7], &rows) || !get_i64(env, argv[8], &d) || rows < 0 || d < 1)
+    return throw_msg(env, "kit_native.layerNormBackward: rows, d expected");
+  const size_t n = (size_t)(rows * d);
+  if (len[0] < n || len[1] < n || len[2] < (size_t)rows || len[3] < (size_t)d || len[4] < n || len[5] < (size_t)d || len[6] < (size_t)d)
+    return throw_msg(env, "kit_native.layerNormBackward: an operand is smaller than its shape");
+  const float *dy = a[0], *xh = a[1], *rs = a[2], *g = a[3];
+  float *dx = a[4], *dg = a[5], *db = a[6];
+  double *acc = (double *)calloc((size_t)(2 * d), sizeof(double));
+  if (!acc) return throw_msg(env, "kit_native.layerNormBackward: out of memory");
+  for (int64_t r = 0; r < rows; r++) {
+    const float *dyr = dy + r * d, *xhr = xh + r * d;
+    double m1 = 0.0, m2 = 0.0;
+    for (int64_t j = 0; j < d; j++) {
+      const double gh = (double)dyr[j] * (double)g[j];
+      m1 += gh;
+      m2 += gh * (double)xhr[j];
+      acc[j] += (double)dyr[j] * (double)xhr[j];
+      acc[d + j] += (double)dyr[j];
+    }
+    m1 /= (double)d;
+    m2 /= (double)d;
+    const double rstd = (double)rs[r];
+    float *dxr = dx + r * d;
+    for (int64_t j = 0; j < d; j++) {
+      const double gh = (double)dyr[j] * (double)g[j];
+      dxr[j] = (float)(rstd * (gh - m1 - (double)xhr[j] * m2));
+    }
+  }
+  for (int64_t j = 0; j < d; j++) {
+    dg[j] = (float)acc[j];
+    db[j] = (float)acc[d + j];
+  }
+  free(acc);
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -494,6 +590,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"adamw", NULL, adamw, NULL, NULL, NULL, napi_enumerable, NULL},
       {"geluForward", NULL, gelu_forward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"geluBackward", NULL, gelu_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"layerNormForward", NULL, layer_norm_forward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"layerNormBackward", NULL, layer_norm_backward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getThreads", NULL, get_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setSmallGemm", NULL, set_small_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -501,7 +599,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value version;
-  if (napi_create_int32(env, 5, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
+  if (napi_create_int32(env, 7, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }
 

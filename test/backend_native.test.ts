@@ -21,6 +21,9 @@ import {
   KIT_ADAMW,
   KIT_GELU,
   KIT_GELU_GRAD,
+  KIT_LAYER_NORM,
+  KIT_LAYER_NORM_GRAD,
+  fusedLayerNormActive,
   loadNativeAddon,
   NATIVE_FUSED_KERNELS,
   NATIVE_KIT_KERNELS,
@@ -33,7 +36,7 @@ import { SeedStream } from '../src/utils/random';
 import { memoryGrowth } from '../src/utils/leak';
 import { projectRoot } from '../src/utils/fs';
 import { AdamW } from '../src/training/adamw';
-import { gelu } from '../src/models/layers';
+import { gelu, layerNorm } from '../src/models/layers';
 import { ParamStore, constantInit } from '../src/models/params';
 
 /** Max |native − cpu| allowed, relative to max(1, max |cpu|). */
@@ -63,7 +66,11 @@ type Outs = { shape: number[]; values: Float32Array }[];
 
 async function run(backend: 'cpu' | 'native', fn: () => tf.Tensor[]): Promise<Outs> {
   if (backend === 'cpu') await tf.setBackend('cpu');
-  else await initBackend('native', { quiet: true });
+  else {
+    await initBackend('native', { quiet: true });
+    // (before the fix in initBackend, a repeated initBackend('native') left tfjs on cpu: this compared cpu with cpu)
+    assert.equal(tf.getBackend(), 'wasm', 'the native path runs on the wasm backend');
+  }
   const outs = tf.tidy(fn);
   const res = outs.map((o) => ({ shape: o.shape.slice(), values: Float32Array.from(o.dataSync()) }));
   tf.dispose(outs);
@@ -150,7 +157,7 @@ for (const [i, c] of MAT_CASES.entries()) {
   });
 }
 
-for (const activation of ['linear', 'relu', 'relu6', 'leakyrelu', 'elu'] as const) {
+for (const activation of ['linear', 'relu', 'relu6', 'leakyrelu', 'elu', 'sigmoid'] as const) {
   test(`fused matMul (bias + ${activation}) forward + gradients vs cpu`, { skip }, async () => {
     const av = randn(`fm.${activation}.a`, [12, 5]);
     const a3 = randn(`fm.${activation}.a3`, [2, 6, 5]);
@@ -434,6 +441,43 @@ test('fused GELU: the gradient launches one kernel; no tensor growth over forwar
   const g = await memoryGrowth(() => tf.dispose(gradF(x)), 3);
   assert.deepEqual(g, { tensors: 0, dataBuffers: 0 });
   x.dispose();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Fused LayerNorm (KitLayerNorm / KitLayerNormGrad)
+
+for (const [shape, offset] of [[[7, 5], 0], [[3, 17, 64], 0], [[2, 3, 4, 33], 100]] as [number[], number][]) {
+  test(`fused LayerNorm ${JSON.stringify(shape)} (mean offset ${offset}): forward and gradients (x, γ, β) vs cpu`, { skip }, async () => {
+    const d = shape[shape.length - 1];
+    const xv = randn(`ln.x.${shape}`, shape, 2);
+    for (let i = 0; i < xv.data.length; i++) xv.data[i] += offset;
+    const gv = randn(`ln.g.${shape}`, [d]);
+    const bv = randn(`ln.b.${shape}`, [d]);
+    const wv = randn(`ln.w.${shape}`, shape);
+    await agree(`layerNorm ${shape}`, () => {
+      const [x, g, b, w] = [t(xv), t(gv), t(bv), t(wv)];
+      const y = layerNorm(x, g, b);
+      const grads = tf.grads((a: tf.Tensor, c: tf.Tensor, e: tf.Tensor) => tf.sum(tf.mul(layerNorm(a, c, e), w)))([x, g, b]);
+      return [y, ...grads];
+    });
+  });
+}
+
+test('fused LayerNorm: one launch forward, one backward; no tensor growth; unsupported γ falls back', { skip }, async () => {
+  await initBackend('native', { quiet: true });
+  const x = t(randn('ln.one', [4, 8, 16]));
+  const g = tf.ones([16]);
+  const b = tf.zeros([16]);
+  assert.ok(fusedLayerNormActive(x, g, b), `${tf.getBackend()} ${String(!!tf.getKernel(KIT_LAYER_NORM, 'wasm'))} ${x.dtype} ${g.dtype} ${g.rank} ${g.size}`);
+  const fwd = (await tf.profile(() => tf.dispose(layerNorm(x, g, b)))).kernels.map((k) => k.name).filter((n) => n !== 'unnamed scope');
+  assert.deepEqual(fwd, [KIT_LAYER_NORM]);
+  const gradF = tf.grads((a: tf.Tensor, c: tf.Tensor, e: tf.Tensor) => tf.sum(layerNorm(a, c, e)));
+  const bwd = (await tf.profile(() => tf.dispose(gradF([x, g, b])))).kernels.map((k) => k.name);
+  assert.ok(bwd.includes(KIT_LAYER_NORM_GRAD), bwd.join(','));
+  assert.deepEqual(await memoryGrowth(() => tf.dispose(gradF([x, g, b])), 3), { tensors: 0, dataBuffers: 0 });
+  const g2 = tf.ones([1, 16]); // not a [D] vector: the composed form runs
+  assert.equal(fusedLayerNormActive(x, g2, b), false);
+  tf.dispose([x, g, b, g2]);
 });
 
 test('initBackend("wasm") after native puts back the kernels the native ones replaced', { skip }, async () => {

@@ -15,10 +15,10 @@
  * | `Conv2DBackpropFilter` | `im2col(x)ᵀ · dy`, chunks accumulated in order |
  *
  * | `KitAdamW` (new kernel) | one AdamW step of every parameter in one launch (`fusedAdamW`, used by src/training/adamw.ts when `fusedAdamWActive()`) |
+ * | `KitLayerNorm`, `KitLayerNormGrad` (new) | LayerNorm over the last axis forward / gradient (x̂, rstd, dγ, dβ), one launch each, double sums (`fusedLayerNorm`, used by src/models/layers.ts `layerNorm`) |
  * | `KitGelu`, `KitGeluGrad` (new) | the kit's exact GELU (erf rational form) forward / gradient, one launch each (`fusedGelu`, used by src/models/layers.ts `gelu`) |
  *
- * Cases the native kernels do not cover (non-float32, NCHW, general batch broadcasting, prelu/elu/sigmoid
- * epilogues) run the kernel that was registered before (the kit's wasm kernel or wasm's own).
+ * Cases the native kernels do not cover (non-float32, NCHW, general batch broadcasting, the prelu epilogue) run the kernel that was registered before (the kit's wasm kernel or wasm's own).
  *
  * Element-wise ops stay on wasm: a native Add/Sub/Multiply/RealDiv (one C loop on the heap views, tried
  * in this branch) was slower than wasm's SIMD kernels on [32, 32, 128] (160 vs 69 µs, best of 6) and
@@ -40,7 +40,7 @@ type Backend = tf.KernelBackend;
 
 const BACKEND = 'wasm';
 /** The addon's ABI version this module speaks (native/kit_native.c `abiVersion`). */
-const ADDON_ABI = 5;
+const ADDON_ABI = 7;
 /** globalThis key: kernels that were registered before the native ones (fallback and restore). */
 const PREVIOUS_KEY = Symbol.for('priorclip-kit.nativeKernels.previous');
 /** globalThis key: the loaded addon (one per process, whatever copy of this module loads it). */
@@ -64,7 +64,7 @@ export interface NativeAddon {
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, ...geometry: number[]): void;
   /** df = gradient of conv2d w.r.t. the filter (overwritten). */
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, df: Float32Array, ...geometry: number[]): void;
-  /** y[r, j] = act(y[r, j] + bias[j]); act 0 linear, 1 relu, 2 relu6, 3 leakyrelu(alpha). */
+  /** y[r, j] = act(y[r, j] + bias[j]); act 0 linear, 1 relu, 2 relu6, 3 leakyrelu(alpha), 4 elu, 5 sigmoid. */
   biasAct(y: Float32Array, bias: Float32Array, rows: number, n: number, act: number, alpha: number): void;
   /**
    * One AdamW step of one parameter into pOut/mOut/vOut (float32 ops in the order of src/training/adamw.ts):
@@ -78,6 +78,10 @@ export interface NativeAddon {
   geluForward(x: Float32Array, y: Float32Array, cdf: Float32Array): void;
   /** dx = dy·(cdf + x·φ(x)). */
   geluBackward(dy: Float32Array, x: Float32Array, cdf: Float32Array, dx: Float32Array): void;
+  /** Per row of d: rstd = 1/√(σ² + eps) (biased σ², double sums), xhat = (x − μ)·rstd, y = xhat·γ + β. */
+  layerNormForward(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, xhat: Float32Array, rstd: Float32Array, rows: number, d: number, eps: number): void;
+  /** dx = rstd·(ĝ − mean ĝ − xhat·mean(ĝ·xhat)), ĝ = dy·γ; dγ = Σ dy·xhat, dβ = Σ dy over rows. */
+  layerNormBackward(dy: Float32Array, xhat: Float32Array, rstd: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, rows: number, d: number): void;
   /** OpenBLAS thread count. */
   setThreads(n: number): void;
   getThreads(): number;
@@ -274,7 +278,12 @@ function batchMatMul(addon: NativeAddon): tf.KernelFunc {
   };
 }
 
-const FUSED_ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2, leakyrelu: 3 };
+/**
+ * Epilogues done natively. All but prelu: tfjs-wasm 4.22's own _FusedMatMul gives wrong values when the right
+ * operand is broadcast over the batch ([2,2,3]·[1,3,2] + bias: 1.6 where cpu gives 1.9), so falling back to it
+ * is avoided wherever the addon can do the epilogue itself.
+ */
+const FUSED_ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2, leakyrelu: 3, elu: 4, sigmoid: 5 };
 
 function fusedMatMul(addon: NativeAddon): tf.KernelFunc {
   return (args: KernelArgs) => {
@@ -498,17 +507,91 @@ export function fusedGelu(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => f(x));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Fused LayerNorm over the last axis: one launch forward, one backward
+
+export const KIT_LAYER_NORM = 'KitLayerNorm';
+export const KIT_LAYER_NORM_GRAD = 'KitLayerNormGrad';
+
+/** x [..., D], gamma [D], beta [D]; attr eps → [y [..., D], xhat [..., D], rstd [..., 1]]. */
+function kitLayerNorm(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { x, gamma, beta } = args.inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
+    const { eps } = args.attrs as unknown as { eps: number };
+    const d = x.shape[x.shape.length - 1];
+    checkF32(KIT_LAYER_NORM, [gamma, beta]);
+    checkF32(KIT_LAYER_NORM, [x]);
+    if (prod(gamma.shape) !== d) throw new Error(`${KIT_LAYER_NORM}: gamma has ${prod(gamma.shape)} values for a last axis of ${d}`);
+    const rows = prod(x.shape) / d;
+    const backend = heapBackend(args.backend);
+    const y = backend.makeOutput([...x.shape], 'float32');
+    const xhat = backend.makeOutput([...x.shape], 'float32');
+    const rstd = backend.makeOutput([...x.shape.slice(0, -1), 1], 'float32');
+    if (rows > 0) addon.layerNormForward(f32(backend, x), f32(backend, gamma), f32(backend, beta), f32(backend, y), f32(backend, xhat), f32(backend, rstd), rows, d, eps);
+    return [y, xhat, rstd];
+  };
+}
+
+/** dy, xhat, rstd, gamma → [dx, dgamma [D], dbeta [D]]. */
+function kitLayerNormGrad(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { dy, xhat, rstd, gamma } = args.inputs as { dy: TensorInfo; xhat: TensorInfo; rstd: TensorInfo; gamma: TensorInfo };
+    checkF32(KIT_LAYER_NORM_GRAD, [dy, xhat]);
+    const d = xhat.shape[xhat.shape.length - 1];
+    const rows = prod(xhat.shape) / d;
+    if (prod(rstd.shape) !== rows || prod(gamma.shape) !== d) throw new Error(`${KIT_LAYER_NORM_GRAD}: rstd / gamma do not match xhat [${xhat.shape}]`);
+    const backend = heapBackend(args.backend);
+    const dx = backend.makeOutput([...xhat.shape], 'float32');
+    const dg = backend.makeOutput([d], 'float32');
+    const db = backend.makeOutput([d], 'float32');
+    addon.layerNormBackward(f32(backend, dy), f32(backend, xhat), f32(backend, rstd), f32(backend, gamma), f32(backend, dx), f32(backend, dg), f32(backend, db), rows, d);
+    return [dx, dg, db];
+  };
+}
+
+/** True when the fused LayerNorm can run for x [..., D] with γ, β of D values (float32, native path active). */
+export function fusedLayerNormActive(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): boolean {
+  if (x.rank < 1 || x.dtype !== 'float32' || gamma.dtype !== 'float32' || beta.dtype !== 'float32') return false;
+  const d = x.shape[x.rank - 1];
+  if (d < 1 || gamma.rank !== 1 || beta.rank !== 1 || gamma.size !== d || beta.size !== d) return false;
+  return tf.getBackend() === BACKEND && tf.getKernel(KIT_LAYER_NORM, BACKEND) !== undefined;
+}
+
+/**
+ * `nn.LayerNorm` over the last axis in one kernel launch (gradient: one more), for src/models/layers.ts
+ * `layerNorm` on the native path. Sums in double: equal to the tfjs composition within float32 rounding (tested).
+ */
+export function fusedLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xs, g, b] = args.slice(0, 3) as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const [y, xhat, rstd] = tf.engine().runKernel(KIT_LAYER_NORM, { x: xs, gamma: g, beta: b } as unknown as tf.NamedTensorMap, { eps } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    save([xhat, rstd, g]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xh, rs, gm] = saved;
+        const [dx, dg, db] = tf.engine().runKernel(KIT_LAYER_NORM_GRAD, { dy, xhat: xh, rstd: rs, gamma: gm } as unknown as tf.NamedTensorMap, {}) as tf.Tensor[];
+        return [dx, tf.reshape(dg, gm.shape), tf.reshape(db, gm.shape)];
+      },
+    };
+  });
+  return tf.tidy(() => f(x, gamma, beta));
+}
+
 /** The kit's own new kernels (not replacements), registered on wasm by the native path. */
 function kitOwnKernels(addon: NativeAddon): [string, tf.KernelFunc][] {
   return [
     [KIT_ADAMW, kitAdamW(addon)],
     [KIT_GELU, kitGelu(addon)],
     [KIT_GELU_GRAD, kitGeluGrad(addon)],
+    [KIT_LAYER_NORM, kitLayerNorm(addon)],
+    [KIT_LAYER_NORM_GRAD, kitLayerNormGrad(addon)],
   ];
 }
 
 /** Names of the kit's own native kernels (fused ops the kit calls only on the native path). */
-export const NATIVE_FUSED_KERNELS = [KIT_ADAMW, KIT_GELU, KIT_GELU_GRAD] as const;
+export const NATIVE_FUSED_KERNELS = [KIT_ADAMW, KIT_GELU, KIT_GELU_GRAD, KIT_LAYER_NORM, KIT_LAYER_NORM_GRAD] as const;
 
 // ---------------------------------------------------------------------------------------------
 
