@@ -240,7 +240,7 @@ function stepValues(vars: tf.Variable[], x: tf.Tensor4D): () => tf.Scalar {
     const seq = h2.reshape([4, 64, 16]); // [B, L, C]
     const qs = tf.matMul(seq.reshape([256, 16]), q).reshape([4, 64, 16]); // [B·L, C] · [C, C] → [B, L, C]
     const att = tf.softmax(tf.matMul(qs, seq, false, true).div(4)); // [4, 64, 64]
-    const o = tf.matMul(att, seq).mean(1); // [4, 16]
+    const o = gelu(layerNorm(tf.matMul(att, seq).mean(1), tf.fill([16], 1.5), tf.fill([16], 0.1))); // [4, 16]: the fused LayerNorm and GELU too
     const y = tf.fused.matMul({ a: o, b: m as tf.Tensor2D, activation: 'relu' }); // [4, 8]
     return y.square().mean() as tf.Scalar;
   };
