@@ -10,7 +10,8 @@
  *    `native` round 1 (products only: the fused kernels unregistered), steps interleaved on one model (see trainInterleaved);
  *    its GEMM+conv FLOPs counted from a tf.profile of one step (bench/lib/flops.ts) and the achieved GFLOP/s.
  * 3. PyTorch's same step (bench/torch_reference.py) at 2 and 1 threads.
- * 4. PriorCLIP ViT-B/32 image encoding (224 px) on `native` round 2 and round 1 (and `wasm` with --vit-wasm, slow) and in
+ * 4. PriorCLIP ViT-B/32 image encoding (224 px) on `native` round 2 and round 1 (and `wasm` with --vit-wasm, slow),
+ *    batches interleaved on one model, and in
  *    PyTorch (bench/torch_vitb32_encode.py) at the SAME batch, 1 and 2 threads; the torch model's state_dict
  *    keys and shapes are checked against the kit's image side.
  * Load average at start and end. Writes bench/results/native-<date>.json (atomic) and prints a table.
@@ -172,20 +173,36 @@ interface VitResult {
   imagesPerSec: number;
 }
 
-async function kitVit(backend: 'wasm' | 'native', batch: number, iters: number, addon: NativeAddon, fused: boolean | null): Promise<{ r: VitResult; keys: Record<string, number[]> }> {
-  await useMode({ backend, threads: backend === 'native' ? defaultNativeThreads() : null, fused }, addon);
+/**
+ * PriorCLIP ViT-B/32 `encodeImage` on each of `modes` (one model; batches interleaved mode by mode, as the
+ * training step is, so a load change hits every mode alike): images/s per mode and the image side's torch shapes.
+ */
+async function kitVit(modes: Mode[], batch: number, iters: number, addon: NativeAddon): Promise<{ r: VitResult[]; keys: Record<string, number[]> }> {
+  await useMode(modes[0], addon);
   const cfg = loadModelPreset('priorclip-vit-b-32');
   const model = createModel(cfg, new SeedStream(7).child('vit'));
   const { images, tokens } = randomBatch(cfg, batch, new SeedStream(8));
   try {
-    const t = timeMs(() => tf.tidy(() => {
-      model.encodeImage(images).dataSync();
-    }), iters, 1);
+    const ms = modes.map(() => [] as number[]);
+    for (let i = 0; i < iters + 1; i++) {
+      for (const [k, m] of modes.entries()) {
+        await useMode(m, addon);
+        const t = nowMs();
+        tf.tidy(() => {
+          model.encodeImage(images).dataSync();
+        });
+        if (i > 0) ms[k].push(nowMs() - t); // the first round warms up
+      }
+    }
     const keys: Record<string, number[]> = {};
     for (const e of model.params.list()) {
       if (/^(visual|res_visual|vision_proj_res)\./.test(e.key)) keys[e.key] = torchShape(e.variable.shape, e.layout);
     }
-    return { r: { backend: backend === 'native' ? modeLabel({ backend, fused }) : backend, batch, medianS: t.medianMs / 1000, imagesPerSec: (batch * 1000) / t.medianMs }, keys };
+    const r = modes.map((m, k) => {
+      const med = median(ms[k]);
+      return { backend: modeLabel(m), batch, medianS: med / 1000, imagesPerSec: (batch * 1000) / med };
+    });
+    return { r, keys };
   } finally {
     tf.dispose([images, tokens]);
     model.dispose();
@@ -288,12 +305,15 @@ async function main(): Promise<void> {
   // 4. ViT-B/32 encoding at the same batch.
   if (o.vit) {
     const iters = o.quick ? 2 : 3;
-    const kitN = await kitVit('native', o.vitBatch, iters, addon, true);
-    log(`vit native ${kitN.r.imagesPerSec.toFixed(2)} images/s`);
-    const kitN1 = await kitVit('native', o.vitBatch, iters, addon, false);
-    log(`vit native round 1 ${kitN1.r.imagesPerSec.toFixed(2)} images/s`);
-    await useMode({ backend: 'native', threads: defaultNativeThreads(), fused: true }, addon);
-    const kitW = o.vitWasm ? await kitVit('wasm', o.vitBatch, 1, addon, null) : null;
+    const native2: Mode = { backend: 'native', threads: defaultNativeThreads(), fused: true };
+    const vitModes: Mode[] = [native2, { ...native2, fused: false }];
+    if (o.vitWasm) vitModes.push({ backend: 'wasm', threads: null, fused: null });
+    const vitRes = await kitVit(vitModes, o.vitBatch, iters, addon);
+    await useMode(native2, addon);
+    const kitN = { r: vitRes.r[0], keys: vitRes.keys };
+    const kitN1 = { r: vitRes.r[1] };
+    const kitW = o.vitWasm ? { r: vitRes.r[2] } : null;
+    log(`vit native round 2 / round 1${kitW ? ' / wasm' : ''}: ${vitRes.r.map((x) => x.imagesPerSec.toFixed(2)).join(' / ')} images/s`);
     const tv2 = torchVit(o.vitBatch, iters, Math.min(2, cores));
     const tv1 = torchVit(o.vitBatch, iters, 1);
     const keys = tv2.ok ? compareKeys(kitN.keys, tv2.keys) : null;
@@ -302,7 +322,7 @@ async function main(): Promise<void> {
     if (tv1.ok) delete (tv1 as { keys?: unknown }).keys;
     rows.push([`ViT-B/32 encodeImage native round 2 (B${o.vitBatch})`, `${kitN.r.imagesPerSec.toFixed(2)} images/s`, `${kitN.r.medianS.toFixed(2)} s per batch`]);
     rows.push([`ViT-B/32 encodeImage native round 1 (B${o.vitBatch})`, `${kitN1.r.imagesPerSec.toFixed(2)} images/s`, `${kitN1.r.medianS.toFixed(2)} s per batch`]);
-    if (kitW) rows.push([`ViT-B/32 encodeImage wasm (B${o.vitBatch})`, `${kitW.r.imagesPerSec.toFixed(2)} images/s`, '1 timed batch']);
+    if (kitW) rows.push([`ViT-B/32 encodeImage wasm (B${o.vitBatch})`, `${kitW.r.imagesPerSec.toFixed(2)} images/s`, `${kitW.r.medianS.toFixed(2)} s per batch`]);
     rows.push([`ViT-B/32 PyTorch 2 / 1 threads (B${o.vitBatch})`, `${tv2.ok ? tv2.imagesPerSec.toFixed(2) : '—'} / ${tv1.ok ? tv1.imagesPerSec.toFixed(2) : '—'} images/s`, tv2.ok ? '' : tv2.why]);
     if (keys) rows.push(['ViT-B/32 torch model = kit image side', `${keys.same} keys same shape`, `only kit ${keys.onlyKit.length}, only torch ${keys.onlyTorch.length}, shape differs ${keys.shapeDiffers.length}`]);
     if (tv2.ok && tv1.ok) rows.push(['kit native / PyTorch best throughput', `${(kitN.r.imagesPerSec / Math.max(tv2.imagesPerSec, tv1.imagesPerSec)).toFixed(2)}×`, '']);

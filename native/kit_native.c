@@ -364,8 +364,9 @@ static napi_value adamw(napi_env env, napi_callback_info info) {
     if (napi_get_value_double(env, argv[7 + i], &c[i]) != napi_ok) return throw_msg(env, "kit_native.adamw: numeric arguments expected");
   const float b1 = (float)c[0], omb1 = (float)c[1], b2 = (float)c[2], omb2 = (float)c[3], df = (float)c[4],
               bc2 = (float)c[5], eps = (float)c[6], step = (float)c[7];
-  const float *p = arr[0], *m = arr[1], *v = arr[2], *g = arr[3];
-  float *po = arr[4], *mo = arr[5], *vo = arr[6];
+  /* restrict: the outputs are fresh tensors (src/backends/native_kernels.ts allocates them), never the inputs */
+  const float *restrict p = arr[0], *restrict m = arr[1], *restrict v = arr[2], *restrict g = arr[3];
+  float *restrict po = arr[4], *restrict mo = arr[5], *restrict vo = arr[6];
   for (size_t i = 0; i < n; i++) {
     const float gi = g[i];
     const float mi = m[i] * b1 + gi * omb1;
@@ -414,12 +415,20 @@ static napi_value gelu_forward(napi_env env, napi_callback_info info) {
   for (size_t i = 0; i < n; i++) {
     const float xi = x[i];
     float xc = xi / sqrt2;
-    xc = xc < -4.0f ? -4.0f : (xc > 4.0f ? 4.0f : xc);
+    xc = xc < -4.0f ? -4.0f : xc; /* two selects (NaN passes through, as in tf.clipByValue): vectorisable */
+    xc = xc > 4.0f ? 4.0f : xc;
     const float x2 = xc * xc;
+    /* Horner in x², written out (a loop over the coefficients keeps gcc from vectorising the element loop) */
     float p = x2 * ERF_P[0] + ERF_P[1];
-    for (int j = 2; j < 7; j++) p = p * x2 + ERF_P[j];
+    p = p * x2 + ERF_P[2];
+    p = p * x2 + ERF_P[3];
+    p = p * x2 + ERF_P[4];
+    p = p * x2 + ERF_P[5];
+    p = p * x2 + ERF_P[6];
     float q = x2 * ERF_Q[0] + ERF_Q[1];
-    for (int j = 2; j < 5; j++) q = q * x2 + ERF_Q[j];
+    q = q * x2 + ERF_Q[2];
+    q = q * x2 + ERF_Q[3];
+    q = q * x2 + ERF_Q[4];
     const float c = (1.0f + (xc * p) / q) * 0.5f;
     cdf[i] = c;
     y[i] = xi * c;
