@@ -549,6 +549,48 @@ static napi_value layer_norm_backward(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * batchNorm(x, mean, variance, offset, scale, y, rows, c, eps): inference batch norm over the last axis (NHWC):
+ * y[r, j] = (x[r, j] − mean[j])·k[j] + offset[j], k[j] = scale[j] / √(variance[j] + eps) (k in double, rounded once).
+ * mean / variance / offset / scale: c values, 1 value (broadcast), or empty (offset 0, scale 1).
+ */
+static napi_value batch_norm(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 9) return throw_msg(env, "kit_native.batchNorm: expected 6 Float32Arrays and 3 numbers");
+  float *a[6];
+  size_t len[6];
+  for (int i = 0; i < 6; i++)
+    if (!get_f32(env, argv[i], &a[i], &len[i])) return throw_msg(env, "kit_native.batchNorm: Float32Arrays expected");
+  int64_t rows, c;
+  double eps;
+  if (!get_i64(env, argv[6], &rows) || !get_i64(env, argv[7], &c) || napi_get_value_double(env, argv[8], &eps) != napi_ok || rows < 0 || c < 1)
+    return throw_msg(env, "kit_native.batchNorm: rows, c, eps expected");
+  if (len[0] < (size_t)(rows * c) || len[5] < (size_t)(rows * c)) return throw_msg(env, "kit_native.batchNorm: x or y is smaller than its shape");
+  for (int i = 1; i < 5; i++)
+    if (len[i] != (size_t)c && len[i] != 1 && !(len[i] == 0 && i >= 3)) return throw_msg(env, "kit_native.batchNorm: mean/variance/offset/scale must have c or 1 values");
+  float *k = (float *)malloc(sizeof(float) * (size_t)c * 3);
+  if (!k) return throw_msg(env, "kit_native.batchNorm: out of memory");
+  float *mu = k + c, *off = k + 2 * c;
+  for (int64_t j = 0; j < c; j++) {
+    const double sc = len[4] == 0 ? 1.0 : (double)a[4][len[4] == 1 ? 0 : j];
+    const double var = (double)a[2][len[2] == 1 ? 0 : j];
+    k[j] = (float)(sc / sqrt(var + eps));
+    mu[j] = a[1][len[1] == 1 ? 0 : j];
+    off[j] = len[3] == 0 ? 0.0f : a[3][len[3] == 1 ? 0 : j];
+  }
+  const float *x = a[0];
+  float *y = a[5];
+  for (int64_t r = 0; r < rows; r++) {
+    const float *restrict xr = x + r * c;
+    float *restrict yr = y + r * c;
+    for (int64_t j = 0; j < c; j++) yr[j] = (xr[j] - mu[j]) * k[j] + off[j];
+  }
+  free(k);
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -601,6 +643,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"geluBackward", NULL, gelu_backward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"layerNormForward", NULL, layer_norm_forward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"layerNormBackward", NULL, layer_norm_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"batchNorm", NULL, batch_norm, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getThreads", NULL, get_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setSmallGemm", NULL, set_small_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -608,7 +651,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value version;
-  if (napi_create_int32(env, 7, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
+  if (napi_create_int32(env, 8, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }
 

@@ -318,6 +318,27 @@ test('a training step on the native path leaves no tensors or data buffers behin
 });
 
 // ---------------------------------------------------------------------------------------------
+// FusedBatchNorm (the RN50 prior's frozen BN)
+
+test('batchNorm (NHWC, per-channel and scalar statistics, with and without offset/scale) forward + gradients vs cpu', { skip }, async () => {
+  const xv = randn('bn.x', [2, 5, 6, 8], 2);
+  const mv = randn('bn.m', [8]);
+  const vv = { shape: [8], data: randn('bn.v', [8]).data.map((v) => v * v + 0.1) };
+  const ov = randn('bn.o', [8]);
+  const sv = randn('bn.s', [8]);
+  await agree('batchNorm', () => {
+    const [x, m, v, o, sc] = [t(xv), t(mv), t(vv), t(ov), t(sv)];
+    const full = tf.batchNorm(x, m, v, o, sc, 1e-5);
+    const bare = tf.batchNorm(x, m, v, undefined, undefined, 1e-3);
+    const scalarStats = tf.batchNorm(x, tf.scalar(0.3), tf.scalar(2), tf.scalar(-1), tf.scalar(0.5), 1e-5);
+    const grads = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(tf.batchNorm(a, m, v, b, c, 1e-5), x)))([x, o, sc]);
+    return [full, bare, scalarStats, ...grads];
+  });
+  // statistics of x's full shape are not per-channel: wasm's own kernel runs (and must still agree)
+  await agree('batchNorm full-shape stats', () => [tf.batchNorm(t(xv), t(xv).mul(0.5), t(xv).square().add(1), undefined, undefined, 1e-5)]);
+});
+
+// ---------------------------------------------------------------------------------------------
 // Fused AdamW (KitAdamW)
 
 /** 4 AdamW steps over decayed, non-decayed and gradient-less parameters; the final p, m, v bits. */

@@ -13,6 +13,7 @@
  * | `Conv2D` | im2col (row chunks of ≤ 64 MB) + `cblas_sgemm`; a 1×1 stride-1 conv is one product on the input |
  * | `Conv2DBackpropInput` | `dy · Wᵀ` + col2im |
  * | `Conv2DBackpropFilter` | `im2col(x)ᵀ · dy`, chunks accumulated in order |
+ * | `FusedBatchNorm` | one pass over NHWC with the per-channel factor scale/√(var + eps) computed once (the RN50 prior's frozen BN) |
  *
  * | `KitAdamW` (new kernel) | one AdamW step of every parameter in one launch (`fusedAdamW`, used by src/training/adamw.ts when `fusedAdamWActive()`) |
  * | `KitLayerNorm`, `KitLayerNormGrad` (new) | LayerNorm over the last axis forward / gradient (x̂, rstd, dγ, dβ), one launch each, double sums (`fusedLayerNorm`, used by src/models/layers.ts `layerNorm`) |
@@ -40,14 +41,14 @@ type Backend = tf.KernelBackend;
 
 const BACKEND = 'wasm';
 /** The addon's ABI version this module speaks (native/kit_native.c `abiVersion`). */
-const ADDON_ABI = 7;
+const ADDON_ABI = 8;
 /** globalThis key: kernels that were registered before the native ones (fallback and restore). */
 const PREVIOUS_KEY = Symbol.for('priorclip-kit.nativeKernels.previous');
 /** globalThis key: the loaded addon (one per process, whatever copy of this module loads it). */
 const ADDON_KEY = Symbol.for('priorclip-kit.nativeKernels.addon');
 
 /** Names of the kernels the native path replaces on the wasm backend, in registration order. */
-export const NATIVE_KIT_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'] as const;
+export const NATIVE_KIT_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'FusedBatchNorm'] as const;
 
 /** The addon's functions (native/kit_native.c). Sizes are element counts; arrays are written in place. */
 export interface NativeAddon {
@@ -82,6 +83,8 @@ export interface NativeAddon {
   layerNormForward(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, xhat: Float32Array, rstd: Float32Array, rows: number, d: number, eps: number): void;
   /** dx = rstd·(ĝ − mean ĝ − xhat·mean(ĝ·xhat)), ĝ = dy·γ; dγ = Σ dy·xhat, dβ = Σ dy over rows. */
   layerNormBackward(dy: Float32Array, xhat: Float32Array, rstd: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, rows: number, d: number): void;
+  /** Inference batch norm over the last axis: y = (x − mean)·scale/√(variance + eps) + offset (per-channel arrays of c or 1 values; offset/scale may be empty). */
+  batchNorm(x: Float32Array, mean: Float32Array, variance: Float32Array, offset: Float32Array, scale: Float32Array, y: Float32Array, rows: number, c: number, eps: number): void;
   /** OpenBLAS thread count. */
   setThreads(n: number): void;
   getThreads(): number;
@@ -372,6 +375,30 @@ function conv2DBackpropFilter(addon: NativeAddon): tf.KernelFunc {
 }
 
 // ---------------------------------------------------------------------------------------------
+// FusedBatchNorm (inference form; tfjs composes its gradient from other ops)
+
+function batchNorm(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { x, mean, variance, offset, scale } = args.inputs as { x: TensorInfo; mean: TensorInfo; variance: TensorInfo; offset?: TensorInfo; scale?: TensorInfo };
+    const { varianceEpsilon } = args.attrs as unknown as { varianceEpsilon: number };
+    const c = x.shape.length > 0 ? x.shape[x.shape.length - 1] : 0;
+    const perChannel = (t: TensorInfo | undefined, optional: boolean): boolean =>
+      t === undefined ? optional : t.dtype === 'float32' && (prod(t.shape) === c || prod(t.shape) === 1);
+    if (x.dtype !== 'float32' || c < 1 || !perChannel(mean, false) || !perChannel(variance, false) || !perChannel(offset, true) || !perChannel(scale, true)) {
+      return fallback('FusedBatchNorm', args);
+    }
+    const backend = heapBackend(args.backend);
+    const out = backend.makeOutput([...x.shape], 'float32');
+    const rows = prod(x.shape) / c;
+    if (rows > 0) {
+      const none = new Float32Array(0);
+      addon.batchNorm(f32(backend, x), f32(backend, mean), f32(backend, variance), offset ? f32(backend, offset) : none, scale ? f32(backend, scale) : none, f32(backend, out), rows, c, varianceEpsilon);
+    }
+    return out;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Fused AdamW: one kernel launch for the update of every parameter (instead of ~12 per parameter)
 
 /** Name of the kit's fused AdamW kernel (registered on wasm by the native path only). */
@@ -614,6 +641,7 @@ export function registerNativeKernels(addon: NativeAddon): string[] {
     Conv2D: conv2D(addon),
     Conv2DBackpropInput: conv2DBackpropInput(addon),
     Conv2DBackpropFilter: conv2DBackpropFilter(addon),
+    FusedBatchNorm: batchNorm(addon),
   };
   const done: string[] = [];
   for (const name of NATIVE_KIT_KERNELS) {
