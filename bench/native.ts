@@ -6,8 +6,8 @@
  * 1. The machine's own sgemm peak: the kit's OpenBLAS addon on 1024² and 2048² at 1 thread and at all
  *    cores; tfjs-wasm's 1024² matMul; PyTorch's 1024² matmul (1 and 2 threads).
  * 2. The default training step (pir-small, stage 2, batch 32; bench/lib/train_step.ts) on `wasm` (before),
- *    `native` round 2 (products + the fused AdamW / GELU / LayerNorm kernels) at all cores and at 1 thread, and
- *    `native` round 1 (products only: the fused kernels unregistered), steps interleaved on one model (see trainInterleaved);
+ *    `native` round 2 (products + the fused AdamW / GELU / LayerNorm kernels + BatchNorm) at all cores and at 1 thread,
+ *    and `native` round 1 (products only: the fused kernels unregistered, wasm's own FusedBatchNorm), steps interleaved on one model (see trainInterleaved);
  *    its GEMM+conv FLOPs counted from a tf.profile of one step (bench/lib/flops.ts) and the achieved GFLOP/s.
  * 3. PyTorch's same step (bench/torch_reference.py) at 2 and 1 threads.
  * 4. PriorCLIP ViT-B/32 image encoding (224 px) on `native` round 2 and round 1 (and `wasm` with --vit-wasm, slow),
@@ -22,7 +22,7 @@ import * as path from 'path';
 import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backends/backend';
-import { loadNativeAddon, setNativeThreads, defaultNativeThreads, registerNativeKernels, unregisterFusedKernels, NativeAddon } from '../src/backends/native_kernels';
+import { loadNativeAddon, setNativeThreads, defaultNativeThreads, registerNativeKernels, unregisterFusedKernels, restorePreviousKernel, NativeAddon } from '../src/backends/native_kernels';
 import { SeedStream } from '../src/utils/random';
 import { atomicWriteJson, projectRoot } from '../src/utils/fs';
 import { createModel, loadModelPreset } from '../src/models/factory';
@@ -114,14 +114,17 @@ type Mode = { backend: 'wasm' | 'native'; threads: number | null; fused: boolean
 async function useMode(m: Mode, addon: NativeAddon): Promise<void> {
   await initBackend(m.backend, { quiet: true });
   if (m.threads !== null) setNativeThreads(m.threads);
-  if (m.fused === false) unregisterFusedKernels();
-  else if (m.fused === true) registerNativeKernels(addon); // idempotent: puts the fused kernels back
+  if (m.fused === false) {
+    // round 1: the products only (no fused kernels, wasm's own FusedBatchNorm)
+    unregisterFusedKernels();
+    restorePreviousKernel('FusedBatchNorm');
+  } else if (m.fused === true) registerNativeKernels(addon); // idempotent: puts the fused kernels back
 }
 
 /** Row label of a mode. */
 function modeLabel(m: { backend: string; fused: boolean | null }): string {
   if (m.backend === 'wasm') return 'wasm';
-  return `native ${m.fused ? 'round 2 (products + fused AdamW/GELU/LayerNorm)' : 'round 1 (products only)'}`;
+  return `native ${m.fused ? 'round 2 (products + fused AdamW/GELU/LayerNorm, BatchNorm)' : 'round 1 (products only)'}`;
 }
 
 async function trainInterleaved(o: Opts, cores: number, addon: NativeAddon): Promise<StepResult[]> {

@@ -663,6 +663,17 @@ export function registerNativeKernels(addon: NativeAddon): string[] {
 }
 
 /** Put back the kernels the native ones replaced (plain wasm again). No-op when they are not registered. */
+/**
+ * Put back the kernel that the native `name` replaced (e.g. 'FusedBatchNorm'), leaving the other native kernels;
+ * `registerNativeKernels` brings it back. For before/after measurements (bench/native.ts).
+ */
+export function restorePreviousKernel(name: (typeof NATIVE_KIT_KERNELS)[number]): void {
+  const k = previous().get(name);
+  if (!k || !nativeKernelsActive()) return;
+  tf.unregisterKernel(name, BACKEND);
+  tf.registerKernel(k);
+}
+
 /** Remove the kit's fused kernels only (the native products stay): the native path as it was before them. */
 export function unregisterFusedKernels(): void {
   for (const name of NATIVE_FUSED_KERNELS) if (tf.getKernel(name, BACKEND)) tf.unregisterKernel(name, BACKEND);
