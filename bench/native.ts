@@ -5,11 +5,13 @@
  *
  * 1. The machine's own sgemm peak: the kit's OpenBLAS addon on 1024² and 2048² at 1 thread and at all
  *    cores; tfjs-wasm's 1024² matMul; PyTorch's 1024² matmul (1 and 2 threads).
- * 2. The default training step (pir-small, stage 2, batch 32; bench/lib/train_step.ts) on `wasm` (before)
- *    and `native` (after) at all cores and at 1 thread, steps interleaved on one model (see trainInterleaved);
+ * 2. The default training step (pir-small, stage 2, batch 32; bench/lib/train_step.ts) on `wasm` (before),
+ *    `native` round 2 (products + the fused AdamW / GELU / LayerNorm kernels + BatchNorm) at all cores and at 1 thread,
+ *    and `native` round 1 (products only: the fused kernels unregistered, wasm's own FusedBatchNorm), steps interleaved on one model (see trainInterleaved);
  *    its GEMM+conv FLOPs counted from a tf.profile of one step (bench/lib/flops.ts) and the achieved GFLOP/s.
  * 3. PyTorch's same step (bench/torch_reference.py) at 2 and 1 threads.
- * 4. PriorCLIP ViT-B/32 image encoding (224 px) on `native` (and `wasm` with --vit-wasm, slow) and in
+ * 4. PriorCLIP ViT-B/32 image encoding (224 px) on `native` round 2 and round 1 (and `wasm` with --vit-wasm, slow),
+ *    batches interleaved on one model, and in
  *    PyTorch (bench/torch_vitb32_encode.py) at the SAME batch, 1 and 2 threads; the torch model's state_dict
  *    keys and shapes are checked against the kit's image side.
  * Load average at start and end. Writes bench/results/native-<date>.json (atomic) and prints a table.
@@ -20,7 +22,7 @@ import * as path from 'path';
 import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backends/backend';
-import { loadNativeAddon, setNativeThreads, defaultNativeThreads } from '../src/backends/native_kernels';
+import { loadNativeAddon, setNativeThreads, defaultNativeThreads, registerNativeKernels, unregisterFusedKernels, restorePreviousKernel, NativeAddon } from '../src/backends/native_kernels';
 import { SeedStream } from '../src/utils/random';
 import { atomicWriteJson, projectRoot } from '../src/utils/fs';
 import { createModel, loadModelPreset } from '../src/models/factory';
@@ -88,6 +90,8 @@ function torchMatmulGflops(n: number, threads: number): number | null {
 interface StepResult {
   backend: string;
   threads: number | null;
+  /** Native only: the kit's fused kernels (AdamW, GELU, LayerNorm) on (round 2) or off (round 1: products only). */
+  fused: boolean | null;
   medianMs: number;
   minMs: number;
   steps: number;
@@ -104,13 +108,31 @@ interface StepResult {
  * wasm backend; only the registered kernels differ), and the timed steps are interleaved — wasm, native ×
  * all cores, native × 1, wasm, … — so that a load change on this shared machine hits all three alike.
  */
-async function trainInterleaved(o: Opts, cores: number): Promise<StepResult[]> {
-  const modes: { backend: 'wasm' | 'native'; threads: number | null }[] = [{ backend: 'wasm', threads: null }, { backend: 'native', threads: cores }];
-  if (cores > 1) modes.push({ backend: 'native', threads: 1 });
-  const use = async (m: { backend: 'wasm' | 'native'; threads: number | null }): Promise<void> => {
-    await initBackend(m.backend, { quiet: true });
-    if (m.threads !== null) setNativeThreads(m.threads);
-  };
+type Mode = { backend: 'wasm' | 'native'; threads: number | null; fused: boolean | null };
+
+/** Select a mode: the backend, the thread count, and (native) whether the fused kernels are registered. */
+async function useMode(m: Mode, addon: NativeAddon): Promise<void> {
+  await initBackend(m.backend, { quiet: true });
+  if (m.threads !== null) setNativeThreads(m.threads);
+  if (m.fused === false) {
+    // round 1: the products only (no fused kernels, wasm's own FusedBatchNorm)
+    unregisterFusedKernels();
+    restorePreviousKernel('FusedBatchNorm');
+  } else if (m.fused === true) registerNativeKernels(addon); // idempotent: puts the fused kernels back
+}
+
+/** Row label of a mode. */
+function modeLabel(m: { backend: string; fused: boolean | null }): string {
+  if (m.backend === 'wasm') return 'wasm';
+  return `native ${m.fused ? 'round 2 (products + fused AdamW/GELU/LayerNorm, BatchNorm)' : 'round 1 (products only)'}`;
+}
+
+async function trainInterleaved(o: Opts, cores: number, addon: NativeAddon): Promise<StepResult[]> {
+  // index 1 = the native path as shipped (all cores, fused kernels); round 1 (no fused kernels) last
+  const modes: Mode[] = [{ backend: 'wasm', threads: null, fused: null }, { backend: 'native', threads: cores, fused: true }];
+  if (cores > 1) modes.push({ backend: 'native', threads: 1, fused: true });
+  modes.push({ backend: 'native', threads: cores, fused: false });
+  const use = (m: Mode): Promise<void> => useMode(m, addon);
   await initBackend('native', { quiet: true });
   const st = buildStage2Step(loadModelPreset('pir-small'), STAGE2_BATCH, new SeedStream(20240517).child('train'));
   try {
@@ -136,7 +158,7 @@ async function trainInterleaved(o: Opts, cores: number): Promise<StepResult[]> {
     return modes.map((m, k) => {
       const med = median(ms[k]);
       return {
-        backend: m.backend, threads: m.threads, medianMs: med, minMs: Math.min(...ms[k]), steps, pairsPerSec: (STAGE2_BATCH * 1000) / med,
+        backend: m.backend, threads: m.threads, fused: m.fused, medianMs: med, minMs: Math.min(...ms[k]), steps, pairsPerSec: (STAGE2_BATCH * 1000) / med,
         flops: f.total, gflops: f.total / (med * 1e6), flopsByKernel: f.byKernel, kernelCalls: kernels.length, losses: losses[k],
       };
     });
@@ -154,20 +176,36 @@ interface VitResult {
   imagesPerSec: number;
 }
 
-async function kitVit(backend: 'wasm' | 'native', batch: number, iters: number): Promise<{ r: VitResult; keys: Record<string, number[]> }> {
-  await initBackend(backend, { quiet: true });
+/**
+ * PriorCLIP ViT-B/32 `encodeImage` on each of `modes` (one model; batches interleaved mode by mode, as the
+ * training step is, so a load change hits every mode alike): images/s per mode and the image side's torch shapes.
+ */
+async function kitVit(modes: Mode[], batch: number, iters: number, addon: NativeAddon): Promise<{ r: VitResult[]; keys: Record<string, number[]> }> {
+  await useMode(modes[0], addon);
   const cfg = loadModelPreset('priorclip-vit-b-32');
   const model = createModel(cfg, new SeedStream(7).child('vit'));
   const { images, tokens } = randomBatch(cfg, batch, new SeedStream(8));
   try {
-    const t = timeMs(() => tf.tidy(() => {
-      model.encodeImage(images).dataSync();
-    }), iters, 1);
+    const ms = modes.map(() => [] as number[]);
+    for (let i = 0; i < iters + 1; i++) {
+      for (const [k, m] of modes.entries()) {
+        await useMode(m, addon);
+        const t = nowMs();
+        tf.tidy(() => {
+          model.encodeImage(images).dataSync();
+        });
+        if (i > 0) ms[k].push(nowMs() - t); // the first round warms up
+      }
+    }
     const keys: Record<string, number[]> = {};
     for (const e of model.params.list()) {
       if (/^(visual|res_visual|vision_proj_res)\./.test(e.key)) keys[e.key] = torchShape(e.variable.shape, e.layout);
     }
-    return { r: { backend, batch, medianS: t.medianMs / 1000, imagesPerSec: (batch * 1000) / t.medianMs }, keys };
+    const r = modes.map((m, k) => {
+      const med = median(ms[k]);
+      return { backend: modeLabel(m), batch, medianS: med / 1000, imagesPerSec: (batch * 1000) / med };
+    });
+    return { r, keys };
   } finally {
     tf.dispose([images, tokens]);
     model.dispose();
@@ -234,11 +272,12 @@ async function main(): Promise<void> {
   rows.push(['matmul 1024² PyTorch 1 / 2 threads', `${torchMm.t1?.toFixed(1) ?? '—'} / ${torchMm.t2?.toFixed(1) ?? '—'} GFLOP/s`, '']);
 
   // 2. the training step, before / after.
-  const steps = await trainInterleaved(o, cores);
-  for (const st of steps) log(`step ${st.backend}${st.threads ? ` × ${st.threads}` : ''}: ${st.medianMs.toFixed(1)} ms`);
+  const steps = await trainInterleaved(o, cores, addon);
+  const r1 = steps[steps.length - 1];
+  for (const st of steps) log(`step ${modeLabel(st)}${st.threads ? ` × ${st.threads}` : ''}: ${st.medianMs.toFixed(1)} ms`);
   res.train = { config: 'pir-small', stage: 2, batch: STAGE2_BATCH, interleaved: true, steps };
   for (const s of steps) {
-    rows.push([`train step ${s.backend}${s.threads ? `, ${s.threads} thread(s)` : ''} (B${STAGE2_BATCH})`, `${s.medianMs.toFixed(1)} ms`, `min ${s.minMs.toFixed(1)}, ${s.pairsPerSec.toFixed(1)} pairs/s, ${s.gflops.toFixed(1)} GFLOP/s (${((100 * s.gflops) / peakBest).toFixed(1)} % of sgemm peak)`]);
+    rows.push([`train step ${modeLabel(s)}${s.threads ? `, ${s.threads} thread(s)` : ''} (B${STAGE2_BATCH})`, `${s.medianMs.toFixed(1)} ms`, `min ${s.minMs.toFixed(1)}, ${s.pairsPerSec.toFixed(1)} pairs/s, ${s.gflops.toFixed(1)} GFLOP/s (${((100 * s.gflops) / peakBest).toFixed(1)} % of sgemm peak)`]);
   }
   rows.push(['step GEMM+conv FLOPs', `${(steps[1].flops / 1e9).toFixed(2)} GFLOP`, `${steps[1].kernelCalls} kernel calls; ` + Object.entries(steps[1].flopsByKernel).map(([k, v]) => `${k} ${(v / 1e9).toFixed(2)}`).join(', ')]);
 
@@ -260,7 +299,7 @@ async function main(): Promise<void> {
     const best = Math.min(torch.twoThreads ?? Infinity, torch.oneThread ?? Infinity);
     rows.push(['PyTorch step 2 / 1 threads', `${torch.twoThreads?.toFixed(1) ?? '—'} / ${torch.oneThread?.toFixed(1) ?? '—'} ms`, torch.skipped ?? 'OMP_WAIT_POLICY=PASSIVE']);
     if (Number.isFinite(best)) {
-      rows.push(['kit / PyTorch best step time: wasm → native', `${(steps[0].medianMs / best).toFixed(2)}× → ${(steps[1].medianMs / best).toFixed(2)}×`, `native at 1 thread: ${steps[2] ? (steps[2].medianMs / best).toFixed(2) + '×' : '—'}`]);
+      rows.push(['kit / PyTorch best step time: wasm → native round 1 → round 2', `${(steps[0].medianMs / best).toFixed(2)}× → ${(r1.medianMs / best).toFixed(2)}× → ${(steps[1].medianMs / best).toFixed(2)}×`, `round 2 at 1 thread: ${steps.length > 3 ? (steps[2].medianMs / best).toFixed(2) + '×' : '—'}`]);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -269,17 +308,24 @@ async function main(): Promise<void> {
   // 4. ViT-B/32 encoding at the same batch.
   if (o.vit) {
     const iters = o.quick ? 2 : 3;
-    const kitN = await kitVit('native', o.vitBatch, iters);
-    log(`vit native ${kitN.r.imagesPerSec.toFixed(2)} images/s`);
-    const kitW = o.vitWasm ? await kitVit('wasm', o.vitBatch, 1) : null;
+    const native2: Mode = { backend: 'native', threads: defaultNativeThreads(), fused: true };
+    const vitModes: Mode[] = [native2, { ...native2, fused: false }];
+    if (o.vitWasm) vitModes.push({ backend: 'wasm', threads: null, fused: null });
+    const vitRes = await kitVit(vitModes, o.vitBatch, iters, addon);
+    await useMode(native2, addon);
+    const kitN = { r: vitRes.r[0], keys: vitRes.keys };
+    const kitN1 = { r: vitRes.r[1] };
+    const kitW = o.vitWasm ? { r: vitRes.r[2] } : null;
+    log(`vit native round 2 / round 1${kitW ? ' / wasm' : ''}: ${vitRes.r.map((x) => x.imagesPerSec.toFixed(2)).join(' / ')} images/s`);
     const tv2 = torchVit(o.vitBatch, iters, Math.min(2, cores));
     const tv1 = torchVit(o.vitBatch, iters, 1);
     const keys = tv2.ok ? compareKeys(kitN.keys, tv2.keys) : null;
-    res.vit = { batch: o.vitBatch, kitNative: kitN.r, kitWasm: kitW?.r ?? null, torch2: tv2, torch1: tv1, keys: keys && { ...keys, torchParams: tv2.ok ? tv2.params : null } };
+    res.vit = { batch: o.vitBatch, kitNative: kitN.r, kitNativeRound1: kitN1.r, kitWasm: kitW?.r ?? null, torch2: tv2, torch1: tv1, keys: keys && { ...keys, torchParams: tv2.ok ? tv2.params : null } };
     if (tv2.ok) delete (tv2 as { keys?: unknown }).keys;
     if (tv1.ok) delete (tv1 as { keys?: unknown }).keys;
-    rows.push([`ViT-B/32 encodeImage native (B${o.vitBatch})`, `${kitN.r.imagesPerSec.toFixed(2)} images/s`, `${kitN.r.medianS.toFixed(2)} s per batch`]);
-    if (kitW) rows.push([`ViT-B/32 encodeImage wasm (B${o.vitBatch})`, `${kitW.r.imagesPerSec.toFixed(2)} images/s`, '1 timed batch']);
+    rows.push([`ViT-B/32 encodeImage native round 2 (B${o.vitBatch})`, `${kitN.r.imagesPerSec.toFixed(2)} images/s`, `${kitN.r.medianS.toFixed(2)} s per batch`]);
+    rows.push([`ViT-B/32 encodeImage native round 1 (B${o.vitBatch})`, `${kitN1.r.imagesPerSec.toFixed(2)} images/s`, `${kitN1.r.medianS.toFixed(2)} s per batch`]);
+    if (kitW) rows.push([`ViT-B/32 encodeImage wasm (B${o.vitBatch})`, `${kitW.r.imagesPerSec.toFixed(2)} images/s`, `${kitW.r.medianS.toFixed(2)} s per batch`]);
     rows.push([`ViT-B/32 PyTorch 2 / 1 threads (B${o.vitBatch})`, `${tv2.ok ? tv2.imagesPerSec.toFixed(2) : '—'} / ${tv1.ok ? tv1.imagesPerSec.toFixed(2) : '—'} images/s`, tv2.ok ? '' : tv2.why]);
     if (keys) rows.push(['ViT-B/32 torch model = kit image side', `${keys.same} keys same shape`, `only kit ${keys.onlyKit.length}, only torch ${keys.onlyTorch.length}, shape differs ${keys.shapeDiffers.length}`]);
     if (tv2.ok && tv1.ok) rows.push(['kit native / PyTorch best throughput', `${(kitN.r.imagesPerSec / Math.max(tv2.imagesPerSec, tv1.imagesPerSec)).toFixed(2)}×`, '']);

@@ -45,9 +45,12 @@ mkdir -p "$OUT_DIR"
 TMP="$OUT.tmp.$$"
 # -march=native would tie the addon to this CPU; the products run in OpenBLAS (which picks its kernels at run
 # time), so a portable -O3 build (SSE2 vectorised element-wise loops) is enough. No -ffast-math: the element-wise
-# results must be the IEEE ones.
-if ! "$CC" -O3 -std=c11 -fPIC -shared -Wall -Wextra -Werror=implicit-function-declaration \
-  -DNODE_GYP_MODULE_NAME=kit_native -I"$NODE_INC" -I"$BLAS_INC" "$SRC" -o "$TMP" -lopenblas 2>"$OUT_DIR/build.log"; then
+# results must be the IEEE ones,
+# -ffp-contract=off keeps a·b + c two roundings (the fused AdamW / GELU must give the bits of the tfjs ops), and
+# -fno-math-errno / -fno-trapping-math only let sqrtf and the clamps vectorise (errno and the FP exception flags are
+# never read; the values are the IEEE ones).
+if ! "$CC" -O3 -ffp-contract=off -fno-math-errno -fno-trapping-math -std=c11 -fPIC -shared -Wall -Wextra -Werror=implicit-function-declaration \
+  -DNODE_GYP_MODULE_NAME=kit_native -I"$NODE_INC" -I"$BLAS_INC" "$SRC" -o "$TMP" -lopenblas -lm 2>"$OUT_DIR/build.log"; then
   rm -f "$TMP"
   say "compile failed ($CC; see build/native/build.log): $(head -n 1 "$OUT_DIR/build.log")"
   exit 1

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 /* OpenBLAS extensions (declared in its cblas.h too; repeated so the file also builds against a plain cblas.h). */
 extern void openblas_set_num_threads(int num_threads);
@@ -303,7 +304,7 @@ static napi_value conv2d_backprop_filter(napi_env env, napi_callback_info info) 
 
 /*
  * biasAct(y, bias, rows, n, act, alpha): y[r, j] = act(y[r, j] + bias[j mod biasLen]) in place.
- * act: 0 linear, 1 relu, 2 relu6, 3 leakyrelu(alpha). bias: empty (none), 1 value, or n values.
+ * act: 0 linear, 1 relu, 2 relu6, 3 leakyrelu(alpha), 4 elu, 5 sigmoid. bias: empty (none), 1 value, or n values.
  */
 static napi_value bias_act(napi_env env, napi_callback_info info) {
   size_t argc = 6;
@@ -329,12 +330,266 @@ static napi_value bias_act(napi_env env, napi_callback_info info) {
       if (act == 1) v = v > 0.0f ? v : 0.0f;
       else if (act == 2) v = v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
       else if (act == 3) v = v < 0.0f ? a * v : v;
+      else if (act == 4) v = v >= 0.0f ? v : expf(v) - 1.0f;
+      else if (act == 5) v = 1.0f / (1.0f + expf(-v));
       row[j] = v;
     }
   }
   return NULL;
 }
 
+
+/*
+ * adamw(p, m, v, g, pOut, mOut, vOut, beta1, oneMinusBeta1, beta2, oneMinusBeta2, decayFactor, bc2Sqrt, eps, stepSize):
+ * one AdamW step of one parameter, element by element, as float32 operations in exactly the order of the tfjs
+ * formula in src/training/adamw.ts (each constant rounded to float32 first, as tfjs does with a JS scalar):
+ *   m' = m·β1 + g·(1−β1);  v' = v·β2 + (g·g)·(1−β2);  p' = p·decayFactor − (m' / (sqrt(v')/bc2Sqrt + ε))·stepSize
+ * (decayFactor = 1 − lr·wd, or 1: p·1 is exact). IEEE single operations, no contraction into FMA (build.sh
+ * passes -ffp-contract=off), so the results are the bits of the tfjs ops on cpu or wasm. One thread.
+ */
+static napi_value adamw(napi_env env, napi_callback_info info) {
+  size_t argc = 15;
+  napi_value argv[15];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 15) return throw_msg(env, "kit_native.adamw: expected 7 Float32Arrays and 8 numbers");
+  float *arr[7];
+  size_t len[7];
+  for (int i = 0; i < 7; i++)
+    if (!get_f32(env, argv[i], &arr[i], &len[i])) return throw_msg(env, "kit_native.adamw: the first 7 arguments must be Float32Arrays");
+  const size_t n = len[0];
+  for (int i = 1; i < 7; i++)
+    if (len[i] != n) return throw_msg(env, "kit_native.adamw: p, m, v, g and the outputs must have the same length");
+  double c[8];
+  for (int i = 0; i < 8; i++)
+    if (napi_get_value_double(env, argv[7 + i], &c[i]) != napi_ok) return throw_msg(env, "kit_native.adamw: numeric arguments expected");
+  const float b1 = (float)c[0], omb1 = (float)c[1], b2 = (float)c[2], omb2 = (float)c[3], df = (float)c[4],
+              bc2 = (float)c[5], eps = (float)c[6], step = (float)c[7];
+  /* restrict: the outputs are fresh tensors (src/backends/native_kernels.ts allocates them), never the inputs */
+  const float *restrict p = arr[0], *restrict m = arr[1], *restrict v = arr[2], *restrict g = arr[3];
+  float *restrict po = arr[4], *restrict mo = arr[5], *restrict vo = arr[6];
+  for (size_t i = 0; i < n; i++) {
+    const float gi = g[i];
+    const float mi = m[i] * b1 + gi * omb1;
+    const float vi = v[i] * b2 + (gi * gi) * omb2;
+    const float denom = sqrtf(vi) / bc2 + eps;
+    po[i] = p[i] * df - (mi / denom) * step;
+    mo[i] = mi;
+    vo[i] = vi;
+  }
+  return NULL;
+}
+
+/* Coefficients of the float32 erf rational form (src/models/layers.ts ERF_P / ERF_Q, x² Horner, highest first): double
+ * literals rounded to float, as tfjs rounds a JS number. */
+static const float ERF_P[7] = {-2.72614225801306e-10, 2.77068142495902e-8, -2.10102402082508e-6, -5.69250639462346e-5,
+                               -7.34990630326855e-4,  -2.95459980854025e-3, -1.60960333262415e-2};
+static const float ERF_Q[5] = {-1.45660718464996e-5, -2.13374055278905e-4, -1.68282697438203e-3, -7.37332916720468e-3,
+                               -1.42647390514189e-2};
+
+/* Read k Float32Arrays of one length n from argv[0..k). */
+static int same_len_f32(napi_env env, napi_value *argv, int k, float **arr, size_t *n) {
+  size_t len;
+  for (int i = 0; i < k; i++) {
+    if (!get_f32(env, argv[i], &arr[i], &len)) return 0;
+    if (i == 0) *n = len;
+    else if (len != *n) return 0;
+  }
+  return 1;
+}
+
+/*
+ * geluForward(x, y, cdf): cdf = Φ(x) = (1 + erf(x/√2))·0.5, y = x·cdf, with erf the rational form of
+ * src/models/layers.ts `erfRational` on x/√2 clamped to [−4, 4]: the same float32 operations in the same order as
+ * the kit's tfjs composition (so the same bits as on cpu / wasm). One pass instead of ~28 kernel launches.
+ */
+static napi_value gelu_forward(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *a[3];
+  size_t n;
+  if (argc != 3 || !same_len_f32(env, argv, 3, a, &n)) return throw_msg(env, "kit_native.geluForward: x, y, cdf must be Float32Arrays of one length");
+  const float *x = a[0];
+  float *y = a[1], *cdf = a[2];
+  const float sqrt2 = (float)sqrt(2.0); /* Math.SQRT2 in float32 */
+  for (size_t i = 0; i < n; i++) {
+    const float xi = x[i];
+    float xc = xi / sqrt2;
+    xc = xc < -4.0f ? -4.0f : xc; /* two selects (NaN passes through, as in tf.clipByValue): vectorisable */
+    xc = xc > 4.0f ? 4.0f : xc;
+    const float x2 = xc * xc;
+    /* Horner in x², written out (a loop over the coefficients keeps gcc from vectorising the element loop) */
+    float p = x2 * ERF_P[0] + ERF_P[1];
+    p = p * x2 + ERF_P[2];
+    p = p * x2 + ERF_P[3];
+    p = p * x2 + ERF_P[4];
+    p = p * x2 + ERF_P[5];
+    p = p * x2 + ERF_P[6];
+    float q = x2 * ERF_Q[0] + ERF_Q[1];
+    q = q * x2 + ERF_Q[2];
+    q = q * x2 + ERF_Q[3];
+    q = q * x2 + ERF_Q[4];
+    const float c = (1.0f + (xc * p) / q) * 0.5f;
+    cdf[i] = c;
+    y[i] = xi * c;
+  }
+  return NULL;
+}
+
+/* geluBackward(dy, x, cdf, dx): dx = dy·(cdf + x·φ(x)), φ(x) = exp((x·x)·(−0.5))·(1/√(2π)) (order of layers.ts). */
+static napi_value gelu_backward(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *a[4];
+  size_t n;
+  if (argc != 4 || !same_len_f32(env, argv, 4, a, &n)) return throw_msg(env, "kit_native.geluBackward: dy, x, cdf, dx must be Float32Arrays of one length");
+  const float *dy = a[0], *x = a[1], *cdf = a[2];
+  float *dx = a[3];
+  const float inv_sqrt_2pi = (float)(1.0 / sqrt(2.0 * 3.141592653589793)); /* 1 / Math.sqrt(2·Math.PI) in float32 */
+  for (size_t i = 0; i < n; i++) {
+    const float xi = x[i];
+    const float pdf = expf((xi * xi) * -0.5f) * inv_sqrt_2pi;
+    dx[i] = dy[i] * (cdf[i] + xi * pdf);
+  }
+  return NULL;
+}
+
+/*
+ * layerNormForward(x, gamma, beta, y, xhat, rstd, rows, d, eps): per row of d values, μ and the biased σ² (sums in
+ * double, in index order), rstd = 1/√(σ² + eps), xhat = (x − μ)·rstd, y = xhat·γ + β. One pass per row.
+ */
+static napi_value layer_norm_forward(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 9) return throw_msg(env, "kit_native.layerNormForward: expected 6 Float32Arrays and 3 numbers");
+  float *a[6];
+  size_t len[6];
+  for (int i = 0; i < 6; i++)
+    if (!get_f32(env, argv[i], &a[i], &len[i])) return throw_msg(env, "kit_native.layerNormForward: Float32Arrays expected");
+  int64_t rows, d;
+  double eps;
+  if (!get_i64(env, argv[6], &rows) || !get_i64(env, argv[7], &d) || napi_get_value_double(env, argv[8], &eps) != napi_ok || rows < 0 || d < 1)
+    return throw_msg(env, "kit_native.layerNormForward: rows, d, eps expected");
+  const size_t n = (size_t)(rows * d);
+  if (len[0] < n || len[1] < (size_t)d || len[2] < (size_t)d || len[3] < n || len[4] < n || len[5] < (size_t)rows)
+    return throw_msg(env, "kit_native.layerNormForward: an operand is smaller than its shape");
+  const float *x = a[0], *g = a[1], *b = a[2];
+  float *y = a[3], *xh = a[4], *rs = a[5];
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * d;
+    double s = 0.0;
+    for (int64_t j = 0; j < d; j++) s += xr[j];
+    const double mu = s / (double)d;
+    double ss = 0.0;
+    for (int64_t j = 0; j < d; j++) {
+      const double c = (double)xr[j] - mu;
+      ss += c * c;
+    }
+    const double rstd = 1.0 / sqrt(ss / (double)d + eps);
+    rs[r] = (float)rstd;
+    float *xhr = xh + r * d, *yr = y + r * d;
+    for (int64_t j = 0; j < d; j++) {
+      const float h = (float)(((double)xr[j] - mu) * rstd);
+      xhr[j] = h;
+      yr[j] = h * g[j] + b[j];
+    }
+  }
+  return NULL;
+}
+
+/*
+ * layerNormBackward(dy, xhat, rstd, gamma, dx, dgamma, dbeta, rows, d): with ĝ = dy·γ,
+ * dx = rstd·(ĝ − mean(ĝ) − xhat·mean(ĝ·xhat)) per row; dγ = Σ_rows dy·xhat, dβ = Σ_rows dy (double sums, row order).
+ */
+static napi_value layer_norm_backward(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 9) return throw_msg(env, "kit_native.layerNormBackward: expected 7 Float32Arrays and 2 integers");
+  float *a[7];
+  size_t len[7];
+  for (int i = 0; i < 7; i++)
+    if (!get_f32(env, argv[i], &a[i], &len[i])) return throw_msg(env, "kit_native.layerNormBackward: Float32Arrays expected");
+  int64_t rows, d;
+  if (!get_i64(env, argv[7], &rows) || !get_i64(env, argv[8], &d) || rows < 0 || d < 1)
+    return throw_msg(env, "kit_native.layerNormBackward: rows, d expected");
+  const size_t n = (size_t)(rows * d);
+  if (len[0] < n || len[1] < n || len[2] < (size_t)rows || len[3] < (size_t)d || len[4] < n || len[5] < (size_t)d || len[6] < (size_t)d)
+    return throw_msg(env, "kit_native.layerNormBackward: an operand is smaller than its shape");
+  const float *dy = a[0], *xh = a[1], *rs = a[2], *g = a[3];
+  float *dx = a[4], *dg = a[5], *db = a[6];
+  double *acc = (double *)calloc((size_t)(2 * d), sizeof(double));
+  if (!acc) return throw_msg(env, "kit_native.layerNormBackward: out of memory");
+  for (int64_t r = 0; r < rows; r++) {
+    const float *dyr = dy + r * d, *xhr = xh + r * d;
+    double m1 = 0.0, m2 = 0.0;
+    for (int64_t j = 0; j < d; j++) {
+      const double gh = (double)dyr[j] * (double)g[j];
+      m1 += gh;
+      m2 += gh * (double)xhr[j];
+      acc[j] += (double)dyr[j] * (double)xhr[j];
+      acc[d + j] += (double)dyr[j];
+    }
+    m1 /= (double)d;
+    m2 /= (double)d;
+    const double rstd = (double)rs[r];
+    float *dxr = dx + r * d;
+    for (int64_t j = 0; j < d; j++) {
+      const double gh = (double)dyr[j] * (double)g[j];
+      dxr[j] = (float)(rstd * (gh - m1 - (double)xhr[j] * m2));
+    }
+  }
+  for (int64_t j = 0; j < d; j++) {
+    dg[j] = (float)acc[j];
+    db[j] = (float)acc[d + j];
+  }
+  free(acc);
+  return NULL;
+}
+
+/*
+ * batchNorm(x, mean, variance, offset, scale, y, rows, c, eps): inference batch norm over the last axis (NHWC):
+ * y[r, j] = (x[r, j] − mean[j])·k[j] + offset[j], k[j] = scale[j] / √(variance[j] + eps) (k in double, rounded once).
+ * mean / variance / offset / scale: c values, 1 value (broadcast), or empty (offset 0, scale 1).
+ */
+static napi_value batch_norm(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 9) return throw_msg(env, "kit_native.batchNorm: expected 6 Float32Arrays and 3 numbers");
+  float *a[6];
+  size_t len[6];
+  for (int i = 0; i < 6; i++)
+    if (!get_f32(env, argv[i], &a[i], &len[i])) return throw_msg(env, "kit_native.batchNorm: Float32Arrays expected");
+  int64_t rows, c;
+  double eps;
+  if (!get_i64(env, argv[6], &rows) || !get_i64(env, argv[7], &c) || napi_get_value_double(env, argv[8], &eps) != napi_ok || rows < 0 || c < 1)
+    return throw_msg(env, "kit_native.batchNorm: rows, c, eps expected");
+  if (len[0] < (size_t)(rows * c) || len[5] < (size_t)(rows * c)) return throw_msg(env, "kit_native.batchNorm: x or y is smaller than its shape");
+  for (int i = 1; i < 5; i++)
+    if (len[i] != (size_t)c && len[i] != 1 && !(len[i] == 0 && i >= 3)) return throw_msg(env, "kit_native.batchNorm: mean/variance/offset/scale must have c or 1 values");
+  float *k = (float *)malloc(sizeof(float) * (size_t)c * 3);
+  if (!k) return throw_msg(env, "kit_native.batchNorm: out of memory");
+  float *mu = k + c, *off = k + 2 * c;
+  for (int64_t j = 0; j < c; j++) {
+    const double sc = len[4] == 0 ? 1.0 : (double)a[4][len[4] == 1 ? 0 : j];
+    const double var = (double)a[2][len[2] == 1 ? 0 : j];
+    k[j] = (float)(sc / sqrt(var + eps));
+    mu[j] = a[1][len[1] == 1 ? 0 : j];
+    off[j] = len[3] == 0 ? 0.0f : a[3][len[3] == 1 ? 0 : j];
+  }
+  const float *x = a[0];
+  float *y = a[5];
+  for (int64_t r = 0; r < rows; r++) {
+    const float *restrict xr = x + r * c;
+    float *restrict yr = y + r * c;
+    for (int64_t j = 0; j < c; j++) yr[j] = (xr[j] - mu[j]) * k[j] + off[j];
+  }
+  free(k);
+  return NULL;
+}
 
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -383,6 +638,12 @@ static napi_value init(napi_env env, napi_value exports) {
       {"conv2dBackpropInput", NULL, conv2d_backprop_input, NULL, NULL, NULL, napi_enumerable, NULL},
       {"conv2dBackpropFilter", NULL, conv2d_backprop_filter, NULL, NULL, NULL, napi_enumerable, NULL},
       {"biasAct", NULL, bias_act, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"adamw", NULL, adamw, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"geluForward", NULL, gelu_forward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"geluBackward", NULL, gelu_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"layerNormForward", NULL, layer_norm_forward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"layerNormBackward", NULL, layer_norm_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"batchNorm", NULL, batch_norm, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getThreads", NULL, get_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setSmallGemm", NULL, set_small_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -390,7 +651,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value version;
-  if (napi_create_int32(env, 3, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
+  if (napi_create_int32(env, 8, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }
 

@@ -16,7 +16,16 @@ import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backends/backend';
 import {
+  fusedAdamWActive,
+  fusedGeluActive,
+  KIT_ADAMW,
+  KIT_GELU,
+  KIT_GELU_GRAD,
+  KIT_LAYER_NORM,
+  KIT_LAYER_NORM_GRAD,
+  fusedLayerNormActive,
   loadNativeAddon,
+  NATIVE_FUSED_KERNELS,
   NATIVE_KIT_KERNELS,
   nativeAddonPath,
   nativeKernelsActive,
@@ -26,6 +35,9 @@ import {
 import { SeedStream } from '../src/utils/random';
 import { memoryGrowth } from '../src/utils/leak';
 import { projectRoot } from '../src/utils/fs';
+import { AdamW } from '../src/training/adamw';
+import { gelu, layerNorm } from '../src/models/layers';
+import { ParamStore, constantInit } from '../src/models/params';
 
 /** Max |native − cpu| allowed, relative to max(1, max |cpu|). */
 const REL_TOL = 1e-4;
@@ -54,7 +66,11 @@ type Outs = { shape: number[]; values: Float32Array }[];
 
 async function run(backend: 'cpu' | 'native', fn: () => tf.Tensor[]): Promise<Outs> {
   if (backend === 'cpu') await tf.setBackend('cpu');
-  else await initBackend('native', { quiet: true });
+  else {
+    await initBackend('native', { quiet: true });
+    // (before the fix in initBackend, a repeated initBackend('native') left tfjs on cpu: this compared cpu with cpu)
+    assert.equal(tf.getBackend(), 'wasm', 'the native path runs on the wasm backend');
+  }
   const outs = tf.tidy(fn);
   const res = outs.map((o) => ({ shape: o.shape.slice(), values: Float32Array.from(o.dataSync()) }));
   tf.dispose(outs);
@@ -91,7 +107,7 @@ test('initBackend("native") registers the native kernels on wasm and reports thr
   assert.equal(info.tfjsBackend, 'wasm');
   assert.equal(tf.getBackend(), 'wasm');
   assert.ok(info.native, 'native info');
-  assert.deepEqual(info.native.kernels, [...NATIVE_KIT_KERNELS]);
+  assert.deepEqual(info.native.kernels, [...NATIVE_KIT_KERNELS, ...NATIVE_FUSED_KERNELS]);
   assert.ok(info.native.threads >= 1);
   assert.equal(nativeThreads(), info.native.threads);
   assert.match(info.native.blas, /OpenBLAS/);
@@ -141,7 +157,7 @@ for (const [i, c] of MAT_CASES.entries()) {
   });
 }
 
-for (const activation of ['linear', 'relu', 'relu6', 'leakyrelu', 'elu'] as const) {
+for (const activation of ['linear', 'relu', 'relu6', 'leakyrelu', 'elu', 'sigmoid'] as const) {
   test(`fused matMul (bias + ${activation}) forward + gradients vs cpu`, { skip }, async () => {
     const av = randn(`fm.${activation}.a`, [12, 5]);
     const a3 = randn(`fm.${activation}.a3`, [2, 6, 5]);
@@ -224,7 +240,7 @@ function stepValues(vars: tf.Variable[], x: tf.Tensor4D): () => tf.Scalar {
     const seq = h2.reshape([4, 64, 16]); // [B, L, C]
     const qs = tf.matMul(seq.reshape([256, 16]), q).reshape([4, 64, 16]); // [B·L, C] · [C, C] → [B, L, C]
     const att = tf.softmax(tf.matMul(qs, seq, false, true).div(4)); // [4, 64, 64]
-    const o = tf.matMul(att, seq).mean(1); // [4, 16]
+    const o = gelu(layerNorm(tf.matMul(att, seq).mean(1), tf.fill([16], 1.5), tf.fill([16], 0.1))); // [4, 16]: the fused LayerNorm and GELU too
     const y = tf.fused.matMul({ a: o, b: m as tf.Tensor2D, activation: 'relu' }); // [4, 8]
     return y.square().mean() as tf.Scalar;
   };
@@ -299,6 +315,190 @@ test('a training step on the native path leaves no tensors or data buffers behin
   assert.deepEqual(g, { tensors: 0, dataBuffers: 0 });
   tf.dispose([...vars, x]);
   opt.dispose();
+});
+
+// ---------------------------------------------------------------------------------------------
+// FusedBatchNorm (the RN50 prior's frozen BN)
+
+test('batchNorm (NHWC, per-channel and scalar statistics, with and without offset/scale) forward + gradients vs cpu', { skip }, async () => {
+  const xv = randn('bn.x', [2, 5, 6, 8], 2);
+  const mv = randn('bn.m', [8]);
+  const vv = { shape: [8], data: randn('bn.v', [8]).data.map((v) => v * v + 0.1) };
+  const ov = randn('bn.o', [8]);
+  const sv = randn('bn.s', [8]);
+  await agree('batchNorm', () => {
+    const [x, m, v, o, sc] = [t(xv), t(mv), t(vv), t(ov), t(sv)];
+    const full = tf.batchNorm(x, m, v, o, sc, 1e-5);
+    const bare = tf.batchNorm(x, m, v, undefined, undefined, 1e-3);
+    const scalarStats = tf.batchNorm(x, tf.scalar(0.3), tf.scalar(2), tf.scalar(-1), tf.scalar(0.5), 1e-5);
+    const grads = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(tf.batchNorm(a, m, v, b, c, 1e-5), x)))([x, o, sc]);
+    return [full, bare, scalarStats, ...grads];
+  });
+  // statistics of x's full shape are not per-channel: wasm's own kernel runs (and must still agree)
+  await agree('batchNorm full-shape stats', () => [tf.batchNorm(t(xv), t(xv).mul(0.5), t(xv).square().add(1), undefined, undefined, 1e-5)]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Fused AdamW (KitAdamW)
+
+/** 4 AdamW steps over decayed, non-decayed and gradient-less parameters; the final p, m, v bits. */
+async function adamwRun(backend: 'cpu' | 'wasm' | 'native'): Promise<{ values: Float32Array[]; fused: boolean; kernels: string[] }> {
+  if (backend === 'cpu') await tf.setBackend('cpu');
+  else await initBackend(backend, { quiet: true });
+  const store = new ParamStore(new SeedStream(0));
+  const shapes: [string, number[]][] = [['fc.weight', [7, 5]], ['fc.bias', [5]], ['blk.weight', [3, 4, 2]], ['unused.weight', [2, 2]]];
+  const vars = shapes.map(([k, sh]) => {
+    const v = store.add(k, sh, constantInit(0), 'raw');
+    v.assign(t(randn(`adamw.p.${k}`, sh)));
+    return v;
+  });
+  const opt = new AdamW(store.list(), { beta1: 0.9, beta2: 0.98, eps: 1e-8, weightDecay: 0.3, noDecay: 'open_clip' });
+  const fused = fusedAdamWActive();
+  let kernels: string[] = [];
+  for (let step = 0; step < 4; step++) {
+    const grads: Record<string, tf.Tensor> = {};
+    // the last parameter gets no gradient (skipped, as PyTorch does); gradients span several magnitudes
+    vars.slice(0, 3).forEach((v, i) => {
+      grads[v.name] = t(randn(`adamw.g.${step}.${i}`, v.shape, 10 ** (i - 2)));
+    });
+    const lr = [1e-3, 5e-2, 0.1, 3e-4][step];
+    if (step === 3) kernels = (await tf.profile(() => opt.apply(grads, lr))).kernels.map((k) => k.name);
+    else opt.apply(grads, lr);
+    tf.dispose(Object.values(grads));
+  }
+  const values = [...vars, ...opt.stateTensors().values()].map((v) => Float32Array.from(v.dataSync()));
+  opt.dispose();
+  store.dispose();
+  return { values, fused, kernels };
+}
+
+test('fused AdamW: one kernel launch, the same bits as the tfjs-op AdamW on cpu and wasm', { skip }, async () => {
+  const cpu = await adamwRun('cpu');
+  const wasm = await adamwRun('wasm');
+  const native = await adamwRun('native');
+  assert.equal(cpu.fused, false);
+  assert.equal(wasm.fused, false, 'plain wasm has no KitAdamW');
+  assert.equal(native.fused, true, 'the native path uses KitAdamW');
+  assert.deepEqual(native.kernels, [KIT_ADAMW], 'one launch per step');
+  assert.ok(wasm.kernels.length > 20, `tfjs-op AdamW: ${wasm.kernels.length} launches`);
+  assert.equal(native.values.length, 4 + 8);
+  for (let k = 0; k < cpu.values.length; k++) {
+    assert.deepEqual(native.values[k], cpu.values[k], `tensor ${k}: native vs cpu`);
+    assert.deepEqual(native.values[k], wasm.values[k], `tensor ${k}: native vs wasm`);
+  }
+  // the gradient-less parameter and its moments were not touched
+  assert.deepEqual(native.values[3], Float32Array.from(randn('adamw.p.unused.weight', [2, 2]).data));
+  assert.ok(native.values[10].every((x) => x === 0) && native.values[11].every((x) => x === 0));
+});
+
+test('fused AdamW: no tensor or buffer growth across steps', { skip }, async () => {
+  await initBackend('native', { quiet: true });
+  const store = new ParamStore(new SeedStream(0));
+  const w = store.add('fc.weight', [16, 8], constantInit(0.5), 'raw');
+  const b = store.add('fc.bias', [8], constantInit(0.1), 'raw');
+  const opt = new AdamW(store.list(), { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, noDecay: 'open_clip' });
+  const gw = tf.ones([16, 8]);
+  const gb = tf.ones([8]);
+  const g = await memoryGrowth(() => opt.apply({ [w.name]: gw, [b.name]: gb }, 1e-3), 3);
+  assert.deepEqual(g, { tensors: 0, dataBuffers: 0 });
+  tf.dispose([gw, gb]);
+  opt.dispose();
+  store.dispose();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Fused GELU (KitGelu / KitGeluGrad)
+
+/** gelu(x) and d/dx Σ gelu(x)·w on `backend` (w weights the gradient so every element's dy differs). */
+async function geluRun(backend: 'cpu' | 'wasm' | 'native', shape: number[]): Promise<{ y: Float32Array; dx: Float32Array; fused: boolean; kernels: string[] }> {
+  if (backend === 'cpu') await tf.setBackend('cpu');
+  else await initBackend(backend, { quiet: true });
+  const xv = randn(`gelu.x.${shape}`, shape, 3);
+  // the clamp of erf's argument (|x/√2| > 4), the origin and tiny values
+  [-10, -6, -5.66, -1e-8, 0, 3e-8, 5.65, 5.7, 12].forEach((v, i) => {
+    if (i < xv.data.length) xv.data[i] = v;
+  });
+  const x = t(xv);
+  const w = t(randn(`gelu.w.${shape}`, shape));
+  const fused = fusedGeluActive('float32');
+  // 'unnamed scope' is tf.customGrad's own record, not a kernel launch
+  const kernels = (await tf.profile(() => tf.dispose(gelu(x)))).kernels.map((k) => k.name).filter((n) => n !== 'unnamed scope');
+  const y = tf.tidy(() => gelu(x));
+  const dx = tf.tidy(() => tf.grad((a: tf.Tensor) => tf.sum(tf.mul(gelu(a), w)))(x));
+  const out = { y: Float32Array.from(y.dataSync()), dx: Float32Array.from(dx.dataSync()), fused, kernels };
+  tf.dispose([x, w, y, dx]);
+  return out;
+}
+
+for (const shape of [[7], [4, 51, 48], [2, 3, 1029]]) {
+  test(`fused GELU ${JSON.stringify(shape)}: one launch, forward bits of the tfjs composition on cpu and wasm, gradient vs cpu`, { skip }, async () => {
+    const cpu = await geluRun('cpu', shape);
+    const wasm = await geluRun('wasm', shape);
+    const native = await geluRun('native', shape);
+    assert.equal(wasm.fused, false);
+    assert.equal(native.fused, true);
+    assert.deepEqual(native.kernels, [KIT_GELU]);
+    assert.ok(wasm.kernels.length > 20, `composed GELU: ${wasm.kernels.length} launches`);
+    assert.deepEqual(native.y, cpu.y, 'forward: native vs cpu bits');
+    assert.deepEqual(native.y, wasm.y, 'forward: native vs wasm bits');
+    let maxDiff = 0;
+    let maxRef = 0;
+    for (let i = 0; i < cpu.dx.length; i++) {
+      maxRef = Math.max(maxRef, Math.abs(cpu.dx[i]));
+      maxDiff = Math.max(maxDiff, Math.abs(cpu.dx[i] - native.dx[i]));
+    }
+    assert.ok(maxRef > 0);
+    // exp may round differently (cpu: Math.exp in double; native: expf): a few ulp at most
+    assert.ok(maxDiff <= 1e-6 * Math.max(1, maxRef), `gradient: max |native − cpu| ${maxDiff} (max |cpu| ${maxRef})`);
+  });
+}
+
+test('fused GELU: the gradient launches one kernel; no tensor growth over forward + backward', { skip }, async () => {
+  await initBackend('native', { quiet: true });
+  const x = t(randn('gelu.growth', [8, 16]));
+  const gradF = tf.grad((a: tf.Tensor) => tf.sum(gelu(a)));
+  const prof = await tf.profile(() => tf.dispose(gradF(x)));
+  assert.ok(prof.kernels.some((k) => k.name === KIT_GELU_GRAD), prof.kernels.map((k) => k.name).join(','));
+  const g = await memoryGrowth(() => tf.dispose(gradF(x)), 3);
+  assert.deepEqual(g, { tensors: 0, dataBuffers: 0 });
+  x.dispose();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Fused LayerNorm (KitLayerNorm / KitLayerNormGrad)
+
+for (const [shape, offset] of [[[7, 5], 0], [[3, 17, 64], 0], [[2, 3, 4, 33], 100]] as [number[], number][]) {
+  test(`fused LayerNorm ${JSON.stringify(shape)} (mean offset ${offset}): forward and gradients (x, γ, β) vs cpu`, { skip }, async () => {
+    const d = shape[shape.length - 1];
+    const xv = randn(`ln.x.${shape}`, shape, 2);
+    for (let i = 0; i < xv.data.length; i++) xv.data[i] += offset;
+    const gv = randn(`ln.g.${shape}`, [d]);
+    const bv = randn(`ln.b.${shape}`, [d]);
+    const wv = randn(`ln.w.${shape}`, shape);
+    await agree(`layerNorm ${shape}`, () => {
+      const [x, g, b, w] = [t(xv), t(gv), t(bv), t(wv)];
+      const y = layerNorm(x, g, b);
+      const grads = tf.grads((a: tf.Tensor, c: tf.Tensor, e: tf.Tensor) => tf.sum(tf.mul(layerNorm(a, c, e), w)))([x, g, b]);
+      return [y, ...grads];
+    });
+  });
+}
+
+test('fused LayerNorm: one launch forward, one backward; no tensor growth; unsupported γ falls back', { skip }, async () => {
+  await initBackend('native', { quiet: true });
+  const x = t(randn('ln.one', [4, 8, 16]));
+  const g = tf.ones([16]);
+  const b = tf.zeros([16]);
+  assert.ok(fusedLayerNormActive(x, g, b), `${tf.getBackend()} ${String(!!tf.getKernel(KIT_LAYER_NORM, 'wasm'))} ${x.dtype} ${g.dtype} ${g.rank} ${g.size}`);
+  const fwd = (await tf.profile(() => tf.dispose(layerNorm(x, g, b)))).kernels.map((k) => k.name).filter((n) => n !== 'unnamed scope');
+  assert.deepEqual(fwd, [KIT_LAYER_NORM]);
+  const gradF = tf.grads((a: tf.Tensor, c: tf.Tensor, e: tf.Tensor) => tf.sum(layerNorm(a, c, e)));
+  const bwd = (await tf.profile(() => tf.dispose(gradF([x, g, b])))).kernels.map((k) => k.name);
+  assert.ok(bwd.includes(KIT_LAYER_NORM_GRAD), bwd.join(','));
+  assert.deepEqual(await memoryGrowth(() => tf.dispose(gradF([x, g, b])), 3), { tensors: 0, dataBuffers: 0 });
+  const g2 = tf.ones([1, 16]); // not a [D] vector: the composed form runs
+  assert.equal(fusedLayerNormActive(x, g2, b), false);
+  tf.dispose([x, g, b, g2]);
 });
 
 test('initBackend("wasm") after native puts back the kernels the native ones replaced', { skip }, async () => {

@@ -144,7 +144,11 @@ export async function initBackend(
   if (wanted !== undefined && !isBackendName(wanted)) {
     throw new Error(`KIT_BACKEND='${wanted}' is not a backend: use one of ${BACKEND_ORDER.join(', ')} or auto`);
   }
-  if (current && (wanted === undefined || wanted === current.name)) return current;
+  if (current && (wanted === undefined || wanted === current.name)) {
+    // asked for by name after a direct tf.setBackend elsewhere (e.g. 'cpu'): make it the active tfjs backend again
+    if (wanted !== undefined && tf.getBackend() !== current.tfjsBackend) await tf.setBackend(current.tfjsBackend);
+    return current;
+  }
 
   const skipped: { name: BackendName; reason: string }[] = [];
   const candidates: BackendName[] = wanted ? [wanted as BackendName] : [...BACKEND_ORDER];

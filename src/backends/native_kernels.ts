@@ -13,9 +13,13 @@
  * | `Conv2D` | im2col (row chunks of ≤ 64 MB) + `cblas_sgemm`; a 1×1 stride-1 conv is one product on the input |
  * | `Conv2DBackpropInput` | `dy · Wᵀ` + col2im |
  * | `Conv2DBackpropFilter` | `im2col(x)ᵀ · dy`, chunks accumulated in order |
+ * | `FusedBatchNorm` | one pass over NHWC with the per-channel factor scale/√(var + eps) computed once (the RN50 prior's frozen BN) |
  *
- * Cases the native kernels do not cover (non-float32, NCHW, general batch broadcasting, prelu/elu/sigmoid
- * epilogues) run the kernel that was registered before (the kit's wasm kernel or wasm's own).
+ * | `KitAdamW` (new kernel) | one AdamW step of every parameter in one launch (`fusedAdamW`, used by src/training/adamw.ts when `fusedAdamWActive()`) |
+ * | `KitLayerNorm`, `KitLayerNormGrad` (new) | LayerNorm over the last axis forward / gradient (x̂, rstd, dγ, dβ), one launch each, double sums (`fusedLayerNorm`, used by src/models/layers.ts `layerNorm`) |
+ * | `KitGelu`, `KitGeluGrad` (new) | the kit's exact GELU (erf rational form) forward / gradient, one launch each (`fusedGelu`, used by src/models/layers.ts `gelu`) |
+ *
+ * Cases the native kernels do not cover (non-float32, NCHW, general batch broadcasting, the prelu epilogue) run the kernel that was registered before (the kit's wasm kernel or wasm's own).
  *
  * Element-wise ops stay on wasm: a native Add/Sub/Multiply/RealDiv (one C loop on the heap views, tried
  * in this branch) was slower than wasm's SIMD kernels on [32, 32, 128] (160 vs 69 µs, best of 6) and
@@ -37,14 +41,14 @@ type Backend = tf.KernelBackend;
 
 const BACKEND = 'wasm';
 /** The addon's ABI version this module speaks (native/kit_native.c `abiVersion`). */
-const ADDON_ABI = 3;
+const ADDON_ABI = 8;
 /** globalThis key: kernels that were registered before the native ones (fallback and restore). */
 const PREVIOUS_KEY = Symbol.for('priorclip-kit.nativeKernels.previous');
 /** globalThis key: the loaded addon (one per process, whatever copy of this module loads it). */
 const ADDON_KEY = Symbol.for('priorclip-kit.nativeKernels.addon');
 
 /** Names of the kernels the native path replaces on the wasm backend, in registration order. */
-export const NATIVE_KIT_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'] as const;
+export const NATIVE_KIT_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'FusedBatchNorm'] as const;
 
 /** The addon's functions (native/kit_native.c). Sizes are element counts; arrays are written in place. */
 export interface NativeAddon {
@@ -61,8 +65,26 @@ export interface NativeAddon {
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, ...geometry: number[]): void;
   /** df = gradient of conv2d w.r.t. the filter (overwritten). */
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, df: Float32Array, ...geometry: number[]): void;
-  /** y[r, j] = act(y[r, j] + bias[j]); act 0 linear, 1 relu, 2 relu6, 3 leakyrelu(alpha). */
+  /** y[r, j] = act(y[r, j] + bias[j]); act 0 linear, 1 relu, 2 relu6, 3 leakyrelu(alpha), 4 elu, 5 sigmoid. */
   biasAct(y: Float32Array, bias: Float32Array, rows: number, n: number, act: number, alpha: number): void;
+  /**
+   * One AdamW step of one parameter into pOut/mOut/vOut (float32 ops in the order of src/training/adamw.ts):
+   * m' = m·β1 + g·(1−β1); v' = v·β2 + g²·(1−β2); p' = p·decayFactor − m' / (sqrt(v')/bc2Sqrt + ε) · stepSize.
+   */
+  adamw(
+    p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, pOut: Float32Array, mOut: Float32Array, vOut: Float32Array,
+    beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number, decayFactor: number, bc2Sqrt: number, eps: number, stepSize: number,
+  ): void;
+  /** cdf = Φ(x) by the kit's float32 erf rational form (src/models/layers.ts), y = x·cdf: the bits of the tfjs composition. */
+  geluForward(x: Float32Array, y: Float32Array, cdf: Float32Array): void;
+  /** dx = dy·(cdf + x·φ(x)). */
+  geluBackward(dy: Float32Array, x: Float32Array, cdf: Float32Array, dx: Float32Array): void;
+  /** Per row of d: rstd = 1/√(σ² + eps) (biased σ², double sums), xhat = (x − μ)·rstd, y = xhat·γ + β. */
+  layerNormForward(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, xhat: Float32Array, rstd: Float32Array, rows: number, d: number, eps: number): void;
+  /** dx = rstd·(ĝ − mean ĝ − xhat·mean(ĝ·xhat)), ĝ = dy·γ; dγ = Σ dy·xhat, dβ = Σ dy over rows. */
+  layerNormBackward(dy: Float32Array, xhat: Float32Array, rstd: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, rows: number, d: number): void;
+  /** Inference batch norm over the last axis: y = (x − mean)·scale/√(variance + eps) + offset (per-channel arrays of c or 1 values; offset/scale may be empty). */
+  batchNorm(x: Float32Array, mean: Float32Array, variance: Float32Array, offset: Float32Array, scale: Float32Array, y: Float32Array, rows: number, c: number, eps: number): void;
   /** OpenBLAS thread count. */
   setThreads(n: number): void;
   getThreads(): number;
@@ -259,7 +281,12 @@ function batchMatMul(addon: NativeAddon): tf.KernelFunc {
   };
 }
 
-const FUSED_ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2, leakyrelu: 3 };
+/**
+ * Epilogues done natively. All but prelu: tfjs-wasm 4.22's own _FusedMatMul gives wrong values when the right
+ * operand is broadcast over the batch ([2,2,3]·[1,3,2] + bias: 1.6 where cpu gives 1.9), so falling back to it
+ * is avoided wherever the addon can do the epilogue itself.
+ */
+const FUSED_ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2, leakyrelu: 3, elu: 4, sigmoid: 5 };
 
 function fusedMatMul(addon: NativeAddon): tf.KernelFunc {
   return (args: KernelArgs) => {
@@ -348,6 +375,252 @@ function conv2DBackpropFilter(addon: NativeAddon): tf.KernelFunc {
 }
 
 // ---------------------------------------------------------------------------------------------
+// FusedBatchNorm (inference form; tfjs composes its gradient from other ops)
+
+function batchNorm(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { x, mean, variance, offset, scale } = args.inputs as { x: TensorInfo; mean: TensorInfo; variance: TensorInfo; offset?: TensorInfo; scale?: TensorInfo };
+    const { varianceEpsilon } = args.attrs as unknown as { varianceEpsilon: number };
+    const c = x.shape.length > 0 ? x.shape[x.shape.length - 1] : 0;
+    const perChannel = (t: TensorInfo | undefined, optional: boolean): boolean =>
+      t === undefined ? optional : t.dtype === 'float32' && (prod(t.shape) === c || prod(t.shape) === 1);
+    if (x.dtype !== 'float32' || c < 1 || !perChannel(mean, false) || !perChannel(variance, false) || !perChannel(offset, true) || !perChannel(scale, true)) {
+      return fallback('FusedBatchNorm', args);
+    }
+    const backend = heapBackend(args.backend);
+    const out = backend.makeOutput([...x.shape], 'float32');
+    const rows = prod(x.shape) / c;
+    if (rows > 0) {
+      const none = new Float32Array(0);
+      addon.batchNorm(f32(backend, x), f32(backend, mean), f32(backend, variance), offset ? f32(backend, offset) : none, scale ? f32(backend, scale) : none, f32(backend, out), rows, c, varianceEpsilon);
+    }
+    return out;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused AdamW: one kernel launch for the update of every parameter (instead of ~12 per parameter)
+
+/** Name of the kit's fused AdamW kernel (registered on wasm by the native path only). */
+export const KIT_ADAMW = 'KitAdamW';
+
+/** The scalars of one AdamW step (the same numbers src/training/adamw.ts passes to the tfjs ops). */
+export interface AdamWScalars {
+  beta1: number;
+  oneMinusBeta1: number;
+  beta2: number;
+  oneMinusBeta2: number;
+  /** √(1 − β2^t). */
+  bc2Sqrt: number;
+  eps: number;
+  /** lr / (1 − β1^t). */
+  stepSize: number;
+}
+
+/** Inputs p0 m0 v0 g0 p1 …; attrs: the scalars and `decayFactors` (1 − lr·wd, or 1, per parameter). Outputs p0' m0' v0' p1' …. */
+function kitAdamW(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const ins = args.inputs as Record<string, TensorInfo>;
+    const a = args.attrs as unknown as AdamWScalars & { decayFactors: number[] };
+    const n = a.decayFactors.length;
+    const backend = heapBackend(args.backend);
+    const quad: TensorInfo[][] = [];
+    for (let i = 0; i < n; i++) {
+      const q = [ins[`p${i}`], ins[`m${i}`], ins[`v${i}`], ins[`g${i}`]];
+      const size = prod(q[0].shape);
+      for (const t of q) {
+        if (!t || t.dtype !== 'float32' || prod(t.shape) !== size) throw new Error(`${KIT_ADAMW}: parameter ${i}: p, m, v, g must be float32 tensors of one size`);
+      }
+      quad.push(q);
+    }
+    // Allocate every output first, THEN take the heap views (an allocation may grow and detach the heap).
+    const outs = quad.map((q) => [q[0].shape, q[0].shape, q[0].shape].map((sh) => backend.makeOutput([...sh], 'float32')));
+    quad.forEach((q, i) => {
+      if (prod(q[0].shape) === 0) return;
+      const [p, m, v, g] = q.map((t) => f32(backend, t));
+      const [po, mo, vo] = outs[i].map((t) => f32(backend, t));
+      addon.adamw(p, m, v, g, po, mo, vo, a.beta1, a.oneMinusBeta1, a.beta2, a.oneMinusBeta2, a.decayFactors[i], a.bc2Sqrt, a.eps, a.stepSize);
+    });
+    return outs.flat();
+  };
+}
+
+/** True when the fused AdamW kernel can run here (the native path is the active backend's kernel set). */
+export function fusedAdamWActive(): boolean {
+  return tf.getBackend() === BACKEND && tf.getKernel(KIT_ADAMW, BACKEND) !== undefined;
+}
+
+/**
+ * One AdamW step of every parameter in ONE kernel launch (native path only; check `fusedAdamWActive()`).
+ * Returns [p', m', v'] per parameter (new tensors; the caller assigns and disposes them). Bit-identical to the
+ * tfjs-op formula of src/training/adamw.ts on cpu and wasm (test/backend_native.test.ts).
+ */
+export function fusedAdamW(
+  params: { p: tf.Tensor; m: tf.Tensor; v: tf.Tensor; g: tf.Tensor; decayFactor: number }[],
+  s: AdamWScalars,
+): [tf.Tensor, tf.Tensor, tf.Tensor][] {
+  if (params.length === 0) return [];
+  const inputs: Record<string, tf.Tensor> = {};
+  params.forEach((q, i) => {
+    inputs[`p${i}`] = q.p;
+    inputs[`m${i}`] = q.m;
+    inputs[`v${i}`] = q.v;
+    inputs[`g${i}`] = q.g;
+  });
+  const attrs = { ...s, decayFactors: params.map((q) => q.decayFactor) };
+  const out = tf.engine().runKernel(KIT_ADAMW, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  return params.map((_, i) => [out[3 * i], out[3 * i + 1], out[3 * i + 2]]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused exact GELU (the kit's erf rational form): one launch forward, one backward
+
+/** Kernel names of the fused GELU (registered on wasm by the native path only). */
+export const KIT_GELU = 'KitGelu';
+export const KIT_GELU_GRAD = 'KitGeluGrad';
+
+function checkF32(name: string, ts: TensorInfo[]): void {
+  const n = prod(ts[0].shape);
+  for (const t of ts) {
+    if (!t || t.dtype !== 'float32' || prod(t.shape) !== n) throw new Error(`${name}: float32 inputs of one size expected`);
+  }
+}
+
+/** x → [y, cdf]. */
+function kitGelu(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    checkF32(KIT_GELU, [x]);
+    const backend = heapBackend(args.backend);
+    const y = backend.makeOutput([...x.shape], 'float32');
+    const cdf = backend.makeOutput([...x.shape], 'float32');
+    if (prod(x.shape) > 0) addon.geluForward(f32(backend, x), f32(backend, y), f32(backend, cdf));
+    return [y, cdf];
+  };
+}
+
+/** dy, x, cdf → dx. */
+function kitGeluGrad(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { dy, x, cdf } = args.inputs as { dy: TensorInfo; x: TensorInfo; cdf: TensorInfo };
+    checkF32(KIT_GELU_GRAD, [dy, x, cdf]);
+    const backend = heapBackend(args.backend);
+    return withOutput(backend, [...x.shape], [dy, x, cdf], ([d, xv, c], out) => addon.geluBackward(d, xv, c, out));
+  };
+}
+
+/** True when the fused GELU can run here (the native path is active) for a tensor of `dtype`. */
+export function fusedGeluActive(dtype: tf.DataType): boolean {
+  return dtype === 'float32' && tf.getBackend() === BACKEND && tf.getKernel(KIT_GELU, BACKEND) !== undefined;
+}
+
+/**
+ * Exact GELU in one kernel launch (gradient: one more), for src/models/layers.ts `gelu` on the native path:
+ * the same float32 operations as its tfjs composition (forward bits equal on cpu / wasm; tested).
+ */
+export function fusedGelu(x: tf.Tensor): tf.Tensor {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const xs = args[0] as tf.Tensor;
+    const save = args[1] as tf.GradSaveFunc;
+    const [y, cdf] = tf.engine().runKernel(KIT_GELU, { x: xs } as unknown as tf.NamedTensorMap, {}) as tf.Tensor[];
+    save([xs, cdf]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
+        tf.engine().runKernel(KIT_GELU_GRAD, { dy, x: saved[0], cdf: saved[1] } as unknown as tf.NamedTensorMap, {}) as tf.Tensor,
+      ],
+    };
+  });
+  return tf.tidy(() => f(x));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused LayerNorm over the last axis: one launch forward, one backward
+
+export const KIT_LAYER_NORM = 'KitLayerNorm';
+export const KIT_LAYER_NORM_GRAD = 'KitLayerNormGrad';
+
+/** x [..., D], gamma [D], beta [D]; attr eps → [y [..., D], xhat [..., D], rstd [..., 1]]. */
+function kitLayerNorm(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { x, gamma, beta } = args.inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
+    const { eps } = args.attrs as unknown as { eps: number };
+    const d = x.shape[x.shape.length - 1];
+    checkF32(KIT_LAYER_NORM, [gamma, beta]);
+    checkF32(KIT_LAYER_NORM, [x]);
+    if (prod(gamma.shape) !== d) throw new Error(`${KIT_LAYER_NORM}: gamma has ${prod(gamma.shape)} values for a last axis of ${d}`);
+    const rows = prod(x.shape) / d;
+    const backend = heapBackend(args.backend);
+    const y = backend.makeOutput([...x.shape], 'float32');
+    const xhat = backend.makeOutput([...x.shape], 'float32');
+    const rstd = backend.makeOutput([...x.shape.slice(0, -1), 1], 'float32');
+    if (rows > 0) addon.layerNormForward(f32(backend, x), f32(backend, gamma), f32(backend, beta), f32(backend, y), f32(backend, xhat), f32(backend, rstd), rows, d, eps);
+    return [y, xhat, rstd];
+  };
+}
+
+/** dy, xhat, rstd, gamma → [dx, dgamma [D], dbeta [D]]. */
+function kitLayerNormGrad(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { dy, xhat, rstd, gamma } = args.inputs as { dy: TensorInfo; xhat: TensorInfo; rstd: TensorInfo; gamma: TensorInfo };
+    checkF32(KIT_LAYER_NORM_GRAD, [dy, xhat]);
+    const d = xhat.shape[xhat.shape.length - 1];
+    const rows = prod(xhat.shape) / d;
+    if (prod(rstd.shape) !== rows || prod(gamma.shape) !== d) throw new Error(`${KIT_LAYER_NORM_GRAD}: rstd / gamma do not match xhat [${xhat.shape}]`);
+    const backend = heapBackend(args.backend);
+    const dx = backend.makeOutput([...xhat.shape], 'float32');
+    const dg = backend.makeOutput([d], 'float32');
+    const db = backend.makeOutput([d], 'float32');
+    addon.layerNormBackward(f32(backend, dy), f32(backend, xhat), f32(backend, rstd), f32(backend, gamma), f32(backend, dx), f32(backend, dg), f32(backend, db), rows, d);
+    return [dx, dg, db];
+  };
+}
+
+/** True when the fused LayerNorm can run for x [..., D] with γ, β of D values (float32, native path active). */
+export function fusedLayerNormActive(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): boolean {
+  if (x.rank < 1 || x.dtype !== 'float32' || gamma.dtype !== 'float32' || beta.dtype !== 'float32') return false;
+  const d = x.shape[x.rank - 1];
+  if (d < 1 || gamma.rank !== 1 || beta.rank !== 1 || gamma.size !== d || beta.size !== d) return false;
+  return tf.getBackend() === BACKEND && tf.getKernel(KIT_LAYER_NORM, BACKEND) !== undefined;
+}
+
+/**
+ * `nn.LayerNorm` over the last axis in one kernel launch (gradient: one more), for src/models/layers.ts
+ * `layerNorm` on the native path. Sums in double: equal to the tfjs composition within float32 rounding (tested).
+ */
+export function fusedLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xs, g, b] = args.slice(0, 3) as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const [y, xhat, rstd] = tf.engine().runKernel(KIT_LAYER_NORM, { x: xs, gamma: g, beta: b } as unknown as tf.NamedTensorMap, { eps } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    save([xhat, rstd, g]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xh, rs, gm] = saved;
+        const [dx, dg, db] = tf.engine().runKernel(KIT_LAYER_NORM_GRAD, { dy, xhat: xh, rstd: rs, gamma: gm } as unknown as tf.NamedTensorMap, {}) as tf.Tensor[];
+        return [dx, tf.reshape(dg, gm.shape), tf.reshape(db, gm.shape)];
+      },
+    };
+  });
+  return tf.tidy(() => f(x, gamma, beta));
+}
+
+/** The kit's own new kernels (not replacements), registered on wasm by the native path. */
+function kitOwnKernels(addon: NativeAddon): [string, tf.KernelFunc][] {
+  return [
+    [KIT_ADAMW, kitAdamW(addon)],
+    [KIT_GELU, kitGelu(addon)],
+    [KIT_GELU_GRAD, kitGeluGrad(addon)],
+    [KIT_LAYER_NORM, kitLayerNorm(addon)],
+    [KIT_LAYER_NORM_GRAD, kitLayerNormGrad(addon)],
+  ];
+}
+
+/** Names of the kit's own native kernels (fused ops the kit calls only on the native path). */
+export const NATIVE_FUSED_KERNELS = [KIT_ADAMW, KIT_GELU, KIT_GELU_GRAD, KIT_LAYER_NORM, KIT_LAYER_NORM_GRAD] as const;
+
+// ---------------------------------------------------------------------------------------------
 
 /** True while the native kernels are the registered wasm kernels. */
 export function nativeKernelsActive(): boolean {
@@ -368,6 +641,7 @@ export function registerNativeKernels(addon: NativeAddon): string[] {
     Conv2D: conv2D(addon),
     Conv2DBackpropInput: conv2DBackpropInput(addon),
     Conv2DBackpropFilter: conv2DBackpropFilter(addon),
+    FusedBatchNorm: batchNorm(addon),
   };
   const done: string[] = [];
   for (const name of NATIVE_KIT_KERNELS) {
@@ -380,11 +654,33 @@ export function registerNativeKernels(addon: NativeAddon): string[] {
     tf.registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc: fn, setupFunc: cur.setupFunc, disposeFunc: cur.disposeFunc });
     done.push(name);
   }
+  for (const [name, fn] of kitOwnKernels(addon)) {
+    if (tf.getKernel(name, BACKEND)) tf.unregisterKernel(name, BACKEND);
+    tf.registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc: fn });
+    done.push(name);
+  }
   return done;
 }
 
 /** Put back the kernels the native ones replaced (plain wasm again). No-op when they are not registered. */
+/**
+ * Put back the kernel that the native `name` replaced (e.g. 'FusedBatchNorm'), leaving the other native kernels;
+ * `registerNativeKernels` brings it back. For before/after measurements (bench/native.ts).
+ */
+export function restorePreviousKernel(name: (typeof NATIVE_KIT_KERNELS)[number]): void {
+  const k = previous().get(name);
+  if (!k || !nativeKernelsActive()) return;
+  tf.unregisterKernel(name, BACKEND);
+  tf.registerKernel(k);
+}
+
+/** Remove the kit's fused kernels only (the native products stay): the native path as it was before them. */
+export function unregisterFusedKernels(): void {
+  for (const name of NATIVE_FUSED_KERNELS) if (tf.getKernel(name, BACKEND)) tf.unregisterKernel(name, BACKEND);
+}
+
 export function unregisterNativeKernels(): void {
+  unregisterFusedKernels();
   if (!nativeKernelsActive()) return;
   const prev = previous();
   for (const name of NATIVE_KIT_KERNELS) {

@@ -16,6 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { SeedStream } from '../utils/random';
 import { ParamStore, Init, onesInit, zerosInit, uniformInit, fromTorchLayout, torchShape } from './params';
+import { fusedGelu, fusedGeluActive, fusedLayerNorm, fusedLayerNormActive } from '../backends/native_kernels';
 
 /** PyTorch's LayerNorm default epsilon. */
 export const LAYER_NORM_EPS = 1e-5;
@@ -87,8 +88,11 @@ export function sumLeading(x: tf.Tensor): tf.Tensor1D {
  * `nn.LayerNorm` over the last axis: biased variance, `(x − μ)/√(σ² + eps)·γ + β`.
  * The gradient is the closed form (fewer kernels than autodiff through `tf.moments`):
  * `dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))` with `ĝ = dy·γ`; `dγ = Σ dy·x̂`, `dβ = Σ dy` over the leading axes.
+ * On the native backend the same formulas run as one kernel forward and one backward (`fusedLayerNorm`,
+ * src/backends/native_kernels.ts; sums in double, so equal to this composition within float32 rounding).
  */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps = LAYER_NORM_EPS): tf.Tensor {
+  if (fusedLayerNormActive(x, gamma, beta)) return fusedLayerNorm(x, gamma, beta, eps);
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const xs = args[0] as tf.Tensor;
     const g = args[1] as tf.Tensor;
@@ -119,9 +123,11 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps =
 /**
  * Exact GELU: `x·Φ(x)` with `Φ(x) = 0.5·(1 + erf(x/√2))` (PyTorch `nn.GELU()` default; not the tanh
  * approximation); erf is evaluated with the float32 rational form of `erfRational` (|error| ≤ 4.2e-7).
- * Closed-form gradient `Φ(x) + x·φ(x)`, `φ(x) = exp(−x²/2)/√(2π)`.
+ * Closed-form gradient `Φ(x) + x·φ(x)`, `φ(x) = exp(−x²/2)/√(2π)`. On the native backend the same float32
+ * formula runs as one kernel forward and one backward (`fusedGelu`, src/backends/native_kernels.ts).
  */
 export function gelu(x: tf.Tensor): tf.Tensor {
+  if (fusedGeluActive(x.dtype)) return fusedGelu(x);
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const xs = args[0] as tf.Tensor;
     const save = args[1] as tf.GradSaveFunc;

@@ -12,9 +12,14 @@
  * - `pir` (X-VLM `create_optimizer`): the name contains `bias`, `LayerNorm.weight`, `norm.weight`,
  *   `norm1.weight` or `norm2.weight` (so `temp`, `temp2` ARE decayed, as in the reference).
  * - `none`: every parameter decays.
+ *
+ * On the native backend the whole step is ONE kernel launch (`KitAdamW`, src/backends/native_kernels.ts: the
+ * same float32 operations in the same order, so the same bits as the tfjs ops; tested); on every other
+ * backend it is the tfjs ops below (~12 launches per parameter).
  */
 import * as tf from '@tensorflow/tfjs';
 import { ParamEntry } from '../models/params';
+import { fusedAdamW, fusedAdamWActive } from '../backends/native_kernels';
 
 /** Which reference's no-decay rule to apply. */
 export type NoDecayRule = 'open_clip' | 'pir' | 'none';
@@ -103,6 +108,10 @@ export class AdamW {
     const { beta1, beta2, eps, weightDecay } = this.config;
     const bc1 = 1 - Math.pow(beta1, this.stepCount);
     const bc2Sqrt = Math.sqrt(1 - Math.pow(beta2, this.stepCount));
+    if (fusedAdamWActive()) {
+      this.applyFused(grads, lr, bc1, bc2Sqrt);
+      return;
+    }
     tf.tidy(() => {
       for (const s of this.slots) {
         const g = grads[s.entry.variable.name];
@@ -117,6 +126,29 @@ export class AdamW {
         p.assign(decayed.sub(m.div(denom).mul(lr / bc1)));
       }
     });
+  }
+
+  /** The native path's one-launch update: the numbers of the tfjs formula in `apply`, bit for bit. */
+  private applyFused(grads: Record<string, tf.Tensor>, lr: number, bc1: number, bc2Sqrt: number): void {
+    const { beta1, beta2, eps, weightDecay } = this.config;
+    const live = this.slots.filter((s) => grads[s.entry.variable.name] !== undefined);
+    const outs = fusedAdamW(
+      live.map((s) => ({
+        p: s.entry.variable,
+        m: s.m,
+        v: s.v,
+        g: grads[s.entry.variable.name],
+        decayFactor: s.decay && weightDecay > 0 ? 1 - lr * weightDecay : 1,
+      })),
+      { beta1, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, bc2Sqrt, eps, stepSize: lr / bc1 },
+    );
+    live.forEach((s, i) => {
+      const [p, m, v] = outs[i];
+      s.entry.variable.assign(p);
+      s.m.assign(m);
+      s.v.assign(v);
+    });
+    tf.dispose(outs.flat());
   }
 
   /** Moments keyed `exp_avg.<key>` / `exp_avg_sq.<key>` (kit layout), for checkpoints. */
