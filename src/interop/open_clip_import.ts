@@ -18,7 +18,7 @@ import { EXPORT_MANIFEST, EXPORT_SCHEMA, ExportManifest } from './open_clip_expo
 import { fromForkModelConfig } from './open_clip_config';
 import { Split } from '../data/types';
 import { loadDataset } from '../data/loaders/index';
-import { ClipTokenizer, defaultBpePath } from '../data/clip_tokenizer';
+import { ClipTokenizer, requireClipBpe } from '../data/clip_tokenizer';
 import { evaluateRetrieval, EvaluationResult } from '../evaluation/evaluate';
 
 /** Environment variable naming the model config of an at-scale checkpoint (preset name, kit JSON or fork JSON). */
@@ -99,7 +99,7 @@ export interface AtScaleEvalOptions {
   /** Images folder (default: next to the annotation file, `images/`). */
   images?: string;
   split?: Split;
-  /** CLIP BPE vocabulary (default the kit's `data/vocab` file or KIT_CLIP_BPE). */
+  /** CLIP BPE vocabulary (default: looked up as `npm run evaluate` does: KIT_CLIP_BPE, `data/vocab/`, an installed open_clip's copy). */
   vocab?: string;
   /** Model config (see `atScaleModelConfig`). */
   model?: string;
@@ -127,7 +127,7 @@ export async function evaluateAtScale(
   try {
     if (config.kind !== 'priorclip') throw new Error(`${checkpoint}: at-scale checkpoints are priorclip-kind models, got '${config.kind}'`);
     const dataset = await loadDataset(data, { imagesRoot: opts.images ?? path.join(path.dirname(data), 'images') });
-    const tok = ClipTokenizer.fromFile(opts.vocab ?? defaultBpePath());
+    const tok = ClipTokenizer.fromFile(opts.vocab ?? requireClipBpe());
     const L = config.text_cfg.context_length;
     const result = await evaluateRetrieval(model, dataset, opts.split ?? 'test', {
       imageSize: config.vision_cfg.image_size,
