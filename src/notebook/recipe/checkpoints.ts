@@ -169,7 +169,8 @@ export function writeBrokenStateDict(model: RetrievalModel, file: string): { fil
 
 /** Export one split of a dataset as Karpathy JSON + images under `outDir` (real-format round trip). */
 export function exportSplitKarpathy(ds: RetrievalDataset, outDir: string, split: Split = 'test'): KarpathyExportResult {
-  return exportKarpathy(ds, { outDir, splits: [split] });
+  // the notebook's own output folder: a rerun replaces its previous export (files it did not write are still refused)
+  return exportKarpathy(ds, { outDir, splits: [split], replace: true });
 }
 
 /**
