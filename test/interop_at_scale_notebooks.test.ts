@@ -26,7 +26,7 @@ import { EXPORT_MANIFEST, ExportManifest } from '../src/interop/open_clip_export
 import { evaluateAtScale } from '../src/interop/open_clip_import';
 import { runExportCli } from '../src/cli/export';
 import { runEvaluateCli } from '../src/cli/evaluate';
-import { decodeRecordImageSync } from '../src/data/loaders/index';
+import { decodeRecordImageSync, loadDataset } from '../src/data/loaders/index';
 import { preprocessImage } from '../src/data/image_preprocess';
 import { beliefOverlayFigure } from '../src/plotting/figures/belief_matrix';
 import * as wk from '../src/notebook/walkthrough/index';
@@ -135,6 +135,14 @@ test('notebooks 02 / 06 / 08 at-scale sections on a fork-layout epoch_1.pt insid
     assert.deepEqual(a06.result.metrics.t2i, cli.result.metrics.t2i);
     assert.equal(a06.result.metrics.mR, cli.result.metrics.mR);
     assert.equal(rows[0].mR, Math.round(cli.result.metrics.mR * 100) / 100);
+
+    // 08 exports the test split to its own build folder: a rerun replaces it, a foreign file is still refused
+    const ds = await loadDataset(path.join(out, 'data', 'eval', 'dataset.json'), { imagesRoot: path.join(out, 'data', 'eval', 'images') });
+    const nb08 = path.join(root, 'nb08', 'karpathy');
+    assert.equal(recipe.exportSplitKarpathy(ds, nb08).images, numTest);
+    assert.equal(recipe.exportSplitKarpathy(ds, nb08).images, numTest, 'the second run of notebook 08 replaces its export');
+    fs.writeFileSync(path.join(nb08, 'mine.txt'), 'x');
+    assert.throws(() => recipe.exportSplitKarpathy(ds, nb08), /not replacing .*files an export does not write \(mine\.txt\)/);
   } finally {
     if (prevRuns === undefined) delete process.env.KIT_RUNS_DIR;
     else process.env.KIT_RUNS_DIR = prevRuns;
