@@ -270,7 +270,7 @@ export function tiedQueryRows(m: RetrievalMetrics): Row[] {
   ];
 }
 
-/** The CLIP BPE vocabulary file when it is installed (`data/vocab/`), else null (priorclip models need it). */
+/** The CLIP BPE vocabulary file when one is found (KIT_CLIP_BPE, `data/vocab/`, an installed open_clip), else null (priorclip models need it). */
 export function clipVocabulary(): string | null {
   return findClipBpe().path; // KIT_CLIP_BPE, data/vocab/, an installed open_clip's copy
 }
