@@ -86,6 +86,7 @@ test('notebooks 02 / 06 / 08 at-scale sections on a fork-layout epoch_1.pt insid
     assert.ok(a02);
     try {
       assert.equal(a02.source, path.join(out, EXPORT_MANIFEST));
+      assert.equal(a02.checkpoint, ckpt);
       const S = a02.config.kind === 'priorclip' ? a02.config.vision_cfg.image_size : 0;
       assert.equal(S, 64);
       const recs = (a02.result.embeddings?.images ?? []).slice(0, 4);
@@ -103,7 +104,7 @@ test('notebooks 02 / 06 / 08 at-scale sections on a fork-layout epoch_1.pt insid
         assert.ok(b.belief.every((x) => Number.isFinite(x) && x >= 0 && x <= 1), 'soft belief in [0, 1]');
         return beliefOverlayFigure(im, { label: r.fileName, belief: Float32Array.from(b.belief) }, { grid: b.grid });
       });
-      const fig = wk.sideBySide(overlays, recs.map((r) => r.fileName), `At-scale soft belief (${a02.source})`);
+      const fig = wk.sideBySide(overlays, recs.map((r) => r.fileName), `At-scale soft belief (${a02.checkpoint})`);
       assert.ok(fig.data.length >= recs.length, 'one overlay per image');
     } finally {
       a02.model.dispose();
@@ -119,7 +120,7 @@ test('notebooks 02 / 06 / 08 at-scale sections on a fork-layout epoch_1.pt insid
     assert.equal(a06.result.metrics.numTexts, numTest * 5);
     assert.equal(e.imageEmb.length, numTest * 32);
     assert.equal(e.textEmb.length, numTest * 5 * 32);
-    const scaleEval = { [`at scale: ${a06.source}`]: a06.result };
+    const scaleEval = { [`at scale: ${a06.checkpoint}`]: a06.result };
     const rows = recipe.recallRows(scaleEval);
     assert.equal(rows.length, 1);
     assert.equal(figures.recallBeforeAfter(recipe.recallRuns(scaleEval), 'Recall@K').data.length > 0, true);

@@ -111,12 +111,13 @@ export interface AtScaleEvalOptions {
  * The notebook hook for an at-scale checkpoint (02 belief maps, 06 UMAP and recall curves, 08): load
  * it, evaluate a split with the open_clip eval transform and the CLIP tokenizer, keep the embeddings.
  * `result` feeds `recipe.umapPanel` / `recipe.recallRuns`; `model.beliefs(images)` gives belief maps.
+ * `source` is where the model config came from, `checkpoint` the file loaded (figure labels).
  * Null when no checkpoint is named (argument or KIT_PRIORCLIP_CHECKPOINT). Caller disposes `model`.
  */
 export async function evaluateAtScale(
   checkpoint: string | undefined = process.env[AT_SCALE_CHECKPOINT_ENV],
   opts: AtScaleEvalOptions = {},
-): Promise<{ model: RetrievalModel; config: ModelConfig; source: string; result: EvaluationResult } | null> {
+): Promise<{ model: RetrievalModel; config: ModelConfig; source: string; checkpoint: string; result: EvaluationResult } | null> {
   if (!checkpoint) return null;
   const data = opts.data ?? (() => {
     const found = findExportManifest(checkpoint);
@@ -136,7 +137,7 @@ export async function evaluateAtScale(
       keepEmbeddings: true,
       limitImages: opts.limitImages,
     });
-    return { model, config, source, result };
+    return { model, config, source, checkpoint, result };
   } catch (e) {
     model.dispose();
     throw e;
