@@ -18,7 +18,7 @@ import { EXPORT_MANIFEST, EXPORT_SCHEMA, ExportManifest } from './open_clip_expo
 import { fromForkModelConfig } from './open_clip_config';
 import { Split } from '../data/types';
 import { loadDataset } from '../data/loaders/index';
-import { ClipTokenizer, defaultBpePath } from '../data/clip_tokenizer';
+import { ClipTokenizer, requireClipBpe } from '../data/clip_tokenizer';
 import { evaluateRetrieval, EvaluationResult } from '../evaluation/evaluate';
 
 /** Environment variable naming the model config of an at-scale checkpoint (preset name, kit JSON or fork JSON). */
@@ -99,7 +99,7 @@ export interface AtScaleEvalOptions {
   /** Images folder (default: next to the annotation file, `images/`). */
   images?: string;
   split?: Split;
-  /** CLIP BPE vocabulary (default the kit's `data/vocab` file or KIT_CLIP_BPE). */
+  /** CLIP BPE vocabulary (default: looked up as `npm run evaluate` does: KIT_CLIP_BPE, `data/vocab/`, an installed open_clip's copy). */
   vocab?: string;
   /** Model config (see `atScaleModelConfig`). */
   model?: string;
@@ -111,12 +111,13 @@ export interface AtScaleEvalOptions {
  * The notebook hook for an at-scale checkpoint (02 belief maps, 06 UMAP and recall curves, 08): load
  * it, evaluate a split with the open_clip eval transform and the CLIP tokenizer, keep the embeddings.
  * `result` feeds `recipe.umapPanel` / `recipe.recallRuns`; `model.beliefs(images)` gives belief maps.
+ * `source` is where the model config came from, `checkpoint` the file loaded (figure labels).
  * Null when no checkpoint is named (argument or KIT_PRIORCLIP_CHECKPOINT). Caller disposes `model`.
  */
 export async function evaluateAtScale(
   checkpoint: string | undefined = process.env[AT_SCALE_CHECKPOINT_ENV],
   opts: AtScaleEvalOptions = {},
-): Promise<{ model: RetrievalModel; config: ModelConfig; source: string; result: EvaluationResult } | null> {
+): Promise<{ model: RetrievalModel; config: ModelConfig; source: string; checkpoint: string; result: EvaluationResult } | null> {
   if (!checkpoint) return null;
   const data = opts.data ?? (() => {
     const found = findExportManifest(checkpoint);
@@ -127,7 +128,7 @@ export async function evaluateAtScale(
   try {
     if (config.kind !== 'priorclip') throw new Error(`${checkpoint}: at-scale checkpoints are priorclip-kind models, got '${config.kind}'`);
     const dataset = await loadDataset(data, { imagesRoot: opts.images ?? path.join(path.dirname(data), 'images') });
-    const tok = ClipTokenizer.fromFile(opts.vocab ?? defaultBpePath());
+    const tok = ClipTokenizer.fromFile(opts.vocab ?? requireClipBpe());
     const L = config.text_cfg.context_length;
     const result = await evaluateRetrieval(model, dataset, opts.split ?? 'test', {
       imageSize: config.vision_cfg.image_size,
@@ -136,7 +137,7 @@ export async function evaluateAtScale(
       keepEmbeddings: true,
       limitImages: opts.limitImages,
     });
-    return { model, config, source, result };
+    return { model, config, source, checkpoint, result };
   } catch (e) {
     model.dispose();
     throw e;

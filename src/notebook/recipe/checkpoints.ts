@@ -169,7 +169,8 @@ export function writeBrokenStateDict(model: RetrievalModel, file: string): { fil
 
 /** Export one split of a dataset as Karpathy JSON + images under `outDir` (real-format round trip). */
 export function exportSplitKarpathy(ds: RetrievalDataset, outDir: string, split: Split = 'test'): KarpathyExportResult {
-  return exportKarpathy(ds, { outDir, splits: [split] });
+  // the notebook's own output folder: a rerun replaces its previous export (files it did not write are still refused)
+  return exportKarpathy(ds, { outDir, splits: [split], replace: true });
 }
 
 /**
@@ -269,7 +270,7 @@ export function tiedQueryRows(m: RetrievalMetrics): Row[] {
   ];
 }
 
-/** The CLIP BPE vocabulary file when it is installed (`data/vocab/`), else null (priorclip models need it). */
+/** The CLIP BPE vocabulary file when one is found (KIT_CLIP_BPE, `data/vocab/`, an installed open_clip), else null (priorclip models need it). */
 export function clipVocabulary(): string | null {
   return findClipBpe().path; // KIT_CLIP_BPE, data/vocab/, an installed open_clip's copy
 }
