@@ -30,6 +30,9 @@ import { atomicWriteFile } from '../../utils/fs';
 import { exportStateDict } from '../../models/checkpoint';
 import { generateEmbeddedDataset } from '../../data/embedded/generate';
 import { EmbeddedDataConfig } from '../../data/embedded/config';
+import { EmbeddedV2Config } from '../../data/embedded/v2/config';
+import { generateEmbeddedV2 } from '../../data/embedded/v2/generate';
+import { isEmbeddedV2 } from '../../config/experiment';
 import { RetrievalMetrics } from '../../evaluation/retrieval_metrics';
 import { DEFAULT_TEXT_BATCH } from '../../evaluation/embed';
 import { atScaleModelConfig } from '../../interop/open_clip_import';
@@ -246,7 +249,8 @@ export function checkpointSource(seeds: SeedStream, dir = notebook08Dir()): Chec
 }
 
 /** The embedded dataset of an experiment's data config (generated once, cached). */
-export async function embeddedDataset(cfg: EmbeddedDataConfig): Promise<RetrievalDataset> {
+export async function embeddedDataset(cfg: EmbeddedDataConfig | EmbeddedV2Config): Promise<RetrievalDataset> {
+  if (isEmbeddedV2(cfg)) return (await generateEmbeddedV2(cfg)).fine; // v2: the fine (retrieval) corpus
   return (await generateEmbeddedDataset(cfg)).dataset;
 }
 
