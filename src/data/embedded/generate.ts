@@ -89,6 +89,29 @@ export function addDistractors(b: SceneBuilder, scene: Scene, sceneClass: string
   }
 }
 
+/**
+ * Write the checksum of a finished temporary folder into it and move it to `dir` (replacing what is there);
+ * when another process published the same folder first, keep theirs if its checksum matches. Returns the checksum.
+ */
+export function publishChecksummedFolder(tmp: string, dir: string, who: string): string {
+  const checksum = folderChecksum(tmp);
+  fs.writeFileSync(path.join(tmp, CHECKSUM_FILE), checksum + '\n');
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  try {
+    fs.renameSync(tmp, dir);
+  } catch (e) {
+    // Another process may have finished the same folder first: keep it if it is valid.
+    const checksumPath = path.join(dir, CHECKSUM_FILE);
+    if (fs.existsSync(checksumPath) && fs.readFileSync(checksumPath, 'utf8').trim() === checksum) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    } else {
+      throw new Error(`${who}: cannot move ${tmp} to ${dir}: ${(e as Error).message}`);
+    }
+  }
+  return checksum;
+}
+
 /** Render a scene to RGB bytes (size·size·3, row-major). */
 export function renderScene(scene: Scene, size: number, supersample: number, rng: SeedStream): Uint8Array {
   const raster = new Raster(size, supersample, rng);
@@ -383,20 +406,7 @@ export async function generateEmbeddedDataset(cfg: EmbeddedDataConfig, opts: Gen
       path.join(tmp, 'config.json'),
       JSON.stringify({ generatorVersion: EMBEDDED_GENERATOR_VERSION, configHash: embeddedConfigHash(cfg), config: cfg }, null, 2) + '\n',
     );
-    const checksum = folderChecksum(tmp);
-    fs.writeFileSync(path.join(tmp, CHECKSUM_FILE), checksum + '\n');
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.mkdirSync(path.dirname(dir), { recursive: true });
-    try {
-      fs.renameSync(tmp, dir);
-    } catch (e) {
-      // Another process may have finished the same folder first: keep it if it is valid.
-      if (fs.existsSync(checksumPath) && fs.readFileSync(checksumPath, 'utf8').trim() === checksum) {
-        fs.rmSync(tmp, { recursive: true, force: true });
-      } else {
-        throw new Error(`generateEmbeddedDataset: cannot move ${tmp} to ${dir}: ${(e as Error).message}`);
-      }
-    }
+    const checksum = publishChecksummedFolder(tmp, dir, 'generateEmbeddedDataset');
     return { dir, dataset: readEmbeddedDataset(dir), annotationFile, checksum };
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });

@@ -21,7 +21,7 @@ import { Scene, SceneBuilder } from '../scene';
 import { fineCaptions } from '../captions';
 import { OBJECT_NOUNS, ObjectKind, article, captionTokens } from '../vocabulary';
 import { AnnotatedObject, annotateObjects } from '../annotations';
-import { CHECKSUM_FILE, addDistractors, encodePngRgb, folderChecksum, readEmbeddedDataset, renderScene } from '../generate';
+import { CHECKSUM_FILE, addDistractors, encodePngRgb, publishChecksummedFolder, folderChecksum, readEmbeddedDataset, renderScene } from '../generate';
 import { V2_EXTRA_BUILDERS, V2_EXTRA_CLASS_KINDS } from './classes';
 import { CellList, objectCells } from './cells';
 import { EMBEDDED_V2_GENERATOR_VERSION, EmbeddedV2Config, embeddedV2ConfigHash, validateEmbeddedV2Config } from './config';
@@ -534,16 +534,7 @@ export async function generateEmbeddedV2(cfg: EmbeddedV2Config, opts: GenerateV2
     const caps = (s: Split): string[] => fine.filter((im) => im.split === s).flatMap((im) => im.sentences.map((x) => x.raw));
     fs.writeFileSync(path.join(tmp, V2_FILES.vocabulary), JSON.stringify(vocabularyFile(caps('train'), caps('test'), samples.map((s) => s.caption)), null, 1) + '\n');
     fs.writeFileSync(path.join(tmp, V2_FILES.config), JSON.stringify({ generatorVersion: EMBEDDED_V2_GENERATOR_VERSION, configHash, config: cfg }, null, 2) + '\n');
-    const checksum = folderChecksum(tmp);
-    fs.writeFileSync(path.join(tmp, CHECKSUM_FILE), checksum + '\n');
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.mkdirSync(path.dirname(dir), { recursive: true });
-    try {
-      fs.renameSync(tmp, dir);
-    } catch (e) {
-      if (fs.existsSync(checksumPath) && fs.readFileSync(checksumPath, 'utf8').trim() === checksum) fs.rmSync(tmp, { recursive: true, force: true });
-      else throw new Error(`generateEmbeddedV2: cannot move ${tmp} to ${dir}: ${(e as Error).message}`);
-    }
+    const checksum = publishChecksummedFolder(tmp, dir, 'generateEmbeddedV2');
     return finish(checksum);
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
