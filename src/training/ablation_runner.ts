@@ -9,12 +9,16 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { spawn } from 'child_process';
 import { ExperimentConfig, FULL_MODEL, SuiteSpec, loadAblation, loadSuite, resolveExperiment } from '../config/experiment';
-import { readRunRecord, runsDir } from '../runs/record';
+import { RunRecord, readRunRecord, runsDir } from '../runs/record';
+import { RESULT_RECORD_FORMAT, ResultRecord, packRanks, readResultRecord, unpackRanks, writeResultRecord } from '../runs/result_record';
+import { QueryRanks } from '../evaluation/statistics';
+import { diagnosticColumns, readDiagnostics } from '../evaluation/diagnostics';
+import { runFiles } from '../runs/files';
 import { projectRoot } from '../utils/fs';
 import { chooseParallelism, workerEnv } from '../backends/parallelism';
 import { PreparedData, prepareExperimentData } from './data_prep';
 import { runRecipe, recipeTest } from './recipe';
-import { STAGES, Variant, recordBestVal, resolveVariant, stageKeys, stageRunRecord, variantRunIds } from './run_cache';
+import { STAGES, StageName, Variant, recordBestVal, resolveVariant, stageKeys, stageRunRecord, variantRunIds } from './run_cache';
 import { TestSummary } from './stage_task';
 import { ResultRow, SummaryRow, summarise, writeResults } from './results';
 import { attachDiagnostics } from './diagnose';
@@ -64,24 +68,77 @@ export interface SuiteOutcome {
   seconds: number;
 }
 
-/** Test row from a finished final-stage run record, or null when the variant has not finished. */
-function finishedRow(v: Variant, seed: number): ResultRow | null {
+/** A finished variant × seed: its row, where it came from, and its per-query ranks when stored. */
+interface Finished {
+  row: ResultRow;
+  /** `run`: the run folders are here; `record`: only the committed result record (data/results/). */
+  source: 'run' | 'record';
+  /** The record behind a `record` row. */
+  record?: ResultRecord;
+}
+
+/** Test row from the finished run records of a variant, else from its result record, else null. */
+function finishedVariant(v: Variant, seed: number, onStale?: (why: string) => void): Finished | null {
   const ids = variantRunIds(v, seed);
   const keys = stageKeys(v.exp, seed);
+  const finalId = ids.stage2 ?? ids.stage1;
+  if (!finalId) return null;
   let seconds = 0;
+  let local = true;
   for (const s of STAGES) {
     const id = ids[s];
     if (id === null) continue;
     const r = stageRunRecord(id, s, keys[s]);
-    if (!r) return null;
+    if (!r) {
+      local = false;
+      break;
+    }
     seconds += r.timings.totalSeconds ?? 0;
   }
-  const finalId = ids.stage2 ?? ids.stage1;
-  if (!finalId) return null;
-  const rec = readRunRecord(finalId);
-  const test = rec?.metrics.test as TestSummary | undefined;
-  if (!test) return null;
-  return rowOf(v.name, seed, finalId, test, recordBestVal(rec) ?? Number.NaN, seconds);
+  if (local) {
+    const rec = readRunRecord(finalId);
+    const test = rec?.metrics.test as TestSummary | undefined;
+    if (test) return { row: rowOf(v.name, seed, finalId, test, recordBestVal(rec) ?? Number.NaN, seconds), source: 'run' };
+  }
+  const record = readResultRecord(finalId, keys, onStale);
+  if (!record) return null;
+  const row = rowOf(v.name, seed, finalId, record.test, record.valMR, record.seconds);
+  if (record.diagnostics) row.diagnostics = Object.fromEntries(Object.entries(record.diagnostics).map(([k, x]) => [k, x ?? Number.NaN])) as ResultRow['diagnostics'];
+  return { row, source: 'record', record };
+}
+
+/** Test row of a finished variant (runs or result record), or null when it has not finished. */
+function finishedRow(v: Variant, seed: number): ResultRow | null {
+  return finishedVariant(v, seed)?.row ?? null;
+}
+
+/** The result record of a row whose runs are here (ranks and diagnostics from the final run's record). */
+function recordOfRun(preset: string, v: Variant, row: ResultRow, final: RunRecord | null): ResultRecord {
+  const test = final?.metrics.test as TestSummary | undefined;
+  if (!test) throw new Error(`run ${row.runId} has no test metrics in its record`);
+  const d = readDiagnostics(final?.metrics);
+  const cols = d ? diagnosticColumns(d) : null;
+  return {
+    format: RESULT_RECORD_FORMAT,
+    preset,
+    ablation: row.ablation,
+    seed: row.seed,
+    runId: row.runId,
+    stageKeys: stageKeys(v.exp, row.seed),
+    test,
+    valMR: row.val_mR,
+    seconds: row.seconds,
+    diagnostics: cols ? Object.fromEntries(Object.entries(cols).map(([k, x]) => [k, Number.isFinite(x) ? x : null])) : null,
+    ranks: d?.ranks && Array.isArray(d.ranks.txt2img) ? { i2t: packRanks(d.ranks.i2t), t2i: packRanks(d.ranks.t2i), txt2img: packRanks(d.ranks.txt2img) } : null,
+    producedBy: { backend: final?.backend?.name ?? null, threads: final?.backend?.threads ?? null, commit: final?.git?.commit ?? null, dirty: final?.git?.dirty ?? null, finishedAt: final?.finishedAt ?? null },
+  };
+}
+
+/** Per-query ranks stored in a result record. */
+function recordRanks(r: ResultRecord): QueryRanks | null {
+  if (!r.ranks) return null;
+  const what = `result record ${r.runId}`;
+  return { i2t: unpackRanks(r.ranks.i2t, `${what} i2t`), t2i: unpackRanks(r.ranks.t2i, `${what} t2i`), txt2img: unpackRanks(r.ranks.txt2img, `${what} txt2img`) };
 }
 
 function rowOf(ablation: string, seed: number, id: string, t: TestSummary, valMR: number, seconds: number): ResultRow {
@@ -113,6 +170,7 @@ export async function runSuite(suiteArg: string | SuiteSpec, opts: SuiteOptions 
   // Variants the workers trained are read back below as finished runs: count them as trained.
   const trainedByWorkers = (opts.workers ?? 1) > 1 ? await trainInWorkers(suite, ablations, seeds, base, opts.overrides, opts.workers ?? 1, log) : 0;
   const rows: ResultRow[] = [];
+  const fromRecords = new Map<string, ResultRecord>();
   const descriptions: Record<string, string> = {};
   let trained = trainedByWorkers;
   const total = ablations.length * seeds.length;
@@ -122,10 +180,13 @@ export async function runSuite(suiteArg: string | SuiteSpec, opts: SuiteOptions 
       k += 1;
       descriptions[ab] = loadAblation(ab).description;
       const variant = resolveVariant(suite.preset, ab, opts.overrides);
-      const done = finishedRow(variant, seed);
+      const done = finishedVariant(variant, seed, (why) => log(`[suite ${suite.name} ${k}/${total}] ${ab} s${seed}: ${why}`));
       if (done) {
-        rows.push(done);
-        log(`[suite ${suite.name} ${k}/${total}] ${ab} s${seed}: finished earlier, test mR ${done.mR.toFixed(2)}`);
+        rows.push(done.row);
+        if (done.record) fromRecords.set(done.row.runId, done.record);
+        else writeResultRecord(recordOfRun(suite.preset, variant, done.row, readRunRecord(done.row.runId)));
+        const from = done.record ? `its result record (${done.record.producedBy.backend ?? '?'} backend, commit ${(done.record.producedBy.commit ?? '?').slice(0, 8)})` : 'its runs';
+        log(`[suite ${suite.name} ${k}/${total}] ${ab} s${seed}: finished earlier, test mR ${done.row.mR.toFixed(2)}, from ${from}`);
         continue;
       }
       if (!data) data = await prepareExperimentData(base);
@@ -133,13 +194,20 @@ export async function runSuite(suiteArg: string | SuiteSpec, opts: SuiteOptions 
       const out = await runRecipe(variant, { seed, data, log, progress: opts.progress });
       const secs = out.stages.reduce((a, s) => a + s.seconds, 0);
       const test = recipeTest(out);
-      rows.push(rowOf(ab, seed, out.finalRunId, test, out.valBest, secs));
+      const row = rowOf(ab, seed, out.finalRunId, test, out.valBest, secs);
+      rows.push(row);
+      writeResultRecord(recordOfRun(suite.preset, variant, row, readRunRecord(out.finalRunId)));
       trained += 1;
       log(`[suite ${suite.name} ${k}/${total}] ${ab} s${seed}: test mR ${test.mR.toFixed(2)} (val ${out.valBest.toFixed(2)}) in ${out.seconds.toFixed(0)} s`);
     }
   }
   const reused = rows.length - trained;
-  const summary = summarise(rows, ablations, descriptions, { ranks: attachDiagnostics(rows) });
+  const ranks = attachDiagnostics(rows.filter((r) => !fromRecords.has(r.runId)));
+  for (const [id, rec] of fromRecords) {
+    const r = recordRanks(rec);
+    if (r) ranks.set(id, r);
+  }
+  const summary = summarise(rows, ablations, descriptions, { ranks });
   const outDir = opts.outDir ?? path.join(runsDir(), suite.name);
   fs.mkdirSync(outDir, { recursive: true });
   const files = [...writeResults(path.join(outDir, 'results'), rows, summary)];
@@ -168,6 +236,11 @@ export async function runSuite(suiteArg: string | SuiteSpec, opts: SuiteOptions 
 export interface Job {
   ablation: string;
   seed: number;
+  /**
+   * Train only up to this stage: the full model's shared stages 0–1 of a seed whose full-model row
+   * came from a result record, so that the seed's ablations (which start from those runs) can run.
+   */
+  upTo?: StageName;
 }
 
 /** What a worker process trains: one variant of a preset under the suite's overrides, one seed. */
@@ -176,6 +249,8 @@ export interface WorkerJob {
   ablation: string;
   seed: number;
   overrides: unknown;
+  /** Last stage to run (default all; see `Job.upTo`). */
+  upTo?: StageName;
 }
 
 /** The worker entry point (relative to the project root). */
@@ -186,12 +261,12 @@ const WORKER_ERROR_TAIL = 20;
 
 /** Train one variant in a worker process (`suite_worker.ts`: `runRecipe` of one job, no CLI in between). */
 function spawnTrain(preset: string, job: Job, overrides: unknown, log: (l: string) => void): Promise<void> {
-  const payload: WorkerJob = { preset, ablation: job.ablation, seed: job.seed, overrides };
+  const payload: WorkerJob = { preset, ablation: job.ablation, seed: job.seed, overrides, ...(job.upTo ? { upTo: job.upTo } : {}) };
   const args = ['--import', 'tsx', path.join(projectRoot(), SUITE_WORKER_ENTRY), JSON.stringify(payload)];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: projectRoot(), env: { ...process.env, ...workerEnv() }, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
-    const tag = `[worker ${job.ablation} s${job.seed}]`;
+    const tag = `[worker ${job.ablation}${job.upTo ? ` up to ${job.upTo}` : ''} s${job.seed}]`;
     child.stdout.on('data', (d: Buffer) => d.toString().split('\n').filter((l) => l.trim()).forEach((l) => log(`${tag} ${l}`)));
     child.stderr.on('data', (d: Buffer) => {
       const text = d.toString();
@@ -206,19 +281,35 @@ function spawnTrain(preset: string, job: Job, overrides: unknown, log: (l: strin
   });
 }
 
+/** True when the full model's stages 0–1 of a seed are finished here, checkpoints included (what its ablations start from). */
+function sharedStagesHere(full: Variant, seed: number): boolean {
+  const ids = variantRunIds(full, seed);
+  const keys = stageKeys(full.exp, seed);
+  return (['stage0', 'stage1'] as const).every((s) => {
+    const id = ids[s];
+    return id === null || (stageRunRecord(id, s, keys[s]) !== null && fs.existsSync(runFiles(id).best));
+  });
+}
+
 /**
  * The (ablation, seed) pairs the suite runner would train: the full model of every seed first (the
- * ablations of a seed start from its stages 0–1), then the unfinished ablations, seed by seed.
- * Empty when every run of the suite is finished under the current config.
+ * ablations of a seed start from its stages 0–1; when the full model's row comes from a result
+ * record but some ablation of that seed is pending, its stages 0–1 alone: `upTo: 'stage1'`), then
+ * the unfinished ablations, seed by seed. Empty when every variant × seed is finished (runs or records).
  */
 export function pendingVariants(suite: SuiteSpec, ablations: readonly string[], seeds: readonly number[], base: ExperimentConfig, overrides: unknown): Job[] {
   const others = ablations.filter((ab) => ab !== FULL_MODEL).map((ab) => resolveVariant(suite.preset, ab, overrides));
   const full: Variant = { name: FULL_MODEL, exp: base, base };
-  const pending: Job[] = seeds.filter((seed) => !finishedRow(full, seed)).map((seed) => ({ ablation: FULL_MODEL, seed }));
+  const rest: Job[] = [];
   for (const seed of seeds) {
-    for (const v of others) if (!finishedRow(v, seed)) pending.push({ ablation: v.name, seed });
+    for (const v of others) if (!finishedRow(v, seed)) rest.push({ ablation: v.name, seed });
   }
-  return pending;
+  const first: Job[] = [];
+  for (const seed of seeds) {
+    if (!finishedRow(full, seed)) first.push({ ablation: FULL_MODEL, seed });
+    else if (rest.some((j) => j.seed === seed) && !sharedStagesHere(full, seed)) first.push({ ablation: FULL_MODEL, seed, upTo: 'stage1' });
+  }
+  return [...first, ...rest];
 }
 
 /**
@@ -232,7 +323,7 @@ export async function trainInWorkers(suite: SuiteSpec, ablations: readonly strin
   const fullDone = new Set(seeds.filter((seed) => !pending.some((j) => j.ablation === FULL_MODEL && j.seed === seed)));
   if (pending.length === 0) return 0;
   workers = (await chooseParallelism(Math.min(workers, pending.length), { log })).workers; // workers × native threads, measured
-  const toTrain = pending.length;
+  const toTrain = pending.filter((j) => !j.upTo).length;
   log(`[suite ${suite.name}] ${toTrain} variants to train with ${workers} worker processes`);
   const running = new Set<Promise<void>>();
   let failure: Error | null = null;

@@ -94,7 +94,10 @@ export async function runRecipe(target: Variant | ExperimentConfig, opts: Recipe
     if (i > last) ids[s] = null;
   });
   const keys = stageKeys(exp, seed);
-  const finalStage = [...STAGES].reverse().find((s) => s !== 'stage0' && ids[s] !== null);
+  // the stage whose best checkpoint is tested: the last retrieval stage (stage 0 trains a classifier);
+  // with `upTo`, a recipe may end at stage 0 (a prior for later calls), which is then the final run, untested
+  const evalStage = [...STAGES].reverse().find((s) => s !== 'stage0' && ids[s] !== null);
+  const finalStage = evalStage ?? (opts.upTo && ids.stage0 !== null ? 'stage0' : undefined);
   if (!finalStage) throw new Error(`experiment '${exp.name}' (${v.name}): stages 1 and 2 are both disabled${opts.upTo ? ` up to ${opts.upTo}` : ''}; nothing to evaluate`);
   const outcomes: StageOutcome[] = [];
   const root = new SeedStream(seed);
@@ -147,7 +150,7 @@ export async function runRecipe(target: Variant | ExperimentConfig, opts: Recipe
       // which corpus the stage read (embedded v2: prior / coarse / fine; v1: the one dataset)
       const ds = stageDataset(exp, data, stage);
       record.metrics.trainCorpus = { name: ds.name, images: splitImages(ds, 'train').length, classes: ds.classes.length };
-      if (stage === finalStage) {
+      if (stage === evalStage) {
         loadTrainState(files.best, model.params, null);
         const te = Date.now();
         const m = await evaluateSplit(exp, model, data, 'test');

@@ -14,7 +14,7 @@ async function main(): Promise<void> {
   if (raw === undefined) throw new Error('suite_worker: expected one JSON argument {preset, ablation, seed, overrides}');
   const job = JSON.parse(raw) as WorkerJob;
   await initBackend(process.env.KIT_BACKEND);
-  await runRecipe(resolveVariant(job.preset, job.ablation, job.overrides), { seed: job.seed, progress: false });
+  await runRecipe(resolveVariant(job.preset, job.ablation, job.overrides), { seed: job.seed, progress: false, ...(job.upTo ? { upTo: job.upTo } : {}) });
 }
 
 main().catch((e: unknown) => {
