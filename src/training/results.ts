@@ -253,14 +253,48 @@ function pairedCell(s: SummaryRow): string {
   return `${signed(p.mean)} ± ${p.std.toFixed(2)}${ci} (${p.lower}/${p.n} lower)`;
 }
 
-/** Summary as a Markdown table (R@K both directions, mR, Δ mR vs full, paired by seed). */
+/** The reading of `verdict` in a few words ("below full", "within seed noise", …); empty for `full` or without it. */
+export function shortVerdict(s: SummaryRow, full: SummaryRow | undefined): string {
+  if (!full || s.ablation === FULL_MODEL || s.pairedDeltaMR.n === 0) return '';
+  const v = verdict(s, full);
+  const cut = v.search(/[:(]/);
+  return (cut > 0 ? v.slice(0, cut) : v).trim();
+}
+
+function fixed(v: number | undefined, digits: number): string {
+  return v !== undefined && Number.isFinite(v) ? v.toFixed(digits) : '—';
+}
+
+/**
+ * Summary as Markdown: the recall table (R@K both directions, mR, Δ mR vs full, paired by seed with
+ * its t interval, the bootstrap interval over seeds × test images, the reading of `verdict`), then
+ * the headline diagnostics per variant (mean over seeds) when the runs have them.
+ */
 export function summaryMarkdown(summary: readonly SummaryRow[]): string {
-  const head = '| ablation | seeds | i→t R@1 | i→t R@5 | i→t R@10 | t→i R@1 | t→i R@5 | t→i R@10 | mR (test) | Δ mR | Δ mR paired by seed | val mR |';
-  const sep = '|' + '---|'.repeat(12);
-  const lines = summary.map((s) =>
-    `| ${s.ablation} | ${s.seeds.length} | ${pm(s.mean.i2t_r1, s.std.i2t_r1)} | ${pm(s.mean.i2t_r5, s.std.i2t_r5)} | ${pm(s.mean.i2t_r10, s.std.i2t_r10)} | ${pm(s.mean.t2i_r1, s.std.t2i_r1)} | ${pm(s.mean.t2i_r5, s.std.t2i_r5)} | ${pm(s.mean.t2i_r10, s.std.t2i_r10)} | **${pm(s.mean.mR, s.std.mR)}** | ${Number.isFinite(s.deltaMR) ? signed(s.deltaMR) : ''} | ${pairedCell(s)} | ${pm(s.mean.val_mR, s.std.val_mR)} |`,
-  );
-  return [head, sep, ...lines].join('\n') + '\n';
+  const full = summary.find((s) => s.ablation === FULL_MODEL);
+  const head = '| ablation | seeds | i→t R@1 | i→t R@5 | i→t R@10 | t→i R@1 | t→i R@5 | t→i R@10 | mR (test) | Δ mR | Δ mR paired by seed | val mR | bootstrap 95 % | reading |';
+  const sep = '|' + '---|'.repeat(14);
+  const lines = summary.map((s) => {
+    const boot = s.ablation !== FULL_MODEL && s.pairedDeltaMR.bootstrap ? bracket(s.pairedDeltaMR.bootstrap) : '';
+    return `| ${s.ablation} | ${s.seeds.length} | ${pm(s.mean.i2t_r1, s.std.i2t_r1)} | ${pm(s.mean.i2t_r5, s.std.i2t_r5)} | ${pm(s.mean.i2t_r10, s.std.i2t_r10)} | ${pm(s.mean.t2i_r1, s.std.t2i_r1)} | ${pm(s.mean.t2i_r5, s.std.t2i_r5)} | ${pm(s.mean.t2i_r10, s.std.t2i_r10)} | **${pm(s.mean.mR, s.std.mR)}** | ${Number.isFinite(s.deltaMR) ? signed(s.deltaMR) : ''} | ${pairedCell(s)} | ${pm(s.mean.val_mR, s.std.val_mR)} | ${boot} | ${shortVerdict(s, full)} |`;
+  });
+  const out = [head, sep, ...lines];
+  if (summary.some((s) => s.diagnostics)) {
+    out.push(
+      '',
+      'Diagnostics (mean over seeds; test split): belief mass ÷ area on key objects and on distractors, top-K precision of the kept tokens (chance = key area share), effective tokens exp(entropy); silhouette of the scene classes per modality; top-1 cross-modal class accuracy (%); mean t→i R@1/5/10 of queries with a rare word vs the others.',
+      '',
+      '| ablation | key mass/area | distractor mass/area | top-K precision (chance) | effective tokens | silhouette image / text | class acc i→t / t→i | t→i rare / in-vocab |',
+      '|' + '---|'.repeat(8),
+    );
+    for (const s of summary) {
+      const d = s.diagnostics ?? {};
+      out.push(
+        `| ${s.ablation} | ${fixed(d.belief_key_ratio, 2)} | ${fixed(d.belief_distractor_ratio, 2)} | ${fixed(d.belief_topk_precision, 3)} (${fixed(d.belief_topk_chance, 3)}) | ${fixed(d.belief_effective_tokens, 1)} | ${fixed(d.silhouette_image, 2)} / ${fixed(d.silhouette_text, 2)} | ${fixed(d.class_acc_i2t, 1)} / ${fixed(d.class_acc_t2i, 1)} | ${fixed(d.rare_t2i_mean, 1)} / ${fixed(d.invocab_t2i_mean, 1)} |`,
+      );
+    }
+  }
+  return out.join('\n') + '\n';
 }
 
 /** Write rows + summary as CSV / JSON / Markdown with a common base path (`<base>.csv`, …). */
