@@ -21,6 +21,8 @@ import { runFiles } from '../src/runs/files';
 import { readSafetensorsFile, toFloat32 } from '../src/io/safetensors';
 import { toTorchLayout } from '../src/models/params';
 import * as tf from '@tensorflow/tfjs';
+import { loadInitModel } from '../src/cli/export';
+import { exportStateDict, readStateDict } from '../src/models/checkpoint';
 import { createModel } from '../src/models/factory';
 import { SeedStream } from '../src/utils/random';
 import { EMBEDDED_SCENE_CLASSES } from '../src/data/embedded/config';
@@ -185,6 +187,22 @@ test('open-domain recipe: stage 0 pretrains the prior on the prior corpus, stage
     assert.ok(trained.every((k) => k.startsWith('res_visual.') || k.startsWith('prior_head.')) && trained.includes('prior_head.weight'));
   } finally {
     m0.dispose();
+  }
+  // the stage-0 run as the open_clip fork's initial weights (what `npm run export -- open-clip --experiment <stage-0 run>`
+  // writes; the CLI itself needs a CLIP-BPE tower): the pretrained prior, no head
+  const initModel = loadInitModel(runFiles(out.stages[0].runId as string).best, stageModelConfig(v.exp, data, 'stage0'));
+  const ptFile = path.join(runs, 'init-stage0.pt');
+  try {
+    exportStateDict(ptFile, initModel);
+  } finally {
+    initModel.dispose();
+  }
+  const pt = readStateDict(ptFile).tensors;
+  assert.ok(![...pt.keys()].some((k) => k.startsWith('prior_head.')) && pt.has('visual.proj'), 'the exported state_dict is the open_clip model');
+  for (const k of resKeys) {
+    const t = pt.get(k);
+    assert.ok(t, `exported ${k}`);
+    assert.deepEqual(toFloat32(t), f0.get(k), `exported ${k} = stage 0's`);
   }
   // open-prior-random: no stage 0, and its stage 1 is not the full model's (which starts from the stage-0 prior)
   const rnd = resolveVariant('embedded-v2-open', 'open-prior-random', TINY);
