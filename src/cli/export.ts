@@ -12,8 +12,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { ExperimentConfig, listPresets, mergeExperiment, resolveExperiment, defaultExperiment } from '../config/experiment';
 import { loadModelPreset } from '../models/factory';
-import { loadModelFile } from '../models/checkpoint';
-import { RetrievalModel } from '../models/model';
+import { DEFAULT_IGNORED, loadModelFile } from '../models/checkpoint';
+import { PRIOR_HEAD_PREFIX } from '../models/priorclip';
+import { ModelConfig, RetrievalModel } from '../models/model';
 import { readRunRecord, runDir } from '../runs/record';
 import { initBackend } from '../backends/backend';
 import { prepareData } from '../training/data_prep';
@@ -23,6 +24,15 @@ import { ExportStage, exportOpenClipJob, DEFAULT_SAMPLES_PER_SHARD, OpenClipExpo
 const USAGE =
   'usage: npm run export -- open-clip --experiment <preset | run id> --out <dir> [--model <model preset>] [--set key.path=value …] ' +
   `[--stages stage1,stage2] [--samples-per-shard ${DEFAULT_SAMPLES_PER_SHARD}] [--weights best|final] [--no-weights] [--force]`;
+
+/**
+ * The model of a run's weights file, as the fork's initial weights: the config's model, strictly
+ * loaded, except that a PriorCLIP stage-0 run's scene head `prior_head.*` (not an open_clip key) is
+ * left out, so a stage-0 run gives the open_clip model with its pretrained `res_visual`.
+ */
+export function loadInitModel(file: string, model: ModelConfig): RetrievalModel {
+  return loadModelFile(file, { config: model, ignore: (k) => DEFAULT_IGNORED(k) || k.startsWith(`${PRIOR_HEAD_PREFIX}.`) });
+}
 
 /** The experiment named by `--experiment`: a kit run id (its recorded config, and its weights) or a preset. */
 export function resolveExportExperiment(name: string, model: string | undefined, overrides: unknown): { exp: ExperimentConfig; runId: string | null } {
@@ -85,7 +95,7 @@ export async function runExportCli(argv: readonly string[]): Promise<OpenClipExp
     const file = path.join(runDir(runId), `${which}.safetensors`);
     if (!fs.existsSync(file)) throw new Error(`export: run ${runId} has no ${which}.safetensors in ${runDir(runId)}`);
     await initBackend(process.env.KIT_BACKEND, { quiet: true });
-    init = { model: loadModelFile(file, { config: exp.model }), runId };
+    init = { model: loadInitModel(file, exp.model), runId };
   }
   try {
     const res = exportOpenClipJob({ exp, dataset: prepared.dataset, outDir: path.resolve(out), init, stages, samplesPerShard: per, origin: runId ? `kit run ${runId}` : `preset ${experiment}`, force: flag(args, 'force') === true });

@@ -185,7 +185,7 @@ export function buildForkJob(input: ForkJobInput): ForkJob {
     stages.push(stageFlags('stage2', input, input.stage2, from, modelName));
   }
   const notExpressed: string[] = [];
-  if (input.exp.train.stage0.enabled) notExpressed.push('stage 0 (scene classification of the prior): neither the kit nor the fork runs it for priorclip-kind models; the prior starts from the initial weights');
+  if (input.exp.train.stage0.enabled) notExpressed.push('stage 0 (scene classification of the prior): the fork has no stage 0; the kit runs it (npm run train), and exporting that stage-0 run (--experiment <preset>__stage0__s<seed>) gives initial weights with the pretrained res_visual (its stage-0 head prior_head is left out); otherwise the prior starts from the initial weights');
   if (!input.initWeights) notExpressed.push('no initial weights: the fork starts from its own random init (the paper\'s stage-1 / stage-2 initial weights are not published)');
   return { modelName, stages, projectionPatch: needsProjectionPatch(input.model), notExpressed };
 }

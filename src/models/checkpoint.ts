@@ -121,7 +121,7 @@ export interface LoadStateDictOptions {
 const FLOAT_DTYPES: readonly string[] = ['F32', 'F16', 'BF16', 'F64'];
 
 /** Buffers PyTorch never persists but some old checkpoints contain. */
-const DEFAULT_IGNORED = (k: string): boolean => k === 'attn_mask' || k.endsWith('.attn_mask');
+export const DEFAULT_IGNORED = (k: string): boolean => k === 'attn_mask' || k.endsWith('.attn_mask');
 
 /**
  * Assign a torch-layout state_dict to a ParamStore. Validates everything first; on any missing (when
@@ -288,14 +288,14 @@ export function modelFileConfig(file: string): unknown {
  * file when `config` is given (e.g. an open_clip `.pt` with a PIR.json-style config) — and load the
  * weights strictly. `seeds` only fills the initial values that the load then overwrites.
  */
-export function loadModelFile(file: string, opts: { config?: unknown; seeds?: SeedStream } = {}): RetrievalModel {
+export function loadModelFile(file: string, opts: { config?: unknown; seeds?: SeedStream; ignore?: (key: string) => boolean } = {}): RetrievalModel {
   const raw = opts.config ?? modelFileConfig(file);
   if (raw === null || raw === undefined) {
     throw new Error(`${file}: no '${META_CONFIG}' metadata (not a kit checkpoint); pass the model config explicitly`);
   }
   const model = createModel(resolveModelConfig(raw, `${file} (${META_CONFIG})`), opts.seeds ?? new SeedStream(0).child('checkpoint'));
   try {
-    loadModelFileInto(model, file);
+    loadModelFileInto(model, file, opts.ignore ? { ignore: opts.ignore } : {});
   } catch (e) {
     model.dispose();
     throw e;

@@ -138,15 +138,24 @@ export function loadModelPreset(name: string): ModelConfig {
   return resolveModelConfig(readModelJson(name), file);
 }
 
+/** Options of `createModel` beyond the model config. */
+export interface CreateModelOptions {
+  /**
+   * PriorCLIP only: scene classes of the stage-0 classification head on the pooled prior (`prior_head`,
+   * not part of the open_clip model; see `priorclip.ts`). PIR's head is in its config (`prior.numClasses`).
+   */
+  priorHeadClasses?: number;
+}
+
 /** Build a model. `seeds` decides the initial weights and the dropout draws. */
-export function createModel(config: ModelConfig, seeds: SeedStream): RetrievalModel {
+export function createModel(config: ModelConfig, seeds: SeedStream, opts: CreateModelOptions = {}): RetrievalModel {
   switch (config.kind) {
     case 'pir-small':
     case 'pir':
       validatePirConfig(config);
       return new PirModel(config, seeds);
     case 'priorclip':
-      return createPriorClip(config, seeds);
+      return createPriorClip(config, seeds, { priorHeadClasses: opts.priorHeadClasses });
   }
 }
 

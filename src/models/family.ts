@@ -10,7 +10,10 @@
  *   and otherwise (kit-sized towers such as priorclip-tiny; the CLIP BPE file is not shipped) the
  *   kit's word vocabulary built on the train captions with `<eot>` moved to the largest id
  *   (`word-eot-last`: CLIP towers pool at `argmax(ids)`); it is evaluated as open_clip does (resize
- *   the short side, centre-crop); its prior is part of the towers (no stage 0).
+ *   the short side, centre-crop); its prior (`res_visual`, a ModifiedResNet) is part of the towers.
+ *   Stage 0 pretrains it as a scene classifier when the ViT reads it (`soft_belief` not `'none'`),
+ *   through a head that only the stage-0 model has (`stage0HeadClasses`); stage 1 keeps the same
+ *   towers and starts from the stage-0 prior, frozen (`stage1KeepsPrior`).
  *
  * The stage-1 model (`stage1Model`) and the data-sized model (`modelForData`) derive from the same
  * family rules.
@@ -45,7 +48,7 @@ export interface DataNeeds {
 export function dataNeeds(model: ModelConfig): DataNeeds {
   if (model.kind === 'priorclip') {
     const tokenizer: TokenizerKind = model.text_cfg.vocab_size === CLIP_VOCAB_SIZE ? 'clip' : 'word-eot-last';
-    return { imageSize: model.vision_cfg.image_size, evalTransform: 'resize-center-crop', tokenizer, contextLength: model.text_cfg.context_length, hasPrior: false };
+    return { imageSize: model.vision_cfg.image_size, evalTransform: 'resize-center-crop', tokenizer, contextLength: model.text_cfg.context_length, hasPrior: model.soft_belief !== 'none' };
   }
   return { imageSize: model.imageSize, evalTransform: 'resize', tokenizer: 'word', contextLength: model.text.contextLength, hasPrior: model.prior.enabled };
 }
@@ -83,7 +86,8 @@ export function modelForData(model: ModelConfig, sizes: DataSizes): ModelConfig 
  * out carry the kind's default settings, so the stage key (which hashes this config) is the same
  * for variants that differ only inside those modules (the K, n_v, n_t and belief sweeps): they
  * share the full model's stage-1 run — the same parameters, the same seeded initialisation, hence
- * the same weights. PriorCLIP has no stage-1 variant (the same towers throughout).
+ * the same weights. PriorCLIP has no stage-1 variant (the same towers throughout, the prior
+ * included: see `stage1KeepsPrior`).
  */
 export function stage1Model(model: ModelConfig): ModelConfig {
   if (model.kind === 'priorclip') return structuredClone(model);
@@ -97,8 +101,36 @@ export function stage1Model(model: ModelConfig): ModelConfig {
   };
 }
 
-/** The stage-0 part of a model config (the scene-prior encoder and the input size), null without a prior. */
+/**
+ * The stage-0 part of a model config (the scene-prior encoder and the input size), null without a
+ * prior. PriorCLIP: the ModifiedResNet `res_visual` (its depths, width, output = embed_dim; its
+ * attention-pool heads follow from `vision_cfg.head_width`), null with `soft_belief: 'none'` (the
+ * ViT ignores the prior, so there is nothing to pretrain).
+ */
 export function priorModel(model: ModelConfig): { kind: string; imageSize: number; prior: unknown } | null {
-  if (model.kind === 'priorclip' || !model.prior.enabled) return null;
+  if (model.kind === 'priorclip') {
+    if (model.soft_belief === 'none') return null;
+    const v = model.vision_cfg;
+    return { kind: model.kind, imageSize: v.image_size, prior: { resVisual: { layers: v.res_layers, width: v.res_width, outputDim: model.embed_dim, headWidth: v.head_width } } };
+  }
+  if (!model.prior.enabled) return null;
   return { kind: model.kind, imageSize: model.imageSize, prior: model.prior };
+}
+
+/**
+ * True when the stage-1 model carries the stage-0 prior, so stage 1 starts from it (frozen) and
+ * its stage key names stage 0 as a parent. PriorCLIP keeps its towers (the soft-belief ViT reads
+ * the prior in stage 1 too); PIR's stage-1 model has no prior.
+ */
+export function stage1KeepsPrior(model: ModelConfig): boolean {
+  return model.kind === 'priorclip' && priorModel(model) !== null;
+}
+
+/**
+ * Classes of the classification head a stage-0 model needs beyond its config: PriorCLIP's
+ * `prior_head` (stage 0 only, sized by the stage-0 corpus); 0 for PIR (its head `conv_encoder.fc`
+ * is part of the model, `prior.numClasses`).
+ */
+export function stage0HeadClasses(model: ModelConfig, corpusClasses: number): number {
+  return model.kind === 'priorclip' && priorModel(model) !== null ? corpusClasses : 0;
 }

@@ -12,6 +12,12 @@
  * transformer, token_embedding, ln_final), so `state_dict` import/export needs no renaming.
  * (The reference hard-codes `vision_proj_res = Linear(512, 768)`; the kit builds
  * Linear(embed_dim → vision width), which is the same module at full size.)
+ *
+ * Stage 0 of the recipe (`stage_task.ts`) builds the model with `{ priorHeadClasses: C }`: a scene
+ * classification head `prior_head` = Linear(embed → C) on the pooled prior `res_visual(image)`,
+ * registered after every open_clip key (so their order and seeded initialisation are unchanged).
+ * Only the stage-0 model has it: later stages, checkpoints of stages 1–2 and open_clip
+ * export/import never see `prior_head.*`.
  */
 import * as tf from '@tensorflow/tfjs';
 import { SeedStream } from '../utils/random';
@@ -28,6 +34,17 @@ import { BeliefOutput, EncodeOptions, ForwardOutput, MAX_LOGIT_SCALE, ParamGroup
 export type { PriorClipConfig } from './open_clip/config';
 export { PRIORCLIP_VIT_B_32, resolvePriorClipConfig } from './open_clip/config';
 
+/** State_dict prefix of the stage-0 scene-classification head (not an open_clip key). */
+export const PRIOR_HEAD_PREFIX = 'prior_head';
+
+/** Build options beyond the open_clip config (none of them is part of the exported model). */
+export interface PriorClipBuildOptions {
+  /**
+   * Scene classes of a stage-0 classification head `prior_head` on the pooled prior (0 or absent:
+   * no head, the open_clip model).
+   */
+  priorHeadClasses?: number;
+}
 
 /**
  * The open-domain PriorCLIP model. The towers have no dropout, so `opts.training` changes nothing;
@@ -43,9 +60,13 @@ export class PriorClip implements RetrievalModel {
   readonly visual: VisionTransformer;
   readonly resVisual: ModifiedResNet;
   readonly text: TextTower;
+  /** Stage-0 scene-classification head on the pooled prior (null outside stage 0). */
+  readonly priorHead: Linear | null;
+  /** Scene logits `[B, C]` of the prior (only with a stage-0 head: `if (model.encodePriorLogits)` tells). */
+  readonly encodePriorLogits?: (images: tf.Tensor4D, opts?: EncodeOptions) => tf.Tensor2D;
 
   /** Build the model; `store` may be injected (e.g. a `ShapePlanStore` to list keys without allocating). */
-  constructor(readonly config: PriorClipConfig, seeds: SeedStream, store?: ParamStore) {
+  constructor(readonly config: PriorClipConfig, seeds: SeedStream, store?: ParamStore, build: PriorClipBuildOptions = {}) {
     this.derived = derivePriorClip(config);
     const p = store ?? new ParamStore(seeds.child('priorclip'));
     this.params = p;
@@ -82,6 +103,19 @@ export class PriorClip implements RetrievalModel {
       this.positionalEmbedding,
       this.textProjection,
     );
+    const classes = build.priorHeadClasses ?? 0;
+    if (!Number.isInteger(classes) || classes < 0) throw new Error(`priorclip: priorHeadClasses must be a non-negative integer, got ${classes}`);
+    // after every open_clip key: their registration order (= state_dict order) is unchanged
+    this.priorHead = classes > 0 ? new Linear(p, PRIOR_HEAD_PREFIX, { inFeatures: E, outFeatures: classes }) : null;
+    if (this.priorHead) this.encodePriorLogits = (images: tf.Tensor4D) => this.priorLogits(images);
+  }
+
+  /** Scene logits `[B, C]` = `prior_head(res_visual(images))` (stage 0; BatchNorm on its running statistics, as everywhere). */
+  private priorLogits(images: tf.Tensor4D): tf.Tensor2D {
+    const head = this.priorHead;
+    if (!head) throw new Error('priorclip: this model has no stage-0 prior head (build it with priorHeadClasses)');
+    this.checkImages(images);
+    return tf.tidy(() => head.apply(this.resVisual.apply(images, null)) as tf.Tensor2D); // [B, E] → [B, C]
   }
 
   private checkImages(images: tf.Tensor4D): void {
@@ -141,10 +175,11 @@ export class PriorClip implements RetrievalModel {
    * Parameter group of a state_dict key: `prior` = `res_visual.*` (the instruction encoder),
    * `fusion` = `vision_proj_res.*` (prior → ViT width), `image` = `visual.*`, `scale` = `logit_scale`,
    * `textProj` = `text_projection`, `text` = the rest of the text tower (`transformer.*`,
-   * `token_embedding`, `positional_embedding`, `ln_final`).
+   * `token_embedding`, `positional_embedding`, `ln_final`); `priorHead` = `prior_head.*` (stage 0 only).
    */
   paramGroup(key: string): ParamGroup {
     if (key.startsWith('res_visual.')) return 'prior';
+    if (key.startsWith(`${PRIOR_HEAD_PREFIX}.`)) return 'priorHead';
     if (key.startsWith('vision_proj_res.')) return 'fusion';
     if (key.startsWith('visual.')) return 'image';
     if (key === 'logit_scale') return 'scale';
@@ -183,8 +218,8 @@ export class PriorClip implements RetrievalModel {
 }
 
 /** Create a PriorCLIP model from a config object (open_clip PIR.json format; merged onto PIR.json defaults). */
-export function createPriorClip(config: Partial<PriorClipConfig> | PriorClipConfig | unknown, seeds: SeedStream): PriorClip {
-  return new PriorClip(resolvePriorClipConfig(config), seeds);
+export function createPriorClip(config: Partial<PriorClipConfig> | PriorClipConfig | unknown, seeds: SeedStream, build: PriorClipBuildOptions = {}): PriorClip {
+  return new PriorClip(resolvePriorClipConfig(config), seeds, undefined, build);
 }
 
 /** One state_dict entry of a shape plan. */

@@ -27,7 +27,8 @@ import { loadModelFileInto } from '../models/checkpoint';
 import { PreparedData, prepareExperimentData } from '../training/data_prep';
 import { RecipeOutcome } from '../training/recipe';
 import { STAGES, StageName, StageOutcome, disabledStage, fullVariant, reusedStage, variantFinished, variantRunIds } from '../training/run_cache';
-import { loadInitialWeights, stageModelConfig } from '../training/stage_task';
+import { loadInitialWeights, stageCorpus, stageModelConfig } from '../training/stage_task';
+import { stage0HeadClasses } from '../models/family';
 import { loadTrainState } from '../training/train_state';
 import { PROFILES, Profile, profilePreset } from '../training/profiles';
 
@@ -191,7 +192,9 @@ export function sessionModel(s: Session, stage: StageName, opts: SessionModelOpt
   if (!ready && (opts.missing ?? 'error') === 'error') {
     throw new Error(`sessionModel: ${at === 'start' ? `the parents of ${id}` : (file ?? id)} ${at === 'start' ? 'have' : 'has'} not finished (run notebooks 05–06 or \`npm run main\`)`);
   }
-  const model = createModel(config, new SeedStream(s.seed).child('model'));
+  // a PriorCLIP stage-0 model carries its scene-classification head (as `createStageModel` builds it)
+  const headClasses = stage === 'stage0' ? stage0HeadClasses(config, stageCorpus(s.exp, s.data, 'stage0').dataset.classes.length) : 0;
+  const model = createModel(config, new SeedStream(s.seed).child('model'), headClasses > 0 ? { priorHeadClasses: headClasses } : {});
   try {
     if (!ready) {
       return { stage, config, model, source: { kind: 'initial', experiment: s.exp.name }, note: `weights: seeded initial weights of '${s.exp.name}' ${stage} (no finished run ${id} yet: notebooks 05–06 or \`npm run main\` create it)` };

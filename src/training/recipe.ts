@@ -1,10 +1,12 @@
 /**
  * The training recipe (method.md §4.2, style.md §4.5): stages 0 → 1 → 2 of one variant and seed.
  *
- * - **stage 0** trains the scene-prior encoder on scene classification; the prior is frozen
- *   afterwards (both references use a frozen pretrained prior).
- * - **stage 1** contrastive pre-training on the coarse captions: image and text encoders, no prior,
- *   no PAE (the paper's figure: plain contrastive, both towers trained).
+ * - **stage 0** trains the scene-prior encoder on scene classification (PIR: its CNN and
+ *   `conv_encoder.fc`; PriorCLIP: the ModifiedResNet `res_visual` and a stage-0-only head
+ *   `prior_head`); the prior is frozen afterwards (both references use a frozen pretrained prior).
+ * - **stage 1** contrastive pre-training on the coarse captions: image and text encoders, no PAE
+ *   (the paper's figure: plain contrastive, both towers trained). PIR's stage-1 model has no prior;
+ *   PriorCLIP keeps its soft-belief towers and reads the stage-0 prior, frozen (see `stage_task.ts`).
  * - **stage 2** vision-instruction fine-tuning on the fine captions: Spatial-PAE (with the stage-0
  *   prior), Temporal-PAE, contrastive + affiliation; the text encoder frozen unless
  *   `train.stage2.trainTextEncoder` (the paper's figure freezes it).
@@ -19,7 +21,6 @@ import { SeedStream } from '../utils/random';
 import { RunRecord, finishRun, readRunRecord, startRun, writeRunRecord } from '../runs/record';
 import { runFiles } from '../runs/files';
 import { ExperimentConfig } from '../config/experiment';
-import { createModel } from '../models/factory';
 import { dataNeeds } from '../models/family';
 import { computeDiagnostics } from '../evaluation/diagnostics';
 import { saveModelFile } from '../models/checkpoint';
@@ -28,7 +29,7 @@ import { TrainConfig, stepsPerEpoch, train } from './trainer';
 import { EvalLog, StepLog, loadTrainState } from './train_state';
 import { createProgress } from '../utils/progress';
 import { STAGES, StageName, StageOutcome, Variant, disabledStage, fullVariant, reusedStage, stageKeys, stageRunRecord, variantRunIds } from './run_cache';
-import { TestSummary, evaluateSplit, loadInitialWeights, stageDataset, stageModelConfig, stageTask, summariseMetrics } from './stage_task';
+import { TestSummary, createStageModel, evaluateSplit, loadInitialWeights, stageDataset, stageModelConfig, stageTask, summariseMetrics } from './stage_task';
 import { splitImages } from '../data/types';
 
 /** Outcome of a whole recipe for one variant and seed. */
@@ -118,7 +119,7 @@ export async function runRecipe(target: Variant | ExperimentConfig, opts: Recipe
     const cpu0 = process.cpuUsage();
     const parents = STAGES.slice(0, STAGES.indexOf(stage)).map((s) => ids[s]).filter((x): x is string => x !== null);
     const modelCfg = stageModelConfig(exp, data, stage);
-    const model = createModel(modelCfg, root.child('model'));
+    const model = createStageModel(exp, data, stage, root.child('model'));
     const files = runFiles(id);
     const record: RunRecord = startRun({ runId: id, kind: stage, seed, config: { ...exp, model: modelCfg, variant: v.name }, data: data.identity, parents });
     record.metrics.stageKey = keys[stage];

@@ -16,7 +16,7 @@ import { canonicalJson } from '../utils/json';
 import { RunRecord, readRunRecord, runDir, runId } from '../runs/record';
 import { runFiles } from '../runs/files';
 import { ExperimentConfig, FULL_MODEL, loadAblation, resolveExperiment } from '../config/experiment';
-import { priorModel, stage1Model } from '../models/family';
+import { priorModel, stage1KeepsPrior, stage1Model } from '../models/family';
 import { LossConfig } from '../losses/total_loss';
 import { readBestValue } from './train_state';
 
@@ -56,7 +56,9 @@ export function stage1Loss(exp: ExperimentConfig): LossConfig {
 /**
  * Everything a stage's result depends on, hashed: equal keys ⇒ the same run can be shared.
  * stage 0: data, seed, the prior encoder config, stage-0 training.
- * stage 1: data, seed, the stage-1 model (no prior / PAE), stage-1 loss and training.
+ * stage 1: data, seed, the stage-1 model (no prior / PAE), stage-1 loss and training; for a
+ *   stage-1 model that keeps the prior (PriorCLIP, `stage1KeepsPrior`) also the stage-0 key it
+ *   starts from (only when stage 0 runs: a PIR stage-1 key, or one without stage 0, is unchanged).
  * stage 2: everything, plus the keys of the stages it starts from.
  */
 export function stageKeys(exp: ExperimentConfig, seed: number): Record<StageName, string | null> {
@@ -65,7 +67,8 @@ export function stageKeys(exp: ExperimentConfig, seed: number): Record<StageName
   const data = { ...exp.data };
   const prior = priorModel(m);
   const s0 = prior !== null && t.stage0.enabled ? sha256(canonicalJson({ stage: 0, data, seed, model: prior, train: t.stage0 })) : null;
-  const s1 = t.stage1.enabled ? sha256(canonicalJson({ stage: 1, data, seed, model: stage1Model(m), loss: stage1Loss(exp), train: t.stage1 })) : null;
+  const s1Parent = stage1KeepsPrior(m) && s0 !== null ? { parents: [s0] } : {};
+  const s1 = t.stage1.enabled ? sha256(canonicalJson({ stage: 1, data, seed, model: stage1Model(m), loss: stage1Loss(exp), train: t.stage1, ...s1Parent })) : null;
   const s2 = t.stage2.enabled
     ? sha256(canonicalJson({ stage: 2, data, seed, model: m, loss: exp.loss, train: t.stage2, eval: exp.eval, parents: [s0, s1] }))
     : null;

@@ -2,8 +2,11 @@
  * One stage of the recipe (method.md §4.2) as pieces a caller can use alone — the recipe
  * (`recipe.ts`), the notebooks and the benchmarks build a stage from exactly these:
  *
- * - `stageModelConfig`: the model a stage trains (stage 1: no prior, no PAE);
- * - `loadInitialWeights`: stage 2 starts from the stage-0 prior and the stage-1 backbones (best checkpoints);
+ * - `stageModelConfig`: the model a stage trains (PIR stage 1: no prior, no PAE; PriorCLIP: the same towers);
+ * - `createStageModel`: that model built at its seeded initialisation (a PriorCLIP stage-0 model also
+ *   gets its scene-classification head `prior_head`, sized by the stage-0 corpus, which no later stage has);
+ * - `loadInitialWeights`: stage 2 starts from the stage-0 prior and the stage-1 backbones (best
+ *   checkpoints); a PriorCLIP stage 1 starts from the stage-0 prior too (frozen, read by the soft belief);
  * - `stageTask`: the trainer's task — batches of the stage's data view, the stage's loss (stage 0:
  *   cross-entropy of `encodePriorLogits` over the scene classes; stages 1–2: `totalLoss`), the
  *   trainable set (`stageTrainsGroup`), validation (stage 0: prior accuracy, else retrieval mR);
@@ -13,7 +16,8 @@ import * as tf from '@tensorflow/tfjs';
 import { SeedStream } from '../utils/random';
 import { ExperimentConfig } from '../config/experiment';
 import { ModelConfig, RetrievalModel, ParamGroup } from '../models/model';
-import { dataNeeds, modelForData, stage1Model } from '../models/family';
+import { dataNeeds, modelForData, stage0HeadClasses, stage1Model } from '../models/family';
+import { createModel } from '../models/factory';
 import { totalLoss, LossConfig } from '../losses/total_loss';
 import { Batch, TrainBatches, evalImageBatches } from '../data/batches';
 import { preprocessImage } from '../data/image_preprocess';
@@ -45,6 +49,18 @@ export function summariseMetrics(m: RetrievalMetrics): TestSummary {
 export function stageModelConfig(exp: ExperimentConfig, data: PreparedData, stage: StageName): ModelConfig {
   const m = modelForData(exp.model, dataSizes(data, exp));
   return stage === 'stage1' ? stage1Model(m) : m;
+}
+
+/**
+ * The model a stage trains, at its seeded initialisation (`seeds`: the recipe's `root.child('model')`).
+ * Stage 0 of a PriorCLIP model adds the scene-classification head on the pooled prior
+ * (`prior_head`, one output per class of the stage-0 corpus); the other stages build the open_clip
+ * model alone, so their checkpoints and exports never hold the head.
+ */
+export function createStageModel(exp: ExperimentConfig, data: PreparedData, stage: StageName, seeds: SeedStream): RetrievalModel {
+  const cfg = stageModelConfig(exp, data, stage);
+  const headClasses = stage === 'stage0' ? stage0HeadClasses(cfg, stageCorpus(exp, data, 'stage0').dataset.classes.length) : 0;
+  return createModel(cfg, seeds, headClasses > 0 ? { priorHeadClasses: headClasses } : {});
 }
 
 /** The loss config a stage optimises (null for stage 0: cross-entropy). */
@@ -83,11 +99,19 @@ function isPriorGroup(g: ParamGroup | 'all'): boolean {
 }
 
 /**
- * The weights a stage starts from: stage 2 loads the prior (and its head) from stage 0's best
- * checkpoint and everything else from stage 1's (non-strict: the PAE modules keep their seeded
- * initialisation). Stages 0 and 1 start from the seeded initialisation.
+ * The weights a stage starts from: stage 2 loads the prior (and its head, where the model has one:
+ * PIR) from stage 0's best checkpoint and everything else from stage 1's (non-strict: the PAE
+ * modules keep their seeded initialisation). Stage 0 starts from the seeded initialisation; stage 1
+ * too, except a stage-1 model with a prior (PriorCLIP: `stage1KeepsPrior`), which loads the prior
+ * from stage 0 (and never trains it, `stageTrainsGroup`), so its ViT and `vision_proj_res` learn
+ * against the prior stage 2 uses. Keys of the file the model lacks (PriorCLIP's `prior_head`) are ignored.
  */
 export function loadInitialWeights(model: RetrievalModel, stage: StageName, ids: Record<StageName, string | null>): void {
+  if (stage === 'stage1') {
+    const hasPrior = model.params.list().some((e) => isPriorGroup(groupOf(model, e.key)));
+    if (ids.stage0 && hasPrior) loadTrainState(runFiles(ids.stage0).best, model.params, null, { strict: false, only: (k) => isPriorGroup(groupOf(model, k)) });
+    return;
+  }
   if (stage !== 'stage2') return;
   if (ids.stage0) loadTrainState(runFiles(ids.stage0).best, model.params, null, { strict: false, only: (k) => isPriorGroup(groupOf(model, k)) });
   if (ids.stage1) loadTrainState(runFiles(ids.stage1).best, model.params, null, { strict: false, only: (k) => !isPriorGroup(groupOf(model, k)) });
