@@ -9,10 +9,10 @@
  */
 import { initBackend } from '../backends/backend';
 import { runRecipe, recipeTest } from '../training/recipe';
-import { resolveVariant } from '../training/run_cache';
+import { STAGES, StageName, resolveVariant } from '../training/run_cache';
 import { ArgSpec, flag, list, num, parseArgs, runCli, setsToOverrides, str, UsageError } from '../utils/cli_args';
 
-const USAGE = 'usage: npm run train -- [--preset embedded-fast] [--ablation <name>] [--seed N] [--set key.path=value …] [--overrides <json>] [--backend wasm|cpu] [--no-progress]';
+const USAGE = 'usage: npm run train -- [--preset embedded-fast] [--ablation <name>] [--seed N] [--set key.path=value …] [--overrides <json>] [--up-to stage0|stage1|stage2] [--backend wasm|cpu] [--no-progress]';
 
 const SPEC: ArgSpec = {
   preset: 'string',
@@ -22,6 +22,7 @@ const SPEC: ArgSpec = {
   overrides: 'string',
   backend: 'string',
   progress: 'boolean',
+  'up-to': 'string',
 };
 
 async function main(): Promise<void> {
@@ -42,10 +43,13 @@ async function main(): Promise<void> {
   const variant = resolveVariant(preset, ablation, overrides);
   await initBackend(str(args, 'backend') ?? process.env.KIT_BACKEND);
   const seed = num(args, 'seed') ?? variant.exp.seed;
-  const out = await runRecipe(variant, { seed, progress: flag(args, 'progress') !== false });
+  const upTo = str(args, 'up-to');
+  if (upTo !== undefined && !(STAGES as readonly string[]).includes(upTo)) throw new UsageError(`train: --up-to must be one of ${STAGES.join(', ')} (got '${upTo}')`);
+  const out = await runRecipe(variant, { seed, progress: flag(args, 'progress') !== false, ...(upTo ? { upTo: upTo as StageName } : {}) });
   for (const s of out.stages) {
     process.stdout.write(`${s.stage.padEnd(7)} ${s.status.padEnd(8)} ${(s.runId ?? '-').padEnd(40)} ${s.seconds.toFixed(1).padStart(7)} s  ${s.examplesPerSecond ? s.examplesPerSecond.toFixed(1) + ' ex/s' : ''}  best val ${s.bestVal === null ? '-' : s.bestVal.toFixed(2)}\n`);
   }
+  if (upTo && !out.test) return; // stopped before the tested stage (e.g. --up-to stage0: the prior alone)
   const t = recipeTest(out);
   process.stdout.write(`test (${t.numImages} images, ${t.numTexts} captions, tie rule ${t.tieRule}): i→t R@1/5/10 ${t.i2t.r1.toFixed(2)}/${t.i2t.r5.toFixed(2)}/${t.i2t.r10.toFixed(2)}  t→i ${t.t2i.r1.toFixed(2)}/${t.t2i.r5.toFixed(2)}/${t.t2i.r10.toFixed(2)}  mR ${t.mR.toFixed(2)}\n`);
 }
