@@ -40,11 +40,11 @@ async function main(): Promise<void> {
   }
   const preset = str(args, 'preset') ?? 'embedded-fast';
   const ablation = str(args, 'ablation') ?? null;
+  const upTo = str(args, 'up-to');
+  if (upTo !== undefined && !(STAGES as readonly string[]).includes(upTo)) throw new UsageError(`train: --up-to must be one of ${STAGES.join(', ')} (got '${upTo}')`);
   const variant = resolveVariant(preset, ablation, overrides);
   await initBackend(str(args, 'backend') ?? process.env.KIT_BACKEND);
   const seed = num(args, 'seed') ?? variant.exp.seed;
-  const upTo = str(args, 'up-to');
-  if (upTo !== undefined && !(STAGES as readonly string[]).includes(upTo)) throw new UsageError(`train: --up-to must be one of ${STAGES.join(', ')} (got '${upTo}')`);
   const out = await runRecipe(variant, { seed, progress: flag(args, 'progress') !== false, ...(upTo ? { upTo: upTo as StageName } : {}) });
   for (const s of out.stages) {
     process.stdout.write(`${s.stage.padEnd(7)} ${s.status.padEnd(8)} ${(s.runId ?? '-').padEnd(40)} ${s.seconds.toFixed(1).padStart(7)} s  ${s.examplesPerSecond ? s.examplesPerSecond.toFixed(1) + ' ex/s' : ''}  best val ${s.bestVal === null ? '-' : s.bestVal.toFixed(2)}\n`);
