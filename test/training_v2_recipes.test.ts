@@ -137,7 +137,7 @@ test('open-domain recipe: stage 1 on the coarse corpus (rendered on demand), sta
   assert.ok(coarse.cache.rendered >= 16, `rendered ${coarse.cache.rendered} coarse images`);
   // stage-1 batches carry coarse captions; the word vocabulary has <eot> as its largest id (CLIP pools at argmax)
   const m1 = stageModelConfig(v.exp, data, 'stage1');
-  assert.ok(m1.kind === 'priorclip' && m1.text_cfg.vocab_size === (data.wordTokenizer?.vocabSize ?? 0) + 1);
+  assert.ok(m1.kind === 'priorclip' && m1.text.vocabSize === (data.wordTokenizer?.vocabSize ?? 0) + 1);
   const model = createModel(m1, new SeedStream(0).child('model'));
   try {
     const task = stageTask({ exp: v.exp, stage: 'stage1', model, data, seeds: new SeedStream(0).child('stage1') });
@@ -145,7 +145,7 @@ test('open-domain recipe: stage 1 on the coarse corpus (rendered on demand), sta
     const caps = new Set(coarse.dataset.images.map((r) => r.captions[0]));
     for (const c of b.captions) assert.ok(caps.has(c), `"${c}" is a coarse caption`);
     const ids = await b.tokens.array();
-    for (const row of ids) assert.equal(row.indexOf(Math.max(...row)), row.indexOf(m1.text_cfg.vocab_size - 1));
+    for (const row of ids) assert.equal(row.indexOf(Math.max(...row)), row.indexOf(m1.text.vocabSize - 1));
     b.dispose();
     // stage 2 freezes the text tower (its projection too) and trains the image side
     const t2 = stageTask({ exp: v.exp, stage: 'stage2', model, data, seeds: new SeedStream(0).child('stage2') });

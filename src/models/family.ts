@@ -44,8 +44,8 @@ export interface DataNeeds {
 /** What `model` needs from the data. */
 export function dataNeeds(model: ModelConfig): DataNeeds {
   if (model.kind === 'priorclip') {
-    const tokenizer: TokenizerKind = model.text_cfg.vocab_size === CLIP_VOCAB_SIZE ? 'clip' : 'word-eot-last';
-    return { imageSize: model.vision_cfg.image_size, evalTransform: 'resize-center-crop', tokenizer, contextLength: model.text_cfg.context_length, hasPrior: false };
+    const tokenizer: TokenizerKind = model.text.vocabSize === CLIP_VOCAB_SIZE ? 'clip' : 'word-eot-last';
+    return { imageSize: model.vision.imageSize, evalTransform: 'resize-center-crop', tokenizer, contextLength: model.text.contextLength, hasPrior: false };
   }
   return { imageSize: model.imageSize, evalTransform: 'resize', tokenizer: 'word', contextLength: model.text.contextLength, hasPrior: model.prior.enabled };
 }
@@ -63,9 +63,9 @@ export function modelForData(model: ModelConfig, sizes: DataSizes): ModelConfig 
   if (model.kind === 'priorclip') {
     const p = structuredClone(model);
     // a word-vocabulary tower: its table is sized by the data (a CLIP BPE tower keeps its 49,408 rows)
-    if (sizes.vocabulary && p.text_cfg.vocab_size !== CLIP_VOCAB_SIZE) {
-      p.text_cfg.vocab_size = sizes.vocabulary.vocabSize;
-      p.text_cfg.context_length = sizes.vocabulary.contextLength;
+    if (sizes.vocabulary && p.text.vocabSize !== CLIP_VOCAB_SIZE) {
+      p.text.vocabSize = sizes.vocabulary.vocabSize;
+      p.text.contextLength = sizes.vocabulary.contextLength;
     }
     return p;
   }
