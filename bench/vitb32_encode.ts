@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const model = createPriorClip(PRIORCLIP_VIT_B_32, seeds.child('model'));
   console.log(`built ViT-B/32 PriorCLIP (${(model.params.numElements() / 1e6).toFixed(1)}M values) in ${((performance.now() - t0) / 1000).toFixed(1)} s on ${info.name}`);
-  const s = PRIORCLIP_VIT_B_32.vision_cfg.image_size;
+  const s = PRIORCLIP_VIT_B_32.vision.imageSize;
   const images = tf.randomNormal([batch, s, s, 3], 0, 1, 'float32', seeds.nextSeed()) as tf.Tensor4D; // [B, 224, 224, 3]
   const prior = model.prior(images); // [B, 1, 768]
   await timeIt('encodeImage (prior + ViT)', batch, iters, () => model.encodeImage(images));

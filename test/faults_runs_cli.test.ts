@@ -112,7 +112,7 @@ test('evaluate: the run id tells checkpoints apart; a different run is never ove
 
 test('vocabulary and model are checked against each other before any work', { skip: !fs.existsSync(path.join(shared, 'vocab', 'bpe_simple_vocab_16e6.txt.gz')) }, () => {
   const tiny = loadModelPreset('priorclip-tiny');
-  assert.throws(() => modelInputs(tiny, path.join(shared, 'vocab', 'bpe_simple_vocab_16e6.txt.gz')), /has 49408 tokens but model 'priorclip-tiny' embeds only 100 \(text_cfg\.vocab_size\)/);
+  assert.throws(() => modelInputs(tiny, path.join(shared, 'vocab', 'bpe_simple_vocab_16e6.txt.gz')), /has 49408 tokens but model 'priorclip-tiny' embeds only 100 \(text\.vocabSize\)/);
   const pir = { ...structuredClone(PIR_SMALL), text: { ...PIR_SMALL.text, vocabSize: 5 } };
   const vocab = path.join(tmp, 'v.json');
   WordTokenizer.build(['one two three four five six seven']).save(vocab);

@@ -59,7 +59,7 @@ test('notebooks 02 / 06 / 08 at-scale sections on a fork-layout epoch_1.pt insid
   if (!findClipBpe().path) process.env.KIT_CLIP_BPE = SHARED_BPE;
   try {
     const base = loadModelPreset('priorclip-tiny') as PriorClipConfig;
-    const tiny = resolveModelConfig({ ...base, text_cfg: { ...base.text_cfg, vocab_size: CLIP_VOCAB_SIZE } }, 'test') as PriorClipConfig;
+    const tiny = resolveModelConfig({ ...base, text: { ...base.text, vocabSize: CLIP_VOCAB_SIZE } }, 'test') as PriorClipConfig;
     const exp = resolveExperiment('embedded-fast', null, {
       name: 'atscale',
       data: { embedded: { name: 'atscale-tiny', classes: ['airport', 'beach', 'forest'], imagesPerClass: 10, imageSize: 64, supersample: 1 } },
@@ -87,7 +87,7 @@ test('notebooks 02 / 06 / 08 at-scale sections on a fork-layout epoch_1.pt insid
     try {
       assert.equal(a02.source, path.join(out, EXPORT_MANIFEST));
       assert.equal(a02.checkpoint, ckpt);
-      const S = a02.config.kind === 'priorclip' ? a02.config.vision_cfg.image_size : 0;
+      const S = a02.config.kind === 'priorclip' ? a02.config.vision.imageSize : 0;
       assert.equal(S, 64);
       const recs = (a02.result.embeddings?.images ?? []).slice(0, 4);
       assert.ok(numTest > 0);

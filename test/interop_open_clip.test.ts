@@ -57,7 +57,7 @@ function py(args: string[]): string {
 /** priorclip-tiny with the CLIP BPE vocabulary (the fork tokenizes with CLIP BPE). */
 function tinyBpe(): PriorClipConfig {
   const base = loadModelPreset('priorclip-tiny') as PriorClipConfig;
-  return resolveModelConfig({ ...base, text_cfg: { ...base.text_cfg, vocab_size: CLIP_VOCAB_SIZE } }, 'test') as PriorClipConfig;
+  return resolveModelConfig({ ...base, text: { ...base.text, vocabSize: CLIP_VOCAB_SIZE } }, 'test') as PriorClipConfig;
 }
 
 function keyList(m: RetrievalModel): { key: string; shape: number[] }[] {
@@ -121,8 +121,8 @@ test('the exported model config builds, in the kit, exactly the parameter list t
 
 test('configs the fork cannot build are refused with the key named', () => {
   const tiny = loadModelPreset('priorclip-tiny') as PriorClipConfig;
-  assert.throws(() => toForkModelConfig(tiny), /text_cfg\.vocab_size is 100.*CLIP BPE \(49408/);
-  assert.throws(() => toForkModelConfig({ ...tinyBpe(), soft_belief: 'c20bbe30' }), /soft_belief 'c20bbe30' has no counterpart/);
+  assert.throws(() => toForkModelConfig(tiny), /text\.vocabSize is 100.*CLIP BPE \(49408/);
+  assert.throws(() => toForkModelConfig({ ...tinyBpe(), softBelief: 'c20bbe30' }), /softBelief 'c20bbe30' has no counterpart/);
   assert.throws(() => fromForkModelConfig({ embed_dim: 32, vision_cfg: {} }, 'x'), /missing 'text_cfg'/);
   assert.throws(() => fromForkModelConfig({ embed_dim: 32, vision_cfg: { res_widht: 4 }, text_cfg: {} }, 'x'), /res_widht/);
 });
@@ -224,8 +224,8 @@ test('export from a kit-trained priorclip-tiny run: folder, shards, Karpathy JSO
     trained = createModel(exp.model, new SeedStream(3).child('model'));
     const fresh = createModel(exp.model, new SeedStream(3).child('model'));
     const m = trained;
-    const S = tinyBpe().vision_cfg.image_size;
-    const L = tinyBpe().text_cfg.context_length;
+    const S = tinyBpe().vision.imageSize;
+    const L = tinyBpe().text.contextLength;
     const rs = new SeedStream(9);
     const N = 8;
     const images = Float32Array.from({ length: N * S * S * 3 }, () => rs.normal());
@@ -433,7 +433,7 @@ test('train.sh runs the launcher per stage: model_configs registered, vision_pro
     return;
   }
   const out = path.join(tmp('sh'), 'job');
-  await runExportCli(['open-clip', '--experiment', 'embedded-fast', '--model', 'priorclip-tiny', '--set', `model.text_cfg.vocab_size=${CLIP_VOCAB_SIZE}`, '--out', out, '--samples-per-shard', '2000', '--quiet']);
+  await runExportCli(['open-clip', '--experiment', 'embedded-fast', '--model', 'priorclip-tiny', '--set', `model.text.vocabSize=${CLIP_VOCAB_SIZE}`, '--out', out, '--samples-per-shard', '2000', '--quiet']);
   const fork = tmp('stubfork');
   writeStubFork(fork);
   const rec = tmp('stubout');

@@ -25,7 +25,7 @@ test('the stand-in is priorclip-tiny with the CLIP vocabulary; its .pt and .safe
   await initBackend('wasm', { quiet: true });
   const cfg = tinyPriorClipConfig();
   assert.equal(cfg.kind, 'priorclip');
-  if (cfg.kind === 'priorclip') assert.equal(cfg.text_cfg.vocab_size, CLIP_VOCAB_SIZE);
+  if (cfg.kind === 'priorclip') assert.equal(cfg.text.vocabSize, CLIP_VOCAB_SIZE);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nbrecipe-ck-'));
   const before = tf.memory().numTensors;
   const ck = checkpointSource(new SeedStream(3), dir);

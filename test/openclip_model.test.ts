@@ -10,6 +10,8 @@ import { PriorClip, createPriorClip, priorClipShapePlan, PRIORCLIP_VIT_B_32, res
 import { loadStateDict } from '../src/models/checkpoint';
 import { createModel, loadModelPreset } from '../src/models/factory';
 import { runPriorClipCase } from '../src/parity/priorclip_case';
+import { openClipToKitKeys } from '../src/interop/open_clip_keys';
+import { fromForkModelConfig } from '../src/interop/open_clip_config';
 import { toleranceTable } from '../src/parity/tolerance';
 
 const GOLDEN = path.resolve(projectRoot(), '..', 'shared', 'golden');
@@ -42,9 +44,9 @@ test('ViT-B/32 PriorCLIP shape plan = the reference state_dict (643 keys, order,
   // Buffers are not trainable: running stats and num_batches_tracked.
   const buffers = plan.filter((p) => !p.trainable).map((p) => p.key);
   assert.ok(buffers.length > 0 && buffers.every((k) => /running_(mean|var)|num_batches_tracked/.test(k)));
-  // The JSON's own model_config resolves to the same plan.
+  // The JSON's own model_config (open_clip, snake_case; converted by the interop key table) resolves to the same plan.
   const { output_tokens: _o, ...vision } = ref.model_config.vision_cfg as Record<string, unknown>;
-  const plan2 = priorClipShapePlan({ ...ref.model_config, vision_cfg: vision });
+  const plan2 = priorClipShapePlan(openClipToKitKeys({ ...ref.model_config, vision_cfg: vision }, 'priorclip_vitb32_keys.json model_config'));
   assert.deepEqual(plan2.map((p) => p.key), plan.map((p) => p.key));
 });
 
@@ -69,7 +71,7 @@ test('tiny PriorCLIP reproduces every golden output and intermediate (safetensor
 function goldenTinyModel(): { model: PriorClip; tensors: Map<string, SafeTensor> } {
   const json = readJson<{ model_config: Record<string, unknown> }>(path.join(GOLDEN, 'priorclip_tiny.json'));
   const tensors = readSafetensorsFile(path.join(GOLDEN, 'priorclip_tiny.safetensors'));
-  const model = new PriorClip(resolvePriorClipConfig({ ...json.model_config, name: 'tiny' }), new SeedStream(5));
+  const model = new PriorClip(fromForkModelConfig(json.model_config, 'tiny', 'priorclip_tiny.json model_config'), new SeedStream(5));
   const params = new Map([...tensors].filter(([k]) => k.startsWith('param/')).map(([k, v]) => [k.slice(6), v]));
   loadStateDict(model.params, params, { source: 'golden' });
   return { model, tensors };
@@ -110,7 +112,7 @@ test('RetrievalModel contract: encoders, forward, beliefs; the old soft-belief f
   assert.equal(model.paramGroup('logit_scale'), 'scale');
   // Other formulas on the same weights give other image features (and the text side is unchanged).
   for (const soft of ['c20bbe30', 'none'] as const) {
-    const other = new PriorClip({ ...model.config, soft_belief: soft }, new SeedStream(5));
+    const other = new PriorClip({ ...model.config, softBelief: soft }, new SeedStream(5));
     loadStateDict(other.params, new Map([...tensors].filter(([k]) => k.startsWith('param/')).map(([k, v]) => [k.slice(6), v])));
     const d = tf.tidy(() => tf.max(tf.abs(tf.sub(other.encodeImage(images), model.encodeImage(images)))).dataSync()[0]);
     assert.ok(d > 1e-3, `${soft} should change the image features`);
@@ -118,7 +120,7 @@ test('RetrievalModel contract: encoders, forward, beliefs; the old soft-belief f
     assert.equal(dt, 0);
     other.dispose();
   }
-  assert.throws(() => model.encodeImage(tf.zeros([1, 32, 32, 3]) as tf.Tensor4D), /32×32.*image_size is 64/);
+  assert.throws(() => model.encodeImage(tf.zeros([1, 32, 32, 3]) as tf.Tensor4D), /32×32.*vision\.imageSize is 64/);
   tf.dispose([images, tokens]);
   model.dispose();
 });
@@ -166,14 +168,14 @@ test('the factory builds the priorclip-tiny preset; every trainable parameter ge
   model.dispose();
 });
 
-test('config errors name the key; quick_gelu switches the activation', () => {
-  assert.throws(() => resolvePriorClipConfig({ vision_cfg: { widht: 3 } }, 'cfg.json'), /cfg\.json: unknown config key 'vision_cfg\.widht'/);
-  assert.throws(() => resolvePriorClipConfig({ vision_cfg: { width: 100 } }, 'cfg.json'), /cfg\.json: vision_cfg\.width 100 is not a multiple of vision_cfg\.head_width 64/);
-  assert.throws(() => resolvePriorClipConfig({ vision_cfg: { image_size: 16, patch_size: 8 } }, 'c'), /c: vision_cfg\.image_size 16 gives a 0×0 prior feature map/);
-  assert.equal(resolvePriorClipConfig({ vision_cfg: { image_size: 80, patch_size: 16 } }).vision_cfg.image_size, 80); // 80 → 2×2, as in PyTorch
+test('config errors name the key; quickGelu switches the activation', () => {
+  assert.throws(() => resolvePriorClipConfig({ vision: { widht: 3 } }, 'cfg.json'), /cfg\.json: unknown config key 'vision\.widht'/);
+  assert.throws(() => resolvePriorClipConfig({ vision: { width: 100 } }, 'cfg.json'), /cfg\.json: vision\.width 100 is not a multiple of vision\.headWidth 64/);
+  assert.throws(() => resolvePriorClipConfig({ vision: { imageSize: 16, patchSize: 8 } }, 'c'), /c: vision\.imageSize 16 gives a 0×0 prior feature map/);
+  assert.equal(resolvePriorClipConfig({ vision: { imageSize: 80, patchSize: 16 } }).vision.imageSize, 80); // 80 → 2×2, as in PyTorch
   const base = resolvePriorClipConfig(loadModelPreset('priorclip-tiny'));
   const a = createPriorClip(base, new SeedStream(1));
-  const b = createPriorClip({ ...base, quick_gelu: true }, new SeedStream(1));
+  const b = createPriorClip({ ...base, quickGelu: true }, new SeedStream(1));
   const tokens = tf.tensor2d([[98, 5, 99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]], [1, 16], 'int32');
   const d = tf.tidy(() => tf.max(tf.abs(tf.sub(a.encodeText(tokens), b.encodeText(tokens)))).dataSync()[0]);
   assert.ok(d > 0);

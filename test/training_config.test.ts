@@ -20,7 +20,7 @@ test('presets resolve and every ablation applies cleanly', () => {
   assert.equal(base.name, 'embedded-fast');
   assert.equal(base.model.kind, 'pir-small');
   // an ablation applies to the presets of the suites that list it (embedded-fast when none does):
-  // v2-only ablations (train.stage0.corpus, PriorCLIP's soft_belief) cannot apply to the v1 pir-small preset
+  // v2-only ablations (train.stage0.corpus, PriorCLIP's softBelief) cannot apply to the v1 pir-small preset
   const suites = fs.readdirSync(path.join(configsDir(), 'suites')).filter((f) => f.endsWith('.json')).map((f) => loadSuite(f.slice(0, -5)));
   for (const a of listAblations()) {
     const presets = [...new Set(suites.filter((s) => s.ablations.includes(a.name)).map((s) => s.preset))];

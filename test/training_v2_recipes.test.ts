@@ -157,7 +157,7 @@ test('open-domain recipe: stage 0 pretrains the prior on the prior corpus, stage
   const f0 = priorTensors(runFiles(out.stages[0].runId as string).best);
   const f1 = priorTensors(runFiles(out.stages[1].runId as string).best);
   const f2 = priorTensors(runFiles(out.stages[2].runId as string).best);
-  // the head: [classes of the prior corpus, embed_dim] in stage 0's checkpoint only
+  // the head: [classes of the prior corpus, embedDim] in stage 0's checkpoint only
   assert.equal(f0.get('prior_head.weight')?.length, 4 * 32);
   assert.ok(![...f1.keys(), ...f2.keys()].some((k) => k.startsWith('prior_head.')), 'no prior_head in the stage-1/2 checkpoints');
   // the prior of stages 1 and 2 is stage 0's best, bit for bit (frozen), and stage 0 moved it off its seeded initialisation
@@ -218,7 +218,7 @@ test('open-domain recipe: stage 0 pretrains the prior on the prior corpus, stage
   assert.ok(coarse.cache.rendered >= 16, `rendered ${coarse.cache.rendered} coarse images`);
   // stage-1 batches carry coarse captions; the word vocabulary has <eot> as its largest id (CLIP pools at argmax)
   const m1 = stageModelConfig(v.exp, data, 'stage1');
-  assert.ok(m1.kind === 'priorclip' && m1.text_cfg.vocab_size === (data.wordTokenizer?.vocabSize ?? 0) + 1);
+  assert.ok(m1.kind === 'priorclip' && m1.text.vocabSize === (data.wordTokenizer?.vocabSize ?? 0) + 1);
   const model = createModel(m1, new SeedStream(0).child('model'));
   try {
     const task = stageTask({ exp: v.exp, stage: 'stage1', model, data, seeds: new SeedStream(0).child('stage1') });
@@ -226,7 +226,7 @@ test('open-domain recipe: stage 0 pretrains the prior on the prior corpus, stage
     const caps = new Set(coarse.dataset.images.map((r) => r.captions[0]));
     for (const c of b.captions) assert.ok(caps.has(c), `"${c}" is a coarse caption`);
     const ids = await b.tokens.array();
-    for (const row of ids) assert.equal(row.indexOf(Math.max(...row)), row.indexOf(m1.text_cfg.vocab_size - 1));
+    for (const row of ids) assert.equal(row.indexOf(Math.max(...row)), row.indexOf(m1.text.vocabSize - 1));
     b.dispose();
     // stage 2 freezes the text tower (its projection too) and trains the image side
     assert.equal(trainable(task, 'res_visual.conv1.weight'), false, 'stage 1 keeps the prior frozen');

@@ -83,8 +83,8 @@ function randomTokens(seeds: SeedStream, B: number, L: number, vocab: number): t
 /** Fixed random inputs for an encoder/training benchmark. */
 export function randomBatch(config: ModelConfig, B: number, seeds: SeedStream): { images: tf.Tensor4D; tokens: tf.Tensor2D } {
   if (config.kind === 'priorclip') {
-    const S = config.vision_cfg.image_size;
-    return { images: randomImages(seeds, B, S), tokens: randomTokens(seeds, B, config.text_cfg.context_length, config.text_cfg.vocab_size) };
+    const S = config.vision.imageSize;
+    return { images: randomImages(seeds, B, S), tokens: randomTokens(seeds, B, config.text.contextLength, config.text.vocabSize) };
   }
   return { images: randomImages(seeds, B, config.imageSize), tokens: randomTokens(seeds, B, config.text.contextLength, config.text.vocabSize) };
 }

@@ -153,8 +153,8 @@ export function modelInputs(config: ModelConfig, vocab: string | undefined): { i
   if (config.kind === 'priorclip' && needs.tokenizer === 'word-eot-last' && vocab !== undefined && vocab.endsWith('.json')) {
     // a kit-trained PriorCLIP on the word vocabulary saved with its run (<eot> moved to the largest id)
     const tok = WordTokenizer.load(vocab);
-    if (tok.vocabSize + 1 > config.text_cfg.vocab_size) {
-      throw new Error(`evaluate: the vocabulary ${vocab} has ${tok.vocabSize} tokens (+1 for <eot> last) but model '${config.name ?? config.kind}' embeds only ${config.text_cfg.vocab_size} (text_cfg.vocab_size): pass the vocab.json saved with this model's training run`);
+    if (tok.vocabSize + 1 > config.text.vocabSize) {
+      throw new Error(`evaluate: the vocabulary ${vocab} has ${tok.vocabSize} tokens (+1 for <eot> last) but model '${config.name ?? config.kind}' embeds only ${config.text.vocabSize} (text.vocabSize): pass the vocab.json saved with this model's training run`);
     }
     return { imageSize: needs.imageSize, transform: needs.evalTransform, tokenize: eotLastEncoder(tok) };
   }
@@ -162,8 +162,8 @@ export function modelInputs(config: ModelConfig, vocab: string | undefined): { i
     const file = vocab ?? requireClipBpe(); // no --vocab: KIT_CLIP_BPE, data/vocab/, an installed open_clip's copy
     const tok = ClipTokenizer.fromFile(file);
     const L = needs.contextLength;
-    if (tok.vocabSize > config.text_cfg.vocab_size) {
-      throw new Error(`evaluate: the vocabulary ${file} has ${tok.vocabSize} tokens but model '${config.name ?? config.kind}' embeds only ${config.text_cfg.vocab_size} (text_cfg.vocab_size): this tokenizer and this model do not belong together`);
+    if (tok.vocabSize > config.text.vocabSize) {
+      throw new Error(`evaluate: the vocabulary ${file} has ${tok.vocabSize} tokens but model '${config.name ?? config.kind}' embeds only ${config.text.vocabSize} (text.vocabSize): this tokenizer and this model do not belong together`);
     }
     return { imageSize: needs.imageSize, transform: needs.evalTransform, tokenize: (caps) => ({ ids: tok.encodeBatch(caps, { contextLength: L }), length: L }) };
   }

@@ -20,6 +20,7 @@ import { DEFAULT_LOSS_CONFIG, LossConfig } from '../losses/total_loss';
 import { TrainConfig, defaultTrainConfig } from '../training/trainer';
 import { ModelConfig } from '../models/model';
 import { defaultModelConfig, resolveModelConfig, validatePirConfig } from '../models/factory';
+import { refuseOpenClipKeys } from '../interop/open_clip_keys';
 import { TIE_RULES, TieRule } from '../evaluation/retrieval_metrics';
 
 /** Where the data comes from. */
@@ -216,6 +217,8 @@ export function mergeExperiment(base: ExperimentConfig, override: unknown, sourc
       throw new ConfigError(`${source}: config key 'model' must be an object`, 'model');
     }
     const kind = (modelOv as { kind?: unknown }).kind;
+    // a PriorCLIP override spelled the old open_clip way (`model.vision_cfg.image_size`): name the camelCase key
+    if ((kind ?? base.model.kind) === 'priorclip') refuseOpenClipKeys(modelOv, source, 'model');
     out.model =
       kind !== undefined && kind !== base.model.kind
         ? resolveModelConfig(modelOv, source)

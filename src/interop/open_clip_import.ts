@@ -129,9 +129,9 @@ export async function evaluateAtScale(
     if (config.kind !== 'priorclip') throw new Error(`${checkpoint}: at-scale checkpoints are priorclip-kind models, got '${config.kind}'`);
     const dataset = await loadDataset(data, { imagesRoot: opts.images ?? path.join(path.dirname(data), 'images') });
     const tok = ClipTokenizer.fromFile(opts.vocab ?? requireClipBpe());
-    const L = config.text_cfg.context_length;
+    const L = config.text.contextLength;
     const result = await evaluateRetrieval(model, dataset, opts.split ?? 'test', {
-      imageSize: config.vision_cfg.image_size,
+      imageSize: config.vision.imageSize,
       transform: 'resize-center-crop', // open_clip eval: Resize(shortest side) + CenterCrop
       tokenize: (caps) => ({ ids: tok.encodeBatch(caps, { contextLength: L }), length: L }),
       keepEmbeddings: true,

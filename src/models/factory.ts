@@ -23,6 +23,7 @@ import { PirModel } from './pir';
 export { modelPresetsDir } from './model_json';
 import { DOWNSAMPLE_MODES } from './small_cnn';
 import { createPriorClip, resolvePriorClipConfig, PRIORCLIP_VIT_B_32 } from './priorclip';
+import { OPEN_CLIP_CONVERTER } from '../interop/open_clip_keys';
 
 /**
  * `pir-small` (`src/configs/models/pir-small.json`): the default kit model for the embedded dataset
@@ -70,6 +71,14 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  */
 export function resolveModelConfig(override: unknown, source = 'model config'): ModelConfig {
   if (override !== undefined && !isRecord(override)) throw new ConfigError(`${source}: the model config must be an object`, 'model');
+  if (isRecord(override) && !('kind' in override) && ('vision_cfg' in override || 'text_cfg' in override)) {
+    // no kind (so pir-small) but open_clip's blocks: an open_clip model-config file, not a kit config
+    throw new ConfigError(
+      `${source}: this is an open_clip model config (vision_cfg / text_cfg, no 'kind'), not a kit model config: ` +
+        `convert it with ${OPEN_CLIP_CONVERTER}, or write a kit config with "kind": "priorclip" in camelCase (vision.imageSize, text.contextLength, …)`,
+      'kind',
+    );
+  }
   const kindRaw = (override as Record<string, unknown> | undefined)?.kind ?? 'pir-small';
   if (typeof kindRaw !== 'string') throw new ConfigError(`${source}: 'kind' must be a string`, 'kind');
   const kind = checkEnum(kindRaw, MODEL_KINDS, 'kind');

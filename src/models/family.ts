@@ -11,7 +11,7 @@
  *   kit's word vocabulary built on the train captions with `<eot>` moved to the largest id
  *   (`word-eot-last`: CLIP towers pool at `argmax(ids)`); it is evaluated as open_clip does (resize
  *   the short side, centre-crop); its prior (`res_visual`, a ModifiedResNet) is part of the towers.
- *   Stage 0 pretrains it as a scene classifier when the ViT reads it (`soft_belief` not `'none'`),
+ *   Stage 0 pretrains it as a scene classifier when the ViT reads it (`softBelief` not `'none'`),
  *   through a head that only the stage-0 model has (`stage0HeadClasses`); stage 1 keeps the same
  *   towers and starts from the stage-0 prior, frozen (`stage1KeepsPrior`).
  *
@@ -47,8 +47,8 @@ export interface DataNeeds {
 /** What `model` needs from the data. */
 export function dataNeeds(model: ModelConfig): DataNeeds {
   if (model.kind === 'priorclip') {
-    const tokenizer: TokenizerKind = model.text_cfg.vocab_size === CLIP_VOCAB_SIZE ? 'clip' : 'word-eot-last';
-    return { imageSize: model.vision_cfg.image_size, evalTransform: 'resize-center-crop', tokenizer, contextLength: model.text_cfg.context_length, hasPrior: model.soft_belief !== 'none' };
+    const tokenizer: TokenizerKind = model.text.vocabSize === CLIP_VOCAB_SIZE ? 'clip' : 'word-eot-last';
+    return { imageSize: model.vision.imageSize, evalTransform: 'resize-center-crop', tokenizer, contextLength: model.text.contextLength, hasPrior: model.softBelief !== 'none' };
   }
   return { imageSize: model.imageSize, evalTransform: 'resize', tokenizer: 'word', contextLength: model.text.contextLength, hasPrior: model.prior.enabled };
 }
@@ -66,9 +66,9 @@ export function modelForData(model: ModelConfig, sizes: DataSizes): ModelConfig 
   if (model.kind === 'priorclip') {
     const p = structuredClone(model);
     // a word-vocabulary tower: its table is sized by the data (a CLIP BPE tower keeps its 49,408 rows)
-    if (sizes.vocabulary && p.text_cfg.vocab_size !== CLIP_VOCAB_SIZE) {
-      p.text_cfg.vocab_size = sizes.vocabulary.vocabSize;
-      p.text_cfg.context_length = sizes.vocabulary.contextLength;
+    if (sizes.vocabulary && p.text.vocabSize !== CLIP_VOCAB_SIZE) {
+      p.text.vocabSize = sizes.vocabulary.vocabSize;
+      p.text.contextLength = sizes.vocabulary.contextLength;
     }
     return p;
   }
@@ -103,15 +103,15 @@ export function stage1Model(model: ModelConfig): ModelConfig {
 
 /**
  * The stage-0 part of a model config (the scene-prior encoder and the input size), null without a
- * prior. PriorCLIP: the ModifiedResNet `res_visual` (its depths, width, output = embed_dim; its
- * attention-pool heads follow from `vision_cfg.head_width`), null with `soft_belief: 'none'` (the
+ * prior. PriorCLIP: the ModifiedResNet `res_visual` (its depths, width, output = embedDim; its
+ * attention-pool heads follow from `vision.headWidth`), null with `softBelief: 'none'` (the
  * ViT ignores the prior, so there is nothing to pretrain).
  */
 export function priorModel(model: ModelConfig): { kind: string; imageSize: number; prior: unknown } | null {
   if (model.kind === 'priorclip') {
-    if (model.soft_belief === 'none') return null;
-    const v = model.vision_cfg;
-    return { kind: model.kind, imageSize: v.image_size, prior: { resVisual: { layers: v.res_layers, width: v.res_width, outputDim: model.embed_dim, headWidth: v.head_width } } };
+    if (model.softBelief === 'none') return null;
+    const v = model.vision;
+    return { kind: model.kind, imageSize: v.imageSize, prior: { resVisual: { layers: v.resLayers, width: v.resWidth, outputDim: model.embedDim, headWidth: v.headWidth } } };
   }
   if (!model.prior.enabled) return null;
   return { kind: model.kind, imageSize: model.imageSize, prior: model.prior };

@@ -11,7 +11,7 @@
  * reference's state_dict order (CLIP's own parameters, then vision_proj_res, visual, res_visual,
  * transformer, token_embedding, ln_final), so `state_dict` import/export needs no renaming.
  * (The reference hard-codes `vision_proj_res = Linear(512, 768)`; the kit builds
- * Linear(embed_dim → vision width), which is the same module at full size.)
+ * Linear(embedDim → vision width), which is the same module at full size.)
  *
  * Stage 0 of the recipe (`stage_task.ts`) builds the model with `{ priorHeadClasses: C }`: a scene
  * classification head `prior_head` = Linear(embed → C) on the pooled prior `res_visual(image)`,
@@ -70,36 +70,36 @@ export class PriorClip implements RetrievalModel {
     this.derived = derivePriorClip(config);
     const p = store ?? new ParamStore(seeds.child('priorclip'));
     this.params = p;
-    const { embed_dim: E, vision_cfg: v, text_cfg: t } = config;
-    const act = config.quick_gelu ? 'quick_gelu' : 'gelu';
+    const { embedDim: E, vision: v, text: t } = config;
+    const act = config.quickGelu ? 'quick_gelu' : 'gelu';
     const tstd = textInitStds(t.width, t.layers);
     // CLIP's own parameters, in the reference order.
-    this.positionalEmbedding = p.add('positional_embedding', [t.context_length, t.width], normalInit(TEXT_POSITIONAL_STD), 'raw');
+    this.positionalEmbedding = p.add('positional_embedding', [t.contextLength, t.width], normalInit(TEXT_POSITIONAL_STD), 'raw');
     this.textProjection = p.add('text_projection', [t.width, E], normalInit(tstd.projection), 'raw');
-    this.logitScaleParam = p.add('logit_scale', [], constantInit(config.init_logit_scale), 'raw');
+    this.logitScaleParam = p.add('logit_scale', [], constantInit(config.initLogitScale), 'raw');
     // Children in registration order.
     this.visionProjRes = new Linear(p, 'vision_proj_res', { inFeatures: E, outFeatures: v.width });
     this.visual = new VisionTransformer(p, 'visual', {
-      imageSize: v.image_size,
-      patchSize: v.patch_size,
+      imageSize: v.imageSize,
+      patchSize: v.patchSize,
       width: v.width,
       layers: v.layers,
       heads: this.derived.visionHeads,
       outputDim: E,
-      belief: config.soft_belief,
-      mlpRatio: v.mlp_ratio,
+      belief: config.softBelief,
+      mlpRatio: v.mlpRatio,
       activation: act,
     });
     this.resVisual = new ModifiedResNet(p, 'res_visual', {
-      layers: v.res_layers,
+      layers: v.resLayers,
       outputDim: E,
       heads: this.derived.priorPoolHeads,
-      imageSize: v.image_size,
-      width: v.res_width,
+      imageSize: v.imageSize,
+      width: v.resWidth,
     });
     this.text = new TextTower(
       p,
-      { contextLength: t.context_length, vocabSize: t.vocab_size, width: t.width, heads: t.heads, layers: t.layers, mlpRatio: t.mlp_ratio, activation: act },
+      { contextLength: t.contextLength, vocabSize: t.vocabSize, width: t.width, heads: t.heads, layers: t.layers, mlpRatio: t.mlpRatio, activation: act },
       this.positionalEmbedding,
       this.textProjection,
     );
@@ -119,10 +119,10 @@ export class PriorClip implements RetrievalModel {
   }
 
   private checkImages(images: tf.Tensor4D): void {
-    const s = this.config.vision_cfg.image_size;
+    const s = this.config.vision.imageSize;
     if (images.rank !== 4 || images.shape[3] !== 3) throw new Error(`priorclip: images must be NHWC [B, H, W, 3], got [${images.shape}]`);
     if (images.shape[1] !== s || images.shape[2] !== s) {
-      throw new Error(`priorclip: images are ${images.shape[1]}×${images.shape[2]}, the model's vision_cfg.image_size is ${s}`);
+      throw new Error(`priorclip: images are ${images.shape[1]}×${images.shape[2]}, the model's vision.imageSize is ${s}`);
     }
   }
 
@@ -140,7 +140,7 @@ export class PriorClip implements RetrievalModel {
   encodeImageRaw(images: tf.Tensor4D, capture: Capture | null = null): tf.Tensor2D {
     this.checkImages(images);
     return tf.tidy(() => {
-      const y = this.config.soft_belief === 'none' ? null : this.prior(images, capture);
+      const y = this.config.softBelief === 'none' ? null : this.prior(images, capture);
       const out = this.visual.apply(images, y, capture); // [B, E]
       capture?.('image_embed_unnormalized', out);
       return out;
@@ -217,7 +217,7 @@ export class PriorClip implements RetrievalModel {
   }
 }
 
-/** Create a PriorCLIP model from a config object (open_clip PIR.json format; merged onto PIR.json defaults). */
+/** Create a PriorCLIP model from a kit config object (camelCase; merged onto PIR.json defaults). */
 export function createPriorClip(config: Partial<PriorClipConfig> | PriorClipConfig | unknown, seeds: SeedStream, build: PriorClipBuildOptions = {}): PriorClip {
   return new PriorClip(resolvePriorClipConfig(config), seeds, undefined, build);
 }

@@ -22,6 +22,7 @@ import { SeedStream } from '../utils/random';
 import { readRunRecord, runDir } from '../runs/record';
 import { runFiles } from '../runs/files';
 import { createModel, resolveModelConfig } from '../models/factory';
+import { refuseOpenClipKeys } from '../interop/open_clip_keys';
 import { ModelConfig, RetrievalModel } from '../models/model';
 import { loadModelFileInto } from '../models/checkpoint';
 import { PreparedData, prepareExperimentData } from '../training/data_prep';
@@ -176,6 +177,7 @@ export interface SessionModelOptions {
 /** The stage's model config of a session (`stageModelConfig`, plus overrides). */
 export function sessionModelConfig(s: Session, stage: StageName, overrides?: Record<string, unknown>): ModelConfig {
   const cfg = stageModelConfig(s.exp, s.data, stage);
+  if (overrides && cfg.kind === 'priorclip') refuseOpenClipKeys(overrides, 'modelOverrides');
   return overrides ? resolveModelConfig(mergeConfig(cfg, overrides, 'modelOverrides'), `${stage} model of '${s.exp.name}' + modelOverrides`) : cfg;
 }
 

@@ -15,6 +15,7 @@ import { SafeTensor, toFloat32, toInt32Array } from '../io/safetensors';
 import { SeedStream } from '../utils/random';
 import { PriorClip, resolvePriorClipConfig } from '../models/priorclip';
 import { PriorClipConfig } from '../models/open_clip/config';
+import { KeyTable, OPEN_CLIP_TEXT_KEYS, OPEN_CLIP_TOP_KEYS, OPEN_CLIP_VISION_KEYS, openClipToKitKeys } from '../interop/open_clip_keys';
 import { loadStateDict, readStateDict } from '../models/checkpoint';
 import { compareTensor, isIntegerDtype } from './compare';
 import { ToleranceTable } from './tolerance';
@@ -52,44 +53,45 @@ export function inferPriorClipConfig(params: Map<string, SafeTensor>, hints: { h
   const headWidth = hints.headWidth ?? 64;
   return resolvePriorClipConfig({
     name: 'inferred',
-    embed_dim: embed,
-    vision_cfg: {
-      image_size: grid * patch,
+    embedDim: embed,
+    vision: {
+      imageSize: grid * patch,
       layers: countIndexed(keys, /^visual\.transformer\.resblocks\.(\d+)\./),
       width,
-      patch_size: patch,
-      head_width: headWidth,
-      mlp_ratio: shape('visual.transformer.resblocks.0.mlp.c_fc.weight')[0] / width,
-      res_layers: [1, 2, 3, 4].map((s) => countIndexed(keys, new RegExp(`^res_visual\\.layer${s}\\.(\\d+)\\.`))),
-      res_width: shape('res_visual.conv3.weight')[0],
+      patchSize: patch,
+      headWidth,
+      mlpRatio: shape('visual.transformer.resblocks.0.mlp.c_fc.weight')[0] / width,
+      resLayers: [1, 2, 3, 4].map((s) => countIndexed(keys, new RegExp(`^res_visual\\.layer${s}\\.(\\d+)\\.`))),
+      resWidth: shape('res_visual.conv3.weight')[0],
     },
-    text_cfg: {
-      context_length: shape('positional_embedding')[0],
-      vocab_size: shape('token_embedding.weight')[0],
+    text: {
+      contextLength: shape('positional_embedding')[0],
+      vocabSize: shape('token_embedding.weight')[0],
       width: textWidth,
       heads: hints.textHeads ?? Math.max(1, textWidth / 64),
       layers: countIndexed(keys, /^transformer\.resblocks\.(\d+)\./),
-      mlp_ratio: shape('transformer.resblocks.0.mlp.c_fc.weight')[0] / textWidth,
+      mlpRatio: shape('transformer.resblocks.0.mlp.c_fc.weight')[0] / textWidth,
     },
   });
 }
 
-/** The config of the case: JSON `model_config` merged on PIR.json defaults, else inferred. */
+/**
+ * The config of the case: the JSON's `model_config` (open_clip, snake_case) converted by the interop
+ * key table and merged on PIR.json defaults, else inferred. open_clip configs may carry keys the kit
+ * does not model (e.g. `timm_model_name`): only the table's keys are kept here, the fixture being
+ * someone else's file; `fromForkModelConfig` (a file the user names) refuses them instead.
+ */
 export function caseConfig(json: Record<string, unknown>, params: Map<string, SafeTensor>, source: string): PriorClipConfig {
   const mc = json.model_config as Record<string, unknown> | undefined;
-  const soft = typeof json.soft_belief === 'string' ? { soft_belief: json.soft_belief } : {};
+  const soft = typeof json.soft_belief === 'string' ? { softBelief: json.soft_belief } : {};
   if (mc && typeof mc === 'object') {
-    const known = new Set(['embed_dim', 'vision_cfg', 'text_cfg', 'quick_gelu']);
-    const filtered: Record<string, unknown> = { name: path.basename(source) };
-    for (const [k, v] of Object.entries(mc)) if (known.has(k)) filtered[k] = v;
-    // Keep only the vision/text keys the kit models; open_clip configs may carry others.
-    const vKnown = ['image_size', 'layers', 'width', 'patch_size', 'head_width', 'mlp_ratio', 'output_tokens', 'res_layers', 'res_width'];
-    const tKnown = ['context_length', 'vocab_size', 'width', 'heads', 'layers', 'mlp_ratio'];
-    const pick = (o: unknown, ks: string[]): Record<string, unknown> =>
-      Object.fromEntries(Object.entries((o ?? {}) as Record<string, unknown>).filter(([k]) => ks.includes(k)));
-    filtered.vision_cfg = pick(mc.vision_cfg, vKnown);
-    filtered.text_cfg = pick(mc.text_cfg, tKnown);
-    return resolvePriorClipConfig({ ...filtered, ...soft }, `${source} model_config`);
+    const pick = (o: unknown, table: KeyTable): Record<string, unknown> =>
+      Object.fromEntries(Object.entries((o ?? {}) as Record<string, unknown>).filter(([k]) => k in table));
+    const filtered = pick(mc, OPEN_CLIP_TOP_KEYS);
+    if ('vision_cfg' in filtered) filtered.vision_cfg = pick(mc.vision_cfg, OPEN_CLIP_VISION_KEYS);
+    if ('text_cfg' in filtered) filtered.text_cfg = pick(mc.text_cfg, OPEN_CLIP_TEXT_KEYS);
+    const src = `${source} model_config`;
+    return resolvePriorClipConfig({ ...openClipToKitKeys(filtered, src), name: path.basename(source), ...soft }, src);
   }
   const d = (json.derived ?? {}) as Record<string, unknown>;
   const width = params.get('visual.conv1.weight')?.shape[0];

@@ -75,9 +75,9 @@ export class MultiheadAttention {
 
 /** Arguments of `AttentionPool2d`. */
 export interface AttentionPool2dArgs {
-  /** Spatial side of the input feature map (`image_size // 32`). */
+  /** Spatial side of the input feature map (`vision.imageSize // 32`). */
   spacialDim: number;
-  /** Channel width of the input (`res_width·32`). */
+  /** Channel width of the input (`vision.resWidth·32`). */
   embedDim: number;
   /** Heads. */
   heads: number;

@@ -1,51 +1,56 @@
 /**
- * open_clip model config for PriorCLIP, in the format of open_clip's `model_configs/PIR.json`
- * (snake_case keys, `vision_cfg` / `text_cfg`), plus the kit's few extra switches.
+ * The kit's PriorCLIP model config: camelCase like every kit config (`embedDim`, `vision.imageSize`,
+ * `text.contextLength`), the sizes of open_clip's `model_configs/PIR.json` plus the kit's few extra
+ * switches (`softBelief`).
  *
- * The defaults ARE PIR.json (ViT-B/32 with the RN50-style prior), so any open_clip config file can be
- * merged onto them; an unknown key is an error naming its path.
+ * The defaults ARE PIR.json (ViT-B/32 with the RN50-style prior, `src/configs/models/priorclip-vit-b-32.json`),
+ * so any kit override is merged onto them; an unknown key is an error naming its path, and an old
+ * snake_case key (open_clip's spelling, `vision_cfg.image_size`) is an error naming the camelCase
+ * one. An open_clip JSON itself is converted by `fromForkModelConfig` / `toForkModelConfig`
+ * (`src/interop/open_clip_config.ts`, one key table in `src/interop/open_clip_keys.ts`).
  */
 import { mergeConfig } from '../../utils/merge_config';
+import { refuseOpenClipKeys } from '../../interop/open_clip_keys';
 import { readModelJson } from '../model_json';
 import { RESNET_REDUCTION } from './modified_resnet';
 import { VitBelief } from './vision_transformer';
 
-/** `vision_cfg` of an open_clip config (the keys PriorCLIP's PIR.json uses + `head_width`). */
-export interface OpenClipVisionCfg {
-  /** Input image side in pixels (224). */
-  image_size: number;
-  /** ViT blocks (12). */
+/** `vision` of a PriorCLIP config: the ViT and the prior ResNet (open_clip `vision_cfg`). */
+export interface PriorClipVisionConfig {
+  /** Input image side in pixels (224; open_clip `image_size`). */
+  imageSize: number;
+  /** ViT blocks (12; open_clip `layers`). */
   layers: number;
-  /** ViT width (768). */
+  /** ViT width (768; open_clip `width`). */
   width: number;
-  /** Patch side (32). */
-  patch_size: number;
-  /** Width per attention head; heads = width / head_width (open_clip default 64). Also sets the prior pool's heads. */
-  head_width: number;
-  /** MLP expansion of the ViT blocks (open_clip default 4). */
-  mlp_ratio: number;
-  /** open_clip flag to also return patch tokens; accepted for config compatibility, no effect here. */
-  output_tokens: boolean;
-  /** Bottlenecks per stage of the prior ResNet ([3,4,6,3]). */
-  res_layers: number[];
-  /** Base width of the prior ResNet (64); its attention pool is `32·res_width` wide. */
-  res_width: number;
+  /** Patch side (32; open_clip `patch_size`). */
+  patchSize: number;
+  /** Width per attention head; heads = width / headWidth (open_clip `head_width`, default 64). Also sets the prior pool's heads. */
+  headWidth: number;
+  /** MLP expansion of the ViT blocks (open_clip `mlp_ratio`, default 4). */
+  mlpRatio: number;
+  /** open_clip `output_tokens` (also return patch tokens); kept for the round trip to open_clip, no effect here. */
+  outputTokens: boolean;
+  /** Bottlenecks per stage of the prior ResNet ([3,4,6,3]; the fork's `res_layers`). */
+  resLayers: number[];
+  /** Base width of the prior ResNet (64; the fork's `res_width`); its attention pool is `32·resWidth` wide. */
+  resWidth: number;
 }
 
-/** `text_cfg` of an open_clip config. */
-export interface OpenClipTextCfg {
-  /** Token rows length (77). */
-  context_length: number;
-  /** Vocabulary size (49408). */
-  vocab_size: number;
+/** `text` of a PriorCLIP config: the text tower (open_clip `text_cfg`). */
+export interface PriorClipTextConfig {
+  /** Token rows length (77; open_clip `context_length`). */
+  contextLength: number;
+  /** Vocabulary size (49408 = CLIP BPE; open_clip `vocab_size`). */
+  vocabSize: number;
   /** Width (512). */
   width: number;
   /** Heads (8). */
   heads: number;
   /** Blocks (12). */
   layers: number;
-  /** MLP expansion (open_clip default 4). */
-  mlp_ratio: number;
+  /** MLP expansion (open_clip `mlp_ratio`, default 4). */
+  mlpRatio: number;
 }
 
 /** A PriorCLIP (open_clip "PIR") model config. */
@@ -54,26 +59,36 @@ export interface PriorClipConfig {
   kind: 'priorclip';
   /** Human name of the preset. */
   name: string;
-  /** Joint embedding width (512). Also the prior's attention-pool output width. */
-  embed_dim: number;
+  /** Joint embedding width (512; open_clip `embed_dim`). Also the prior's attention-pool output width. */
+  embedDim: number;
   /** open_clip `quick_gelu`: false in PIR.json (exact GELU everywhere). */
-  quick_gelu: boolean;
-  vision_cfg: OpenClipVisionCfg;
-  text_cfg: OpenClipTextCfg;
+  quickGelu: boolean;
+  /** The vision towers: ViT and prior ResNet (open_clip `vision_cfg`). */
+  vision: PriorClipVisionConfig;
+  /** The text tower (open_clip `text_cfg`). */
+  text: PriorClipTextConfig;
   /**
    * Soft-belief formula of the ViT: `head` (`x·b + x·w`, reference HEAD 9554baf), `c20bbe30`
-   * (`2·x·b`, first public version) or `none` (plain CLIP ViT, no prior, CLS pooling).
+   * (`2·x·b`, first public version) or `none` (plain CLIP ViT, no prior, CLS pooling). A kit switch:
+   * open_clip's config has no field for it.
    */
-  soft_belief: VitBelief;
-  /** Initial `logit_scale` parameter (open_clip: ln(1/0.07)); the model uses exp() of it. */
-  init_logit_scale: number;
+  softBelief: VitBelief;
+  /** Initial `logit_scale` parameter (open_clip `init_logit_scale`, ln(1/0.07)); the model uses exp() of it. */
+  initLogitScale: number;
 }
 
 /** open_clip's `logit_scale` init, ln(1/0.07). */
 export const DEFAULT_LOGIT_SCALE = Math.log(1 / 0.07);
 
 /** PIR.json (the full-size open-domain PriorCLIP, ViT-B/32 + RN50-style prior): `src/configs/models/priorclip-vit-b-32.json`. */
-export const PRIORCLIP_VIT_B_32: PriorClipConfig = readModelJson('priorclip-vit-b-32') as unknown as PriorClipConfig;
+export const PRIORCLIP_VIT_B_32: PriorClipConfig = referencePreset();
+
+/** The reference preset is the schema: refuse it, too, if it still spells a key the old snake_case way. */
+function referencePreset(): PriorClipConfig {
+  const raw = readModelJson('priorclip-vit-b-32');
+  refuseOpenClipKeys(raw, 'src/configs/models/priorclip-vit-b-32.json');
+  return raw as unknown as PriorClipConfig;
+}
 
 /** Sizes derived from a config (as open_clip's `_build_vision_tower` derives them). */
 export interface PriorClipDerived {
@@ -87,42 +102,47 @@ export interface PriorClipDerived {
 
 /** Derived sizes; throws naming the config key when sizes do not divide. */
 export function derivePriorClip(cfg: PriorClipConfig, source = 'priorclip config'): PriorClipDerived {
-  const v = cfg.vision_cfg;
-  const t = cfg.text_cfg;
+  const v = cfg.vision;
+  const t = cfg.text;
   const check = (ok: boolean, msg: string): void => {
     if (!ok) throw new Error(`${source}: ${msg}`);
   };
-  check(v.width % v.head_width === 0, `vision_cfg.width ${v.width} is not a multiple of vision_cfg.head_width ${v.head_width}`);
-  check(v.image_size >= v.patch_size, `vision_cfg.image_size ${v.image_size} is smaller than patch_size ${v.patch_size}`);
+  check(v.width % v.headWidth === 0, `vision.width ${v.width} is not a multiple of vision.headWidth ${v.headWidth}`);
+  check(v.imageSize >= v.patchSize, `vision.imageSize ${v.imageSize} is smaller than vision.patchSize ${v.patchSize}`);
   // The prior's feature map side after the stem (conv s2 pad 1 = ceil(S/2), avgpool 2) and three
-  // stride-2 stages (avgpool, floor) must equal the attention pool's `image_size // 32`.
-  let side = Math.floor(Math.ceil(v.image_size / 2) / 2);
+  // stride-2 stages (avgpool, floor) must equal the attention pool's `imageSize // 32`.
+  let side = Math.floor(Math.ceil(v.imageSize / 2) / 2);
   for (let i = 0; i < 3; i++) side = Math.floor(side / 2);
   check(
-    side >= 1 && side === Math.floor(v.image_size / RESNET_REDUCTION),
-    `vision_cfg.image_size ${v.image_size} gives a ${side}×${side} prior feature map, but the attention pool expects image_size // 32 = ${Math.floor(v.image_size / RESNET_REDUCTION)}`,
+    side >= 1 && side === Math.floor(v.imageSize / RESNET_REDUCTION),
+    `vision.imageSize ${v.imageSize} gives a ${side}×${side} prior feature map, but the attention pool expects imageSize // 32 = ${Math.floor(v.imageSize / RESNET_REDUCTION)}`,
   );
-  const poolWidth = v.res_width * RESNET_REDUCTION;
-  check(poolWidth % v.head_width === 0, `prior pool width res_width·32 = ${poolWidth} is not a multiple of vision_cfg.head_width ${v.head_width}`);
-  check(v.res_layers.length === 4 && v.res_layers.every((n) => Number.isInteger(n) && n >= 1), `vision_cfg.res_layers must be 4 positive integers, got ${JSON.stringify(v.res_layers)}`);
-  check(t.width % t.heads === 0, `text_cfg.width ${t.width} is not divisible by text_cfg.heads ${t.heads}`);
-  const grid = Math.floor(v.image_size / v.patch_size);
+  const poolWidth = v.resWidth * RESNET_REDUCTION;
+  check(poolWidth % v.headWidth === 0, `prior pool width vision.resWidth·32 = ${poolWidth} is not a multiple of vision.headWidth ${v.headWidth}`);
+  check(v.resLayers.length === 4 && v.resLayers.every((n) => Number.isInteger(n) && n >= 1), `vision.resLayers must be 4 positive integers, got ${JSON.stringify(v.resLayers)}`);
+  check(t.width % t.heads === 0, `text.width ${t.width} is not divisible by text.heads ${t.heads}`);
+  const grid = Math.floor(v.imageSize / v.patchSize);
   return {
-    visionHeads: v.width / v.head_width,
+    visionHeads: v.width / v.headWidth,
     grid,
     vitTokens: grid * grid + 1,
     priorPoolWidth: poolWidth,
-    priorPoolHeads: poolWidth / v.head_width,
+    priorPoolHeads: poolWidth / v.headWidth,
     priorPoolPositions: side * side + 1,
   };
 }
 
-/** Merge an open_clip / kit config object onto PIR.json defaults (unknown keys → error naming the path). */
-export function resolvePriorClipConfig(override: unknown, source = 'priorclip config'): PriorClipConfig {
-  const cfg = mergeConfig(PRIORCLIP_VIT_B_32, override, source);
+/**
+ * Merge a kit (camelCase) config object onto PIR.json defaults: an unknown key is an error naming
+ * its path, an old snake_case key (open_clip's spelling) one naming the camelCase key and the
+ * interop converter. `prefix` is the override's own path in its file (`model` in an experiment).
+ */
+export function resolvePriorClipConfig(override: unknown, source = 'priorclip config', prefix = ''): PriorClipConfig {
+  refuseOpenClipKeys(override, source, prefix);
+  const cfg = mergeConfig(PRIORCLIP_VIT_B_32, override, source, prefix);
   if (cfg.kind !== 'priorclip') throw new Error(`${source}: kind must be 'priorclip', got '${String(cfg.kind)}'`);
-  if (!['head', 'c20bbe30', 'none'].includes(cfg.soft_belief)) {
-    throw new Error(`${source}: soft_belief must be 'head', 'c20bbe30' or 'none', got '${cfg.soft_belief}'`);
+  if (!['head', 'c20bbe30', 'none'].includes(cfg.softBelief)) {
+    throw new Error(`${source}: softBelief must be 'head', 'c20bbe30' or 'none', got '${cfg.softBelief}'`);
   }
   derivePriorClip(cfg, source);
   return cfg;

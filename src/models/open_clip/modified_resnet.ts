@@ -70,7 +70,7 @@ export class Bottleneck {
 export interface ModifiedResNetArgs {
   /** Blocks per stage, e.g. `[3, 4, 6, 3]`. */
   layers: number[];
-  /** Attention-pool output width (PriorCLIP: `embed_dim`). */
+  /** Attention-pool output width (PriorCLIP: `embedDim`). */
   outputDim: number;
   /** Attention-pool heads. */
   heads: number;

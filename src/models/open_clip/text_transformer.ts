@@ -74,13 +74,13 @@ export class TextTower {
   }
 
   /**
-   * tokens int32 `[N, L]` (L ≤ context_length) → `[N, embed]` (unnormalised). `capture` receives
+   * tokens int32 `[N, L]` (L ≤ text.contextLength) → `[N, embed]` (unnormalised). `capture` receives
    * `text/ln_final` `[N, L, width]`.
    */
   apply(tokens: tf.Tensor2D, capture: Capture | null = null): tf.Tensor2D {
     const [N, L] = tokens.shape;
     const ctx = this.args.contextLength;
-    if (L > ctx) throw new Error(`text: token rows have length ${L}, the model's context_length is ${ctx}`);
+    if (L > ctx) throw new Error(`text: token rows have length ${L}, the model's text.contextLength is ${ctx}`);
     if (!this.mask) throw new Error('text tower used after dispose()');
     const full = this.mask;
     return tf.tidy(() => {

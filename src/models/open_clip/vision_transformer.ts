@@ -29,7 +29,7 @@ export interface VisionTransformerArgs {
   width: number;
   layers: number;
   heads: number;
-  /** Width of `proj`'s output (embed_dim). */
+  /** Width of `proj`'s output (`embedDim`). */
   outputDim: number;
   /** Soft-belief formula; default `'head'`. */
   belief?: VitBelief;
@@ -80,7 +80,7 @@ export class VisionTransformer {
       const patches = patchEmbed(images, this.conv1.weight as tf.Tensor as tf.Tensor4D); // [B, N, W]
       const N = patches.shape[1];
       if (N + 1 !== this.positionalEmbedding.shape[0]) {
-        throw new Error(`${this.prefix}: image ${images.shape[1]}×${images.shape[2]} gives ${N} patches, positional_embedding has ${(this.positionalEmbedding.shape[0] as number) - 1} (image_size ${this.args.imageSize})`);
+        throw new Error(`${this.prefix}: image ${images.shape[1]}×${images.shape[2]} gives ${N} patches, positional_embedding has ${(this.positionalEmbedding.shape[0] as number) - 1} (vision.imageSize ${this.args.imageSize})`);
       }
       const cls = tf.broadcastTo(tf.reshape(this.classEmbedding, [1, 1, W]), [B, 1, W]); // [B, 1, W]
       const tokens = tf.add(tf.concat([cls, patches], 1), this.positionalEmbedding); // [B, T, W]

@@ -63,7 +63,7 @@ export function releasedCheckpoint(): string | null {
 export function tinyPriorClipConfig(): ModelConfig {
   const base = loadModelPreset(TINY_MODEL_PRESET);
   if (base.kind !== 'priorclip') throw new Error(`${TINY_MODEL_PRESET}: expected kind priorclip, got ${base.kind}`);
-  return resolveModelConfig({ ...base, name: `${TINY_MODEL_PRESET}-bpe`, text_cfg: { ...base.text_cfg, vocab_size: CLIP_VOCAB_SIZE } }, `${TINY_MODEL_PRESET} + CLIP vocabulary`);
+  return resolveModelConfig({ ...base, name: `${TINY_MODEL_PRESET}-bpe`, text: { ...base.text, vocabSize: CLIP_VOCAB_SIZE } }, `${TINY_MODEL_PRESET} + CLIP vocabulary`);
 }
 
 /** Build the tiny model from a seed stream. Caller disposes. */
