@@ -17,6 +17,9 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backends/backend';
 import {
   fusedAdamWActive,
+  fusedAttentionActive,
+  KIT_ATTENTION,
+  KIT_ATTENTION_GRAD,
   fusedGeluActive,
   KIT_ADAMW,
   KIT_GELU,
@@ -36,7 +39,7 @@ import { SeedStream } from '../src/utils/random';
 import { memoryGrowth } from '../src/utils/leak';
 import { projectRoot } from '../src/utils/fs';
 import { AdamW } from '../src/training/adamw';
-import { gelu, layerNorm } from '../src/models/layers';
+import { attentionWithProbabilities, causalMask, gelu, layerNorm } from '../src/models/layers';
 import { ParamStore, constantInit } from '../src/models/params';
 
 /** Max |native − cpu| allowed, relative to max(1, max |cpu|). */
@@ -554,4 +557,68 @@ test('without the build, auto falls back to wasm and the summary says why; KIT_B
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /AUTO wasm \| \[priorclip-kit\] backend: wasm .*Skipped: .*native \(.*kit_native\.node is not built \(needs gcc \+ libopenblas-dev/);
   assert.match(r.stdout, /NATIVE backend 'native' could not be initialised: +native: .*is not built/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Fused attention (KitAttention / KitAttentionGrad)
+
+/** Attention forward + gradients (q, k, v) of a weighted sum of out and probabilities, on one backend. */
+function attentionCase(c: { B: number; Lq: number; Lk: number; D: number; H: number; mask: boolean; dropout: number }): () => tf.Tensor[] {
+  const tag = JSON.stringify(c);
+  const qv = randn(`att.q.${tag}`, [c.B, c.Lq, c.D]);
+  const kv = randn(`att.k.${tag}`, [c.B, c.Lk, c.D]);
+  const vv = randn(`att.v.${tag}`, [c.B, c.Lk, c.D]);
+  const wo = randn(`att.wo.${tag}`, [c.B, c.Lq, c.D]);
+  const wp = randn(`att.wp.${tag}`, [c.B, c.H, c.Lq, c.Lk]);
+  return () => {
+    const [q, k, v, w1, w2] = [t(qv), t(kv), t(vv), t(wo), t(wp)];
+    const mask = c.mask ? causalMask(c.Lq) : null;
+    const opts = (s: number) => ({ mask, dropout: c.dropout > 0 ? { rate: c.dropout, seeds: new SeedStream(s) } : undefined });
+    const a = attentionWithProbabilities(q, k, v, c.H, opts(5));
+    // the loss reaches both outputs, so the gradient through the probabilities is checked too
+    const grads = tf.grads((x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) => {
+      const r = attentionWithProbabilities(x, y, z, c.H, opts(6));
+      return tf.add(tf.sum(tf.mul(r.out, w1)), tf.sum(tf.mul(r.probabilities, w2)));
+    })([q, k, v]);
+    return [a.out, a.probabilities, ...grads];
+  };
+}
+
+for (const c of [
+  { B: 3, Lq: 5, Lk: 7, D: 12, H: 3, mask: false, dropout: 0 },
+  { B: 4, Lq: 32, Lk: 32, D: 64, H: 4, mask: false, dropout: 0.1 },
+  { B: 2, Lq: 9, Lk: 9, D: 16, H: 2, mask: true, dropout: 0 },
+  { B: 2, Lq: 1, Lk: 6, D: 8, H: 2, mask: false, dropout: 0.5 },
+]) {
+  test(`fused attention ${JSON.stringify(c)}: out, probabilities and gradients (q, k, v) vs cpu`, { skip }, async () => {
+    await agree(`attention ${JSON.stringify(c)}`, attentionCase(c));
+  });
+}
+
+test('fused attention: one launch forward, one backward (mask gradient too); no tensor growth; unsupported masks fall back', { skip }, async () => {
+  await initBackend('native', { quiet: true });
+  const q = t(randn('att1.q', [2, 6, 8]));
+  const k = t(randn('att1.k', [2, 6, 8]));
+  const m = t(randn('att1.m', [6, 6]));
+  assert.ok(fusedAttentionActive(q, k, k, m));
+  const fwd = (await tf.profile(() => tf.dispose(attentionWithProbabilities(q, k, k, 2, { mask: m })))).kernels.map((e) => e.name);
+  assert.ok(fwd.includes(KIT_ATTENTION) && !fwd.includes('Softmax') && !fwd.includes('BatchMatMul') && !fwd.includes('Transpose'), fwd.join(','));
+  const gradF = tf.grads((a: tf.Tensor, b: tf.Tensor, mm: tf.Tensor) => tf.sum(attentionWithProbabilities(a, b, b, 2, { mask: mm }).out));
+  const bwd = (await tf.profile(() => tf.dispose(gradF([q, k, m])))).kernels.map((e) => e.name);
+  assert.ok(bwd.includes(KIT_ATTENTION_GRAD) && !bwd.includes('Softmax') && !bwd.includes('BatchMatMul'), bwd.join(','));
+  assert.deepEqual(await memoryGrowth(() => tf.dispose(gradF([q, k, m])), 3), { tensors: 0, dataBuffers: 0 });
+  // the mask's gradient (Σ over batch and heads of the softmax input's gradient) vs cpu
+  await agree('attention mask gradient', () => {
+    const [qq, kk, mm] = [t(randn('att1.q', [2, 6, 8])), t(randn('att1.k', [2, 6, 8])), t(randn('att1.m', [6, 6]))];
+    const w = t(randn('att1.w', [2, 6, 8]));
+    return [tf.grad((x: tf.Tensor) => tf.sum(tf.mul(attentionWithProbabilities(qq, kk, kk, 2, { mask: x }).out, w)))(mm)];
+  });
+  await initBackend('native', { quiet: true });
+  // a per-head or per-batch mask is not one [Lq, Lk] map: the composed form runs
+  const perHead = tf.zeros([2, 6, 6]);
+  const perBatch = tf.zeros([2, 1, 6, 6]);
+  assert.equal(fusedAttentionActive(q, k, k, perHead), false);
+  assert.equal(fusedAttentionActive(q, k, k, perBatch), false);
+  assert.equal(fusedAttentionActive(q, k, k, tf.zeros([1, 1, 6, 6])), true);
+  tf.dispose([q, k, m, perHead, perBatch]);
 });

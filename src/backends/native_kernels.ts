@@ -18,6 +18,7 @@
  * | `KitAdamW` (new kernel) | one AdamW step of every parameter in one launch (`fusedAdamW`, used by src/training/adamw.ts when `fusedAdamWActive()`) |
  * | `KitLayerNorm`, `KitLayerNormGrad` (new) | LayerNorm over the last axis forward / gradient (x̂, rstd, dγ, dβ), one launch each, double sums (`fusedLayerNorm`, used by src/models/layers.ts `layerNorm`) |
  * | `KitGelu`, `KitGeluGrad` (new) | the kit's exact GELU (erf rational form) forward / gradient, one launch each (`fusedGelu`, used by src/models/layers.ts `gelu`) |
+ * | `KitAttention`, `KitAttentionGrad` (new) | multi-head scaled dot-product attention (scores, mask, softmax, dropout map, ·V) over every batch entry and head in one launch, and its gradient (q, k, v, mask, probabilities) in one more; no head transposes (`fusedAttention`, used by src/models/layers.ts `attentionWithProbabilities`) |
  *
  * Cases the native kernels do not cover (non-float32, NCHW, general batch broadcasting, the prelu epilogue) run the kernel that was registered before (the kit's wasm kernel or wasm's own).
  *
@@ -41,7 +42,7 @@ type Backend = tf.KernelBackend;
 
 const BACKEND = 'wasm';
 /** The addon's ABI version this module speaks (native/kit_native.c `abiVersion`). */
-const ADDON_ABI = 8;
+const ADDON_ABI = 9;
 /** globalThis key: kernels that were registered before the native ones (fallback and restore). */
 const PREVIOUS_KEY = Symbol.for('priorclip-kit.nativeKernels.previous');
 /** globalThis key: the loaded addon (one per process, whatever copy of this module loads it). */
@@ -85,6 +86,19 @@ export interface NativeAddon {
   layerNormBackward(dy: Float32Array, xhat: Float32Array, rstd: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, rows: number, d: number): void;
   /** Inference batch norm over the last axis: y = (x − mean)·scale/√(variance + eps) + offset (per-channel arrays of c or 1 values; offset/scale may be empty). */
   batchNorm(x: Float32Array, mean: Float32Array, variance: Float32Array, offset: Float32Array, scale: Float32Array, y: Float32Array, rows: number, c: number, eps: number): void;
+  /**
+   * Attention over B·H heads (heads = contiguous slices of D): P = softmax((Q·Kᵀ)·scale + mask), out = (P∘drop)·V.
+   * q [B, Lq, D], k / v [B, Lk, D], mask [Lq, Lk] or empty, drop [B, H, Lq, Lk] or empty; out [B, Lq, D], probs [B, H, Lq, Lk].
+   */
+  attentionForward(
+    q: Float32Array, k: Float32Array, v: Float32Array, mask: Float32Array, drop: Float32Array, out: Float32Array, probs: Float32Array,
+    B: number, Lq: number, Lk: number, H: number, scale: number,
+  ): void;
+  /** Gradient of attentionForward w.r.t. q, k, v and the mask (dprobs: gradient reaching the probabilities, or empty; dmask empty = not wanted). */
+  attentionBackward(
+    dout: Float32Array, dprobs: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, drop: Float32Array,
+    dq: Float32Array, dk: Float32Array, dv: Float32Array, dmask: Float32Array, B: number, Lq: number, Lk: number, H: number, scale: number,
+  ): void;
   /** OpenBLAS thread count. */
   setThreads(n: number): void;
   getThreads(): number;
@@ -606,6 +620,137 @@ export function fusedLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, 
   return tf.tidy(() => f(x, gamma, beta));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Fused multi-head scaled dot-product attention: one launch forward (every batch entry and head), one backward
+
+export const KIT_ATTENTION = 'KitAttention';
+export const KIT_ATTENTION_GRAD = 'KitAttentionGrad';
+
+/** Attributes of KitAttention / KitAttentionGrad. */
+interface AttentionAttrs {
+  /** Heads H (D divisible by H). */
+  heads: number;
+  /** Score scale 1/√(D/H). */
+  scale: number;
+}
+
+/** Sizes of one attention call, checked: q [B, Lq, D], k / v [B, Lk, D], mask [Lq, Lk] or empty, drop [B, H, Lq, Lk] or empty. */
+function attentionSizes(name: string, q: TensorInfo, k: TensorInfo, v: TensorInfo, mask: TensorInfo, drop: TensorInfo, heads: number): { B: number; Lq: number; Lk: number; D: number } {
+  const ok3 = (t: TensorInfo) => t.dtype === 'float32' && t.shape.length === 3;
+  if (!ok3(q) || !ok3(k) || !ok3(v)) throw new Error(`${name}: q, k, v must be float32 [B, L, D]; got [${q.shape}], [${k.shape}], [${v.shape}]`);
+  const [B, Lq, D] = q.shape;
+  const Lk = k.shape[1];
+  if (k.shape[0] !== B || v.shape[0] !== B || k.shape[2] !== D || v.shape[2] !== D || v.shape[1] !== Lk || D % heads !== 0) {
+    throw new Error(`${name}: shape mismatch q [${q.shape}], k [${k.shape}], v [${v.shape}] for ${heads} heads`);
+  }
+  if (prod(mask.shape) !== 0 && prod(mask.shape) !== Lq * Lk) throw new Error(`${name}: mask [${mask.shape}] is not [${Lq}, ${Lk}]`);
+  if (prod(drop.shape) !== 0 && prod(drop.shape) !== B * heads * Lq * Lk) throw new Error(`${name}: dropout map [${drop.shape}] is not [${B}, ${heads}, ${Lq}, ${Lk}]`);
+  return { B, Lq, Lk, D };
+}
+
+/** q, k, v, mask, drop → [out [B, Lq, D], probabilities [B, H, Lq, Lk]]. */
+function kitAttention(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { q, k, v, mask, drop } = args.inputs as { q: TensorInfo; k: TensorInfo; v: TensorInfo; mask: TensorInfo; drop: TensorInfo };
+    const { heads, scale } = args.attrs as unknown as AttentionAttrs;
+    const { B, Lq, Lk, D } = attentionSizes(KIT_ATTENTION, q, k, v, mask, drop, heads);
+    const backend = heapBackend(args.backend);
+    const out = backend.makeOutput([B, Lq, D], 'float32');
+    const probs = backend.makeOutput([B, heads, Lq, Lk], 'float32');
+    if (B > 0) {
+      addon.attentionForward(f32(backend, q), f32(backend, k), f32(backend, v), f32(backend, mask), f32(backend, drop), f32(backend, out), f32(backend, probs), B, Lq, Lk, heads, scale);
+    }
+    return [out, probs];
+  };
+}
+
+/** dout, dprobs, q, k, v, probs, drop, mask → [dq, dk, dv, dmask (the mask's shape; [0] when there is none)]. */
+function kitAttentionGrad(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { dout, dprobs, q, k, v, probs, drop, mask } = args.inputs as Record<string, TensorInfo>;
+    const { heads, scale } = args.attrs as unknown as AttentionAttrs;
+    const { B, Lq, Lk } = attentionSizes(KIT_ATTENTION_GRAD, q, k, v, mask, drop, heads);
+    const backend = heapBackend(args.backend);
+    const dq = backend.makeOutput([...q.shape], 'float32');
+    const dk = backend.makeOutput([...k.shape], 'float32');
+    const dv = backend.makeOutput([...v.shape], 'float32');
+    const dmask = backend.makeOutput([...mask.shape], 'float32');
+    if (B > 0) {
+      addon.attentionBackward(
+        f32(backend, dout), f32(backend, dprobs), f32(backend, q), f32(backend, k), f32(backend, v), f32(backend, probs), f32(backend, drop),
+        f32(backend, dq), f32(backend, dk), f32(backend, dv), f32(backend, dmask), B, Lq, Lk, heads, scale,
+      );
+    } else if (prod(mask.shape) > 0) {
+      f32(backend, dmask).fill(0);
+    }
+    return [dq, dk, dv, dmask];
+  };
+}
+
+/** globalThis key: KitAttention's gradient is registered (once per process). */
+const ATTENTION_GRAD_KEY = Symbol.for('priorclip-kit.nativeKernels.attentionGradient');
+
+/**
+ * KitAttention's gradient (registered once, globally: the kernel itself exists only on the native path). The tape
+ * passes zeros for an output no gradient reaches (here usually the probabilities), so dprobs is always a tensor.
+ */
+function registerAttentionGradient(): void {
+  const reg = store<boolean>(ATTENTION_GRAD_KEY);
+  if (reg.get()) return;
+  reg.set(true);
+  tf.registerGradient({
+    kernelName: KIT_ATTENTION,
+    inputsToSave: ['q', 'k', 'v', 'mask', 'drop'],
+    outputsToSave: [false, true],
+    gradFunc: (dys: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs?: tf.NamedAttrMap) => {
+      const [dout, dprobs] = dys as tf.Tensor[];
+      const [q, k, v, mask, drop, probs] = saved;
+      const [dq, dk, dv, dmask] = tf.engine().runKernel(KIT_ATTENTION_GRAD, { dout, dprobs, q, k, v, probs, drop, mask } as unknown as tf.NamedTensorMap, attrs ?? {}) as tf.Tensor[];
+      return { q: () => dq, k: () => dk, v: () => dv, mask: () => dmask, drop: () => tf.zerosLike(drop) };
+    },
+  });
+}
+
+/**
+ * True when the fused attention can run here: native path active, float32 q, k, v of rank 3, and a mask that is
+ * absent or has exactly Lq·Lk values (an additive [Lq, Lk] map broadcast over batch and heads, e.g. causal).
+ */
+export function fusedAttentionActive(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | null | undefined): boolean {
+  if (q.dtype !== 'float32' || k.dtype !== 'float32' || v.dtype !== 'float32' || q.rank !== 3 || k.rank !== 3 || v.rank !== 3) return false;
+  if (k.shape[0] !== q.shape[0] || v.shape[0] !== q.shape[0]) return false; // batch broadcasting: the composed form
+  if (mask) {
+    // [..., Lq, Lk] with leading 1s (or [Lk] when Lq = 1): the same map for every batch entry and head
+    const ms = mask.shape as number[];
+    const lq = q.shape[1] as number;
+    const lk = k.shape[1] as number;
+    const lead = ms.slice(0, -2);
+    const rowsOk = ms.length === 1 ? lq === 1 : ms[ms.length - 2] === lq;
+    if (mask.dtype !== 'float32' || ms[ms.length - 1] !== lk || !rowsOk || lead.some((d) => d !== 1)) return false;
+  }
+  return tf.getBackend() === BACKEND && tf.getKernel(KIT_ATTENTION, BACKEND) !== undefined;
+}
+
+/**
+ * Multi-head attention in ONE kernel launch (its gradient: one more) for src/models/layers.ts
+ * `attentionWithProbabilities` on the native path (check `fusedAttentionActive`). q [B, Lq, D], k, v [B, Lk, D];
+ * mask: additive, Lq·Lk values, or null; dropMask: the inverted-dropout multiplier of the map [B, H, Lq, Lk]
+ * (layers.ts `dropoutMask`), or null. Returns out [B, Lq, D] and the probabilities [B, H, Lq, Lk] (before
+ * dropout); both are differentiable. Equal to the tfjs composition within float32 rounding (tested).
+ */
+export function fusedAttention(
+  q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number, mask: tf.Tensor | null, dropMask: Float32Array | null,
+): { out: tf.Tensor3D; probabilities: tf.Tensor4D } {
+  registerAttentionGradient();
+  const [B, Lq, D] = q.shape;
+  const Lk = k.shape[1];
+  return tf.tidy(() => {
+    const m = mask ? tf.reshape(mask, [Lq, Lk]) : tf.zeros([0]); // [Lq, Lk] or none
+    const d = dropMask ? tf.tensor4d(dropMask, [B, heads, Lq, Lk], 'float32') : tf.zeros([0]);
+    const [out, probabilities] = tf.engine().runKernel(KIT_ATTENTION, { q, k, v, mask: m, drop: d } as unknown as tf.NamedTensorMap, { heads, scale: 1 / Math.sqrt(D / heads) } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    return { out: out as tf.Tensor3D, probabilities: probabilities as tf.Tensor4D };
+  });
+}
+
 /** The kit's own new kernels (not replacements), registered on wasm by the native path. */
 function kitOwnKernels(addon: NativeAddon): [string, tf.KernelFunc][] {
   return [
@@ -614,11 +759,13 @@ function kitOwnKernels(addon: NativeAddon): [string, tf.KernelFunc][] {
     [KIT_GELU_GRAD, kitGeluGrad(addon)],
     [KIT_LAYER_NORM, kitLayerNorm(addon)],
     [KIT_LAYER_NORM_GRAD, kitLayerNormGrad(addon)],
+    [KIT_ATTENTION, kitAttention(addon)],
+    [KIT_ATTENTION_GRAD, kitAttentionGrad(addon)],
   ];
 }
 
 /** Names of the kit's own native kernels (fused ops the kit calls only on the native path). */
-export const NATIVE_FUSED_KERNELS = [KIT_ADAMW, KIT_GELU, KIT_GELU_GRAD, KIT_LAYER_NORM, KIT_LAYER_NORM_GRAD] as const;
+export const NATIVE_FUSED_KERNELS = [KIT_ADAMW, KIT_GELU, KIT_GELU_GRAD, KIT_LAYER_NORM, KIT_LAYER_NORM_GRAD, KIT_ATTENTION, KIT_ATTENTION_GRAD] as const;
 
 // ---------------------------------------------------------------------------------------------
 

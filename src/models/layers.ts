@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { SeedStream } from '../utils/random';
 import { ParamStore, Init, onesInit, zerosInit, uniformInit, fromTorchLayout, torchShape } from './params';
-import { fusedGelu, fusedGeluActive, fusedLayerNorm, fusedLayerNormActive } from '../backends/native_kernels';
+import { fusedAttention, fusedAttentionActive, fusedGelu, fusedGeluActive, fusedLayerNorm, fusedLayerNormActive } from '../backends/native_kernels';
 
 /** PyTorch's LayerNorm default epsilon. */
 export const LAYER_NORM_EPS = 1e-5;
@@ -278,7 +278,12 @@ export function scaledDotProductAttention(
   return tf.tidy(() => attentionWithProbabilities(q, k, v, numHeads, opts).out);
 }
 
-/** `scaledDotProductAttention` that also returns the attention probabilities `[B, H, Lq, Lk]` (softmax over keys, before dropout). */
+/**
+ * `scaledDotProductAttention` that also returns the attention probabilities `[B, H, Lq, Lk]` (softmax over keys, before dropout).
+ * On the native backend the whole of it (scores, mask, softmax, dropout on the map, ·V, for every batch entry and head)
+ * is one kernel launch and its gradient one more (`fusedAttention`, src/backends/native_kernels.ts; the dropout mask
+ * is the same `dropoutMask` draw, so the same seeds give the same map; values equal within float32 rounding).
+ */
 export function attentionWithProbabilities(
   q: tf.Tensor,
   k: tf.Tensor,
@@ -292,6 +297,13 @@ export function attentionWithProbabilities(
     if (q.rank !== 3 || k.rank !== 3 || v.rank !== 3) throw new Error(`attention: q, k, v must be [B, L, D]; got [${q.shape}], [${k.shape}], [${v.shape}]`);
     if (D % numHeads !== 0) throw new Error(`attention: width ${D} is not divisible by ${numHeads} heads`);
     if (k.shape[2] !== D || v.shape[2] !== D || v.shape[1] !== Lk) throw new Error(`attention: shape mismatch q [${q.shape}], k [${k.shape}], v [${v.shape}]`);
+    if (fusedAttentionActive(q, k, v, opts.mask)) {
+      const drop = opts.dropout;
+      if (drop && !(drop.rate >= 0 && drop.rate < 1)) throw new Error(`dropout: rate must be in [0, 1), got ${drop.rate}`);
+      // the map's dropout draws its seed here, where the composed form's `dropout` call does
+      const dropMask = drop && drop.rate > 0 && drop.seeds !== null ? dropoutMask(B * numHeads * Lq * Lk, drop.rate, drop.seeds.nextSeed()) : null;
+      return fusedAttention(q as tf.Tensor3D, k as tf.Tensor3D, v as tf.Tensor3D, numHeads, opts.mask ?? null, dropMask);
+    }
     const dh = D / numHeads;
     const split = (t: tf.Tensor, L: number): tf.Tensor4D =>
       tf.transpose(tf.reshape(t, [B, L, numHeads, dh]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, L, H, dh] → [B, H, L, dh]
