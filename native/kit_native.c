@@ -769,6 +769,31 @@ static napi_value attention_backward(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * sumSquares(x): Σ x² in double (four interleaved partial sums, combined in a fixed order: deterministic), for the
+ * global gradient norm (src/training/adamw.ts `clipByGlobalNorm`, one KitGlobalNorm launch for every gradient).
+ */
+static napi_value sum_squares(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *x;
+  size_t n;
+  if (argc != 1 || !get_f32(env, argv[0], &x, &n)) return throw_msg(env, "kit_native.sumSquares: a Float32Array expected");
+  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += (double)x[i] * (double)x[i];
+    s1 += (double)x[i + 1] * (double)x[i + 1];
+    s2 += (double)x[i + 2] * (double)x[i + 2];
+    s3 += (double)x[i + 3] * (double)x[i + 3];
+  }
+  for (; i < n; i++) s0 += (double)x[i] * (double)x[i];
+  napi_value out;
+  CHECK(napi_create_double(env, (s0 + s1) + (s2 + s3), &out));
+  return out;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -824,6 +849,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"batchNorm", NULL, batch_norm, NULL, NULL, NULL, napi_enumerable, NULL},
       {"attentionForward", NULL, attention_forward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"attentionBackward", NULL, attention_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sumSquares", NULL, sum_squares, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getThreads", NULL, get_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setSmallGemm", NULL, set_small_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -831,7 +857,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value version;
-  if (napi_create_int32(env, 9, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
+  if (napi_create_int32(env, 10, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }
 

@@ -18,6 +18,8 @@ import { initBackend } from '../src/backends/backend';
 import {
   fusedAdamWActive,
   fusedAttentionActive,
+  fusedGlobalNormActive,
+  KIT_GLOBAL_NORM,
   KIT_ATTENTION,
   KIT_ATTENTION_GRAD,
   fusedGeluActive,
@@ -38,7 +40,7 @@ import {
 import { SeedStream } from '../src/utils/random';
 import { memoryGrowth } from '../src/utils/leak';
 import { projectRoot } from '../src/utils/fs';
-import { AdamW } from '../src/training/adamw';
+import { AdamW, clipByGlobalNorm } from '../src/training/adamw';
 import { attentionWithProbabilities, causalMask, gelu, layerNorm } from '../src/models/layers';
 import { ParamStore, constantInit } from '../src/models/params';
 
@@ -621,4 +623,31 @@ test('fused attention: one launch forward, one backward (mask gradient too); no 
   assert.equal(fusedAttentionActive(q, k, k, perBatch), false);
   assert.equal(fusedAttentionActive(q, k, k, tf.zeros([1, 1, 6, 6])), true);
   tf.dispose([q, k, m, perHead, perBatch]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Fused global norm (KitGlobalNorm)
+
+test('fused global norm: one launch for every gradient; norm and clipped gradients vs cpu', { skip }, async () => {
+  const shapes = [[3, 3, 16, 32], [32], [64, 64], [1], [7, 5, 3]];
+  const vals = shapes.map((s, i) => randn(`gn.${i}`, s, 0.5 + i));
+  const clip = (maxNorm: number) => () => {
+    const grads: Record<string, tf.Tensor> = {};
+    vals.forEach((v, i) => (grads[`g${i}`] = t(v)));
+    const r = clipByGlobalNorm(grads, maxNorm);
+    const out = [tf.scalar(r.norm), ...Object.values(r.grads).map((g) => g.clone())];
+    if (r.scaled) tf.dispose(Object.values(r.grads));
+    tf.dispose(Object.values(grads));
+    return out;
+  };
+  await agree('global norm, no clipping', clip(0));
+  await agree('global norm, clipped to 1', clip(1));
+  await initBackend('native', { quiet: true });
+  assert.ok(fusedGlobalNormActive());
+  const gs: Record<string, tf.Tensor> = {};
+  vals.forEach((v, i) => (gs[`g${i}`] = t(v)));
+  const names = (await tf.profile(() => { clipByGlobalNorm(gs, 0); })).kernels.map((k) => k.name);
+  assert.deepEqual(names, [KIT_GLOBAL_NORM]);
+  assert.deepEqual(await memoryGrowth(() => { clipByGlobalNorm(gs, 0); }, 3), { tensors: 0, dataBuffers: 0 });
+  tf.dispose(Object.values(gs));
 });

@@ -18,6 +18,7 @@
  * | `KitAdamW` (new kernel) | one AdamW step of every parameter in one launch (`fusedAdamW`, used by src/training/adamw.ts when `fusedAdamWActive()`) |
  * | `KitLayerNorm`, `KitLayerNormGrad` (new) | LayerNorm over the last axis forward / gradient (x̂, rstd, dγ, dβ), one launch each, double sums (`fusedLayerNorm`, used by src/models/layers.ts `layerNorm`) |
  * | `KitGelu`, `KitGeluGrad` (new) | the kit's exact GELU (erf rational form) forward / gradient, one launch each (`fusedGelu`, used by src/models/layers.ts `gelu`) |
+ * | `KitGlobalNorm` (new) | ‖(g₀, g₁, …)‖₂ of every gradient in one launch, sums of squares in double (`fusedGlobalNorm`, used by src/training/adamw.ts `clipByGlobalNorm`) |
  * | `KitAttention`, `KitAttentionGrad` (new) | multi-head scaled dot-product attention (scores, mask, softmax, dropout map, ·V) over every batch entry and head in one launch, and its gradient (q, k, v, mask, probabilities) in one more; no head transposes (`fusedAttention`, used by src/models/layers.ts `attentionWithProbabilities`) |
  *
  * Cases the native kernels do not cover (non-float32, NCHW, general batch broadcasting, the prelu epilogue) run the kernel that was registered before (the kit's wasm kernel or wasm's own).
@@ -42,7 +43,7 @@ type Backend = tf.KernelBackend;
 
 const BACKEND = 'wasm';
 /** The addon's ABI version this module speaks (native/kit_native.c `abiVersion`). */
-const ADDON_ABI = 9;
+const ADDON_ABI = 10;
 /** globalThis key: kernels that were registered before the native ones (fallback and restore). */
 const PREVIOUS_KEY = Symbol.for('priorclip-kit.nativeKernels.previous');
 /** globalThis key: the loaded addon (one per process, whatever copy of this module loads it). */
@@ -99,6 +100,8 @@ export interface NativeAddon {
     dout: Float32Array, dprobs: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, drop: Float32Array,
     dq: Float32Array, dk: Float32Array, dv: Float32Array, dmask: Float32Array, B: number, Lq: number, Lk: number, H: number, scale: number,
   ): void;
+  /** Σ x² in double (fixed summation order). */
+  sumSquares(x: Float32Array): number;
   /** OpenBLAS thread count. */
   setThreads(n: number): void;
   getThreads(): number;
@@ -751,6 +754,43 @@ export function fusedAttention(
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// Fused global norm: ‖(g₀, g₁, …)‖₂ of every gradient in one launch (instead of a Square and a Sum per gradient)
+
+export const KIT_GLOBAL_NORM = 'KitGlobalNorm';
+
+/** Inputs g0, g1, … (float32, any shape) → a float32 scalar √(Σᵢ Σ gᵢ²) (double sums, tensors in input order). */
+function kitGlobalNorm(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const ins = args.inputs as Record<string, TensorInfo>;
+    const n = Object.keys(ins).length;
+    const backend = heapBackend(args.backend);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const g = ins[`g${i}`];
+      if (!g || g.dtype !== 'float32') throw new Error(`${KIT_GLOBAL_NORM}: input g${i} must be a float32 tensor`);
+      if (prod(g.shape) > 0) total += addon.sumSquares(f32(backend, g));
+    }
+    const out = backend.makeOutput([], 'float32');
+    f32(backend, out)[0] = Math.sqrt(total);
+    return out;
+  };
+}
+
+/** True when the fused global norm can run here (the native path is active). */
+export function fusedGlobalNormActive(): boolean {
+  return tf.getBackend() === BACKEND && tf.getKernel(KIT_GLOBAL_NORM, BACKEND) !== undefined;
+}
+
+/** ‖(g₀, g₁, …)‖₂ as a float32 scalar tensor in ONE launch (native path only; check `fusedGlobalNormActive()`). */
+export function fusedGlobalNorm(grads: tf.Tensor[]): tf.Scalar {
+  const inputs: Record<string, tf.Tensor> = {};
+  grads.forEach((g, i) => {
+    inputs[`g${i}`] = g;
+  });
+  return tf.engine().runKernel(KIT_GLOBAL_NORM, inputs as unknown as tf.NamedTensorMap, {}) as tf.Scalar;
+}
+
 /** The kit's own new kernels (not replacements), registered on wasm by the native path. */
 function kitOwnKernels(addon: NativeAddon): [string, tf.KernelFunc][] {
   return [
@@ -759,13 +799,14 @@ function kitOwnKernels(addon: NativeAddon): [string, tf.KernelFunc][] {
     [KIT_GELU_GRAD, kitGeluGrad(addon)],
     [KIT_LAYER_NORM, kitLayerNorm(addon)],
     [KIT_LAYER_NORM_GRAD, kitLayerNormGrad(addon)],
+    [KIT_GLOBAL_NORM, kitGlobalNorm(addon)],
     [KIT_ATTENTION, kitAttention(addon)],
     [KIT_ATTENTION_GRAD, kitAttentionGrad(addon)],
   ];
 }
 
 /** Names of the kit's own native kernels (fused ops the kit calls only on the native path). */
-export const NATIVE_FUSED_KERNELS = [KIT_ADAMW, KIT_GELU, KIT_GELU_GRAD, KIT_LAYER_NORM, KIT_LAYER_NORM_GRAD, KIT_ATTENTION, KIT_ATTENTION_GRAD] as const;
+export const NATIVE_FUSED_KERNELS = [KIT_ADAMW, KIT_GELU, KIT_GELU_GRAD, KIT_LAYER_NORM, KIT_LAYER_NORM_GRAD, KIT_GLOBAL_NORM, KIT_ATTENTION, KIT_ATTENTION_GRAD] as const;
 
 // ---------------------------------------------------------------------------------------------
 
