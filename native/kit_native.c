@@ -794,6 +794,47 @@ static napi_value sum_squares(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * linearBackward(dy, x, w, dx, dw, db, n, in, out): the gradient of y = x·w + b for x [n, in], w [in, out]:
+ *   dx = dy·wᵀ [n, in], dw = xᵀ·dy [in, out], db = 1ᵀ·dy [out] (db empty = no bias). Each product is the cblas_sgemm
+ * call (same operands, leading dimensions and thread rule) that sgemmBatched makes for the three tfjs matMuls of
+ * src/models/layers.ts `linear` (db as [1, n]·[n, out] with a ones row), so the values are the bits of that
+ * composition on the native path; one launch instead of three products, a ones upload and the reshapes.
+ */
+static napi_value linear_backward(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 9) return throw_msg(env, "kit_native.linearBackward: expected 6 Float32Arrays and 3 integers");
+  float *a[6];
+  size_t len[6];
+  for (int i = 0; i < 6; i++)
+    if (!get_f32(env, argv[i], &a[i], &len[i])) return throw_msg(env, "kit_native.linearBackward: Float32Arrays expected");
+  int64_t v[3];
+  if (!get_ints(env, argv, 6, 3, v) || v[0] < 1 || v[1] < 1 || v[2] < 1) return throw_msg(env, "kit_native.linearBackward: n, in, out expected");
+  const int64_t n = v[0], fin = v[1], fout = v[2];
+  const int has_b = len[5] > 0;
+  if ((int64_t)len[0] != n * fout || (int64_t)len[1] != n * fin || (int64_t)len[2] != fin * fout || (int64_t)len[3] != n * fin ||
+      (int64_t)len[4] != fin * fout || (has_b && (int64_t)len[5] != fout))
+    return throw_msg(env, "kit_native.linearBackward: an operand does not match [n, in] / [in, out]");
+  const float *dy = a[0], *x = a[1], *w = a[2];
+  float *dx = a[3], *dw = a[4], *db = a[5];
+  /* dx = dy·wᵀ: m = n, n = in, k = out */
+  threads_for(n * fin * fout);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)fin, (int)fout, 1.0f, dy, (int)fout, w, (int)fout, 0.0f, dx, (int)fin);
+  /* dw = xᵀ·dy: m = in, n = out, k = n */
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)fin, (int)fout, (int)n, 1.0f, x, (int)fin, dy, (int)fout, 0.0f, dw, (int)fout);
+  if (has_b) {
+    float *ones = (float *)malloc(sizeof(float) * (size_t)n);
+    if (!ones) return throw_msg(env, "kit_native.linearBackward: out of memory");
+    for (int64_t i = 0; i < n; i++) ones[i] = 1.0f;
+    threads_for(n * fout);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, (int)fout, (int)n, 1.0f, ones, (int)n, dy, (int)fout, 0.0f, db, (int)fout);
+    free(ones);
+  }
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -850,6 +891,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"attentionForward", NULL, attention_forward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"attentionBackward", NULL, attention_backward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sumSquares", NULL, sum_squares, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"linearBackward", NULL, linear_backward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getThreads", NULL, get_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setSmallGemm", NULL, set_small_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -857,7 +899,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value version;
-  if (napi_create_int32(env, 10, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
+  if (napi_create_int32(env, 11, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }
 

@@ -19,6 +19,9 @@ import {
   fusedAdamWActive,
   fusedAttentionActive,
   fusedGlobalNormActive,
+  fusedLinearActive,
+  KIT_LINEAR_GRAD,
+  registerNativeKernels,
   KIT_GLOBAL_NORM,
   KIT_ATTENTION,
   KIT_ATTENTION_GRAD,
@@ -41,7 +44,7 @@ import { SeedStream } from '../src/utils/random';
 import { memoryGrowth } from '../src/utils/leak';
 import { projectRoot } from '../src/utils/fs';
 import { AdamW, clipByGlobalNorm } from '../src/training/adamw';
-import { attentionWithProbabilities, causalMask, gelu, layerNorm } from '../src/models/layers';
+import { attentionWithProbabilities, causalMask, gelu, layerNorm, linear } from '../src/models/layers';
 import { ParamStore, constantInit } from '../src/models/params';
 
 /** Max |native − cpu| allowed, relative to max(1, max |cpu|). */
@@ -651,3 +654,41 @@ test('fused global norm: one launch for every gradient; norm and clipped gradien
   assert.deepEqual(await memoryGrowth(() => { clipByGlobalNorm(gs, 0); }, 3), { tensors: 0, dataBuffers: 0 });
   tf.dispose(Object.values(gs));
 });
+
+// ---------------------------------------------------------------------------------------------
+// Fused linear (_FusedMatMul forward, KitLinearGrad backward)
+
+for (const c of [{ x: [5, 7], w: [7, 3], bias: true }, { x: [4, 33, 64], w: [64, 128], bias: true }, { x: [2, 3, 9], w: [9, 6], bias: false }]) {
+  test(`fused linear ${JSON.stringify(c)}: forward and gradients vs cpu; the bits of the composed linear on the native path`, { skip }, async () => {
+    const tag = JSON.stringify(c);
+    const xv = randn(`lin.x.${tag}`, c.x);
+    const wv = randn(`lin.w.${tag}`, c.w);
+    const bv = randn(`lin.b.${tag}`, [c.w[1]]);
+    const rv = randn(`lin.r.${tag}`, [...c.x.slice(0, -1), c.w[1]]);
+    const fn = () => {
+      const [x, w, b, r] = [t(xv), t(wv), t(bv), t(rv)];
+      const y = linear(x, w, c.bias ? b : null);
+      const grads = c.bias
+        ? tf.grads((a: tf.Tensor, e: tf.Tensor, g: tf.Tensor) => tf.sum(tf.mul(linear(a, e, g), r)))([x, w, b])
+        : tf.grads((a: tf.Tensor, e: tf.Tensor) => tf.sum(tf.mul(linear(a, e, null), r)))([x, w]);
+      return [y, ...grads];
+    };
+    await agree(`linear ${tag}`, fn);
+    // fused vs the composed linear on the native path (KitLinearGrad unregistered): the same sgemm calls, equal bits
+    const fused = await run('native', fn);
+    assert.ok(tf.tidy(() => fusedLinearActive(t(xv), t(wv), c.bias ? t(bv) : null)));
+    const prof = await tf.profile(() => tf.dispose(fn()));
+    const names = prof.kernels.map((k) => k.name);
+    assert.ok(names.includes(KIT_LINEAR_GRAD) && names.includes('_FusedMatMul') && !names.includes('BatchMatMul'), names.join(','));
+    tf.unregisterKernel(KIT_LINEAR_GRAD, 'wasm');
+    try {
+      const composed = await run('native', fn);
+      assert.equal(tf.tidy(() => fusedLinearActive(t(xv), t(wv), null)), false);
+      for (let k = 0; k < fused.length; k++) assert.deepEqual(fused[k].values, composed[k].values, `output ${k}: fused vs composed bits`);
+    } finally {
+      const loaded = loadNativeAddon();
+      if ('addon' in loaded) registerNativeKernels(loaded.addon);
+    }
+    assert.ok(tf.tidy(() => fusedLinearActive(t(xv), t(wv), null)));
+  });
+}

@@ -18,6 +18,7 @@
  * | `KitAdamW` (new kernel) | one AdamW step of every parameter in one launch (`fusedAdamW`, used by src/training/adamw.ts when `fusedAdamWActive()`) |
  * | `KitLayerNorm`, `KitLayerNormGrad` (new) | LayerNorm over the last axis forward / gradient (x̂, rstd, dγ, dβ), one launch each, double sums (`fusedLayerNorm`, used by src/models/layers.ts `layerNorm`) |
  * | `KitGelu`, `KitGeluGrad` (new) | the kit's exact GELU (erf rational form) forward / gradient, one launch each (`fusedGelu`, used by src/models/layers.ts `gelu`) |
+ * | `KitLinearGrad` (new) | the gradient of `linear` (dx, dw, db: the same three sgemm calls as its tfjs matMuls, one launch; forward = the native `_FusedMatMul` with bias, `fusedLinear`, used by src/models/layers.ts `linear`) |
  * | `KitGlobalNorm` (new) | ‖(g₀, g₁, …)‖₂ of every gradient in one launch, sums of squares in double (`fusedGlobalNorm`, used by src/training/adamw.ts `clipByGlobalNorm`) |
  * | `KitAttention`, `KitAttentionGrad` (new) | multi-head scaled dot-product attention (scores, mask, softmax, dropout map, ·V) over every batch entry and head in one launch, and its gradient (q, k, v, mask, probabilities) in one more; no head transposes (`fusedAttention`, used by src/models/layers.ts `attentionWithProbabilities`) |
  *
@@ -43,7 +44,7 @@ type Backend = tf.KernelBackend;
 
 const BACKEND = 'wasm';
 /** The addon's ABI version this module speaks (native/kit_native.c `abiVersion`). */
-const ADDON_ABI = 10;
+const ADDON_ABI = 11;
 /** globalThis key: kernels that were registered before the native ones (fallback and restore). */
 const PREVIOUS_KEY = Symbol.for('priorclip-kit.nativeKernels.previous');
 /** globalThis key: the loaded addon (one per process, whatever copy of this module loads it). */
@@ -100,6 +101,8 @@ export interface NativeAddon {
     dout: Float32Array, dprobs: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, drop: Float32Array,
     dq: Float32Array, dk: Float32Array, dv: Float32Array, dmask: Float32Array, B: number, Lq: number, Lk: number, H: number, scale: number,
   ): void;
+  /** dx = dy·wᵀ, dw = xᵀ·dy, db = 1ᵀ·dy (db empty: no bias) for x [n, in], w [in, out]. */
+  linearBackward(dy: Float32Array, x: Float32Array, w: Float32Array, dx: Float32Array, dw: Float32Array, db: Float32Array, n: number, fin: number, fout: number): void;
   /** Σ x² in double (fixed summation order). */
   sumSquares(x: Float32Array): number;
   /** OpenBLAS thread count. */
@@ -755,6 +758,76 @@ export function fusedAttention(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Fused linear: forward = the native _FusedMatMul (product + bias, one launch), gradient = one KitLinearGrad launch
+
+export const KIT_LINEAR_GRAD = 'KitLinearGrad';
+
+/** dy [N, out], x [N, in], w [in, out], bias (its [out] values, or a [0] tensor: none) → [dx [N, in], dw [in, out], db [out] or [0]]. */
+function kitLinearGrad(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { dy, x, w, bias } = args.inputs as { dy: TensorInfo; x: TensorInfo; w: TensorInfo; bias: TensorInfo };
+    const ok = [dy, x, w].every((t) => t.dtype === 'float32' && t.shape.length === 2);
+    const [n, fin] = x.shape;
+    const fout = w.shape[1];
+    if (!ok || w.shape[0] !== fin || dy.shape[0] !== n || dy.shape[1] !== fout || (prod(bias.shape) !== 0 && prod(bias.shape) !== fout)) {
+      throw new Error(`${KIT_LINEAR_GRAD}: expected dy [N, out], x [N, in], w [in, out], bias [out] or none; got [${dy.shape}], [${x.shape}], [${w.shape}], [${bias.shape}]`);
+    }
+    const backend = heapBackend(args.backend);
+    const dx = backend.makeOutput([n, fin], 'float32');
+    const dw = backend.makeOutput([fin, fout], 'float32');
+    const db = backend.makeOutput([prod(bias.shape) === 0 ? 0 : fout], 'float32');
+    if (n === 0) {
+      f32(backend, dw).fill(0);
+      f32(backend, db).fill(0);
+    } else {
+      addon.linearBackward(f32(backend, dy), f32(backend, x), f32(backend, w), f32(backend, dx), f32(backend, dw), f32(backend, db), n, fin, fout);
+    }
+    return [dx, dw, db];
+  };
+}
+
+/** True when the fused linear can run here: native path active, float32 x, w [in, out] and b [out] (or none). */
+export function fusedLinearActive(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor | null | undefined): boolean {
+  if (x.dtype !== 'float32' || w.dtype !== 'float32' || w.rank !== 2 || x.rank < 1) return false;
+  if (b && (b.dtype !== 'float32' || b.rank !== 1 || b.size !== w.shape[1])) return false;
+  return tf.getBackend() === BACKEND && tf.getKernel(KIT_LINEAR_GRAD, BACKEND) !== undefined;
+}
+
+/**
+ * `nn.functional.linear` in the kit layout (x [..., in] · w [in, out] + b) for src/models/layers.ts `linear` on the
+ * native path (check `fusedLinearActive`): forward one `_FusedMatMul` launch, gradient one `KitLinearGrad` launch.
+ * The products are the sgemm calls of the tfjs composition on the native path, so the values are its bits.
+ */
+export function fusedLinear(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor | null): tf.Tensor {
+  const inF = w.shape[0];
+  const outF = w.shape[1];
+  const outShape = [...x.shape.slice(0, -1), outF];
+  const attrs = { transposeA: false, transposeB: false, activation: 'linear', leakyreluAlpha: 0 };
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const xs = args[0] as tf.Tensor;
+    const ws = args[1] as tf.Tensor2D;
+    const bs = b ? (args[2] as tf.Tensor) : null;
+    const save = args[b ? 3 : 2] as tf.GradSaveFunc;
+    const x2 = tf.reshape(xs, [-1, inF]); // [N, in]
+    save([x2, ws]);
+    const inputs = bs ? { a: x2, b: ws, bias: bs } : { a: x2, b: ws };
+    const y = tf.engine().runKernel('_FusedMatMul', inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor; // [N, in]·[in, out] + b → [N, out]
+    return {
+      value: tf.reshape(y, outShape), // [..., out]
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xv, wv] = saved;
+        const dy2 = tf.reshape(dy, [-1, outF]); // [N, out]
+        const none = tf.zeros([bs ? outF : 0]); // only its size is read: [out] = a bias gradient is wanted
+        const [dx, dw, db] = tf.engine().runKernel(KIT_LINEAR_GRAD, { dy: dy2, x: xv, w: wv, bias: none } as unknown as tf.NamedTensorMap, {}) as tf.Tensor[];
+        const dxs = tf.reshape(dx, xs.shape); // [N, in] → [..., in]
+        return bs ? [dxs, dw, db] : [dxs, dw];
+      },
+    };
+  });
+  return tf.tidy(() => (b ? f(x, w, b) : f(x, w)));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Fused global norm: ‖(g₀, g₁, …)‖₂ of every gradient in one launch (instead of a Square and a Sum per gradient)
 
 export const KIT_GLOBAL_NORM = 'KitGlobalNorm';
@@ -799,6 +872,7 @@ function kitOwnKernels(addon: NativeAddon): [string, tf.KernelFunc][] {
     [KIT_GELU_GRAD, kitGeluGrad(addon)],
     [KIT_LAYER_NORM, kitLayerNorm(addon)],
     [KIT_LAYER_NORM_GRAD, kitLayerNormGrad(addon)],
+    [KIT_LINEAR_GRAD, kitLinearGrad(addon)],
     [KIT_GLOBAL_NORM, kitGlobalNorm(addon)],
     [KIT_ATTENTION, kitAttention(addon)],
     [KIT_ATTENTION_GRAD, kitAttentionGrad(addon)],
@@ -806,7 +880,7 @@ function kitOwnKernels(addon: NativeAddon): [string, tf.KernelFunc][] {
 }
 
 /** Names of the kit's own native kernels (fused ops the kit calls only on the native path). */
-export const NATIVE_FUSED_KERNELS = [KIT_ADAMW, KIT_GELU, KIT_GELU_GRAD, KIT_LAYER_NORM, KIT_LAYER_NORM_GRAD, KIT_GLOBAL_NORM, KIT_ATTENTION, KIT_ATTENTION_GRAD] as const;
+export const NATIVE_FUSED_KERNELS = [KIT_ADAMW, KIT_GELU, KIT_GELU_GRAD, KIT_LAYER_NORM, KIT_LAYER_NORM_GRAD, KIT_LINEAR_GRAD, KIT_GLOBAL_NORM, KIT_ATTENTION, KIT_ATTENTION_GRAD] as const;
 
 // ---------------------------------------------------------------------------------------------
 

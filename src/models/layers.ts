@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { SeedStream } from '../utils/random';
 import { ParamStore, Init, onesInit, zerosInit, uniformInit, fromTorchLayout, torchShape } from './params';
-import { fusedAttention, fusedAttentionActive, fusedGelu, fusedGeluActive, fusedLayerNorm, fusedLayerNormActive } from '../backends/native_kernels';
+import { fusedAttention, fusedAttentionActive, fusedLinear, fusedLinearActive, fusedGelu, fusedGeluActive, fusedLayerNorm, fusedLayerNormActive } from '../backends/native_kernels';
 
 /** PyTorch's LayerNorm default epsilon. */
 export const LAYER_NORM_EPS = 1e-5;
@@ -38,7 +38,9 @@ const QUICK_GELU_SLOPE = 1.702;
  * Any number of leading axes; they are folded into one for a single 2-D matmul.
  * Closed-form gradient (one custom op instead of matmul + broadcast-add + reshapes under autodiff):
  * `dx = dy·wᵀ`, `dw = xᵀ·dy`, `db = 1ᵀ·dy` — the bias sum as a `[1, N]·[N, out]` matmul, ~20× faster
- * on wasm than a Sum over the leading axis (which transposes first).
+ * on wasm than a Sum over the leading axis (which transposes first). On the native backend: one `_FusedMatMul`
+ * launch forward and one `KitLinearGrad` backward (`fusedLinear`, src/backends/native_kernels.ts; the same sgemm
+ * calls, so the same values as this composition there).
  */
 export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor | null): tf.Tensor {
   const wShape = w.shape as number[];
@@ -48,6 +50,7 @@ export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor | null): tf.Ten
   if (w.rank !== 2 || lastAxis !== inF) {
     throw new Error(`linear: input last axis ${lastAxis} (shape [${x.shape}]) does not match weight [${w.shape}] (kit layout [in, out])`);
   }
+  if (fusedLinearActive(x, w, b)) return fusedLinear(x, w as tf.Tensor2D, b ?? null);
   const lead = x.shape.slice(0, -1);
   const outShape = [...lead, outF];
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
