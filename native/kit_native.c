@@ -323,6 +323,15 @@ static napi_value bias_act(napi_env env, napi_callback_info info) {
   if ((int64_t)ly < rows * n || (lb != 0 && lb != 1 && (int64_t)lb != n))
     return throw_msg(env, "kit_native.biasAct: y or bias has the wrong size");
   const float a = (float)alpha;
+  if (act == 0 && lb == (size_t)n) {
+    /* the common case (a linear layer's bias): one vectorised add per row, the same float additions */
+    for (int64_t r = 0; r < rows; r++) {
+      float *restrict row = y + r * n;
+      const float *restrict bb = bias;
+      for (int64_t j = 0; j < n; j++) row[j] = row[j] + bb[j];
+    }
+    return NULL;
+  }
   for (int64_t r = 0; r < rows; r++) {
     float *row = y + r * n;
     for (int64_t j = 0; j < n; j++) {
@@ -835,6 +844,33 @@ static napi_value linear_backward(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * dropoutMask(out, rate, seed): the inverted-dropout mask of src/models/layers.ts `dropoutMask`, bit for bit:
+ * mulberry32 from seed (uint32 arithmetic = JS's |0, >>>, Math.imul), u = draw·2⁻³² in double, element kept (value
+ * (float)(1/(1−rate))) iff u ≥ rate, else 0. Written straight into a heap tensor: no JS loop, no upload.
+ */
+static napi_value dropout_mask(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *out;
+  size_t n;
+  double rate, seed;
+  if (argc != 3 || !get_f32(env, argv[0], &out, &n) || napi_get_value_double(env, argv[1], &rate) != napi_ok ||
+      napi_get_value_double(env, argv[2], &seed) != napi_ok || !(rate >= 0.0 && rate < 1.0))
+    return throw_msg(env, "kit_native.dropoutMask: out (Float32Array), rate in [0, 1), seed expected");
+  const float scale = (float)(1.0 / (1.0 - rate));
+  uint32_t s = (uint32_t)(int32_t)(int64_t)seed; /* seed | 0 */
+  for (size_t i = 0; i < n; i++) {
+    s += 0x6d2b79f5u;
+    uint32_t t = (s ^ (s >> 15)) * (1u | s);
+    t = (t + (t ^ (t >> 7)) * (61u | t)) ^ t;
+    const double u = (double)(t ^ (t >> 14)) * (1.0 / 4294967296.0);
+    out[i] = u >= rate ? scale : 0.0f;
+  }
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -892,6 +928,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"attentionBackward", NULL, attention_backward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sumSquares", NULL, sum_squares, NULL, NULL, NULL, napi_enumerable, NULL},
       {"linearBackward", NULL, linear_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dropoutMask", NULL, dropout_mask, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getThreads", NULL, get_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setSmallGemm", NULL, set_small_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -899,7 +936,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value version;
-  if (napi_create_int32(env, 11, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
+  if (napi_create_int32(env, 12, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }
 

@@ -20,6 +20,8 @@ import {
   fusedAttentionActive,
   fusedGlobalNormActive,
   fusedLinearActive,
+  nativeDropoutMask,
+  nativeDropoutMaskActive,
   KIT_LINEAR_GRAD,
   registerNativeKernels,
   KIT_GLOBAL_NORM,
@@ -44,7 +46,7 @@ import { SeedStream } from '../src/utils/random';
 import { memoryGrowth } from '../src/utils/leak';
 import { projectRoot } from '../src/utils/fs';
 import { AdamW, clipByGlobalNorm } from '../src/training/adamw';
-import { attentionWithProbabilities, causalMask, gelu, layerNorm, linear } from '../src/models/layers';
+import { attentionWithProbabilities, causalMask, dropout, dropoutMask, gelu, layerNorm, linear } from '../src/models/layers';
 import { ParamStore, constantInit } from '../src/models/params';
 
 /** Max |native − cpu| allowed, relative to max(1, max |cpu|). */
@@ -692,3 +694,21 @@ for (const c of [{ x: [5, 7], w: [7, 3], bias: true }, { x: [4, 33, 64], w: [64,
     assert.ok(tf.tidy(() => fusedLinearActive(t(xv), t(wv), null)));
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Dropout mask drawn natively (KitDropoutMask)
+
+test('native dropout mask: the bits of layers.ts dropoutMask (rates, seeds up to 2³² − 1); dropout() on native = on cpu', { skip }, async () => {
+  await initBackend('native', { quiet: true });
+  assert.ok(nativeDropoutMaskActive());
+  for (const [n, rate, seed] of [[1, 0.1, 0], [1000, 0.1, 12345], [4097, 0.5, 2 ** 31 + 7], [300, 0.9, 2 ** 32 - 1], [64, 0, 99], [5000, 0.2, 123456789]]) {
+    const m = nativeDropoutMask([n], rate, seed);
+    const got = Float32Array.from(m.dataSync());
+    m.dispose();
+    assert.deepEqual(got, dropoutMask(n, rate, seed), `n ${n} rate ${rate} seed ${seed}`);
+  }
+  const xv = randn('drop.x', [8, 33, 16]);
+  const y = await run('native', () => [dropout(t(xv), 0.3, new SeedStream(4))]);
+  const yc = await run('cpu', () => [dropout(t(xv), 0.3, new SeedStream(4))]);
+  assert.deepEqual(y[0].values, yc[0].values);
+});

@@ -19,6 +19,7 @@
  * | `KitLayerNorm`, `KitLayerNormGrad` (new) | LayerNorm over the last axis forward / gradient (x̂, rstd, dγ, dβ), one launch each, double sums (`fusedLayerNorm`, used by src/models/layers.ts `layerNorm`) |
  * | `KitGelu`, `KitGeluGrad` (new) | the kit's exact GELU (erf rational form) forward / gradient, one launch each (`fusedGelu`, used by src/models/layers.ts `gelu`) |
  * | `KitLinearGrad` (new) | the gradient of `linear` (dx, dw, db: the same three sgemm calls as its tfjs matMuls, one launch; forward = the native `_FusedMatMul` with bias, `fusedLinear`, used by src/models/layers.ts `linear`) |
+ * | `KitDropoutMask` (new) | the inverted-dropout mask of layers.ts `dropoutMask` (same mulberry32 draws, same bits) written on the heap: no JS loop, no upload (`nativeDropoutMask`, used by layers.ts `dropout` and the fused attention) |
  * | `KitGlobalNorm` (new) | ‖(g₀, g₁, …)‖₂ of every gradient in one launch, sums of squares in double (`fusedGlobalNorm`, used by src/training/adamw.ts `clipByGlobalNorm`) |
  * | `KitAttention`, `KitAttentionGrad` (new) | multi-head scaled dot-product attention (scores, mask, softmax, dropout map, ·V) over every batch entry and head in one launch, and its gradient (q, k, v, mask, probabilities) in one more; no head transposes (`fusedAttention`, used by src/models/layers.ts `attentionWithProbabilities`) |
  *
@@ -44,7 +45,7 @@ type Backend = tf.KernelBackend;
 
 const BACKEND = 'wasm';
 /** The addon's ABI version this module speaks (native/kit_native.c `abiVersion`). */
-const ADDON_ABI = 11;
+const ADDON_ABI = 12;
 /** globalThis key: kernels that were registered before the native ones (fallback and restore). */
 const PREVIOUS_KEY = Symbol.for('priorclip-kit.nativeKernels.previous');
 /** globalThis key: the loaded addon (one per process, whatever copy of this module loads it). */
@@ -103,6 +104,8 @@ export interface NativeAddon {
   ): void;
   /** dx = dy·wᵀ, dw = xᵀ·dy, db = 1ᵀ·dy (db empty: no bias) for x [n, in], w [in, out]. */
   linearBackward(dy: Float32Array, x: Float32Array, w: Float32Array, dx: Float32Array, dw: Float32Array, db: Float32Array, n: number, fin: number, fout: number): void;
+  /** The inverted-dropout mask of src/models/layers.ts `dropoutMask(out.length, rate, seed)`, bit for bit, into out. */
+  dropoutMask(out: Float32Array, rate: number, seed: number): void;
   /** Σ x² in double (fixed summation order). */
   sumSquares(x: Float32Array): number;
   /** OpenBLAS thread count. */
@@ -739,19 +742,19 @@ export function fusedAttentionActive(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, m
 /**
  * Multi-head attention in ONE kernel launch (its gradient: one more) for src/models/layers.ts
  * `attentionWithProbabilities` on the native path (check `fusedAttentionActive`). q [B, Lq, D], k, v [B, Lk, D];
- * mask: additive, Lq·Lk values, or null; dropMask: the inverted-dropout multiplier of the map [B, H, Lq, Lk]
- * (layers.ts `dropoutMask`), or null. Returns out [B, Lq, D] and the probabilities [B, H, Lq, Lk] (before
+ * mask: additive, Lq·Lk values, or null; dropout: rate and seed of the map's inverted-dropout mask [B, H, Lq, Lk]
+ * (the draws of layers.ts `dropoutMask`, made on the heap by KitDropoutMask), or null. Returns out [B, Lq, D] and the probabilities [B, H, Lq, Lk] (before
  * dropout); both are differentiable. Equal to the tfjs composition within float32 rounding (tested).
  */
 export function fusedAttention(
-  q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number, mask: tf.Tensor | null, dropMask: Float32Array | null,
+  q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number, mask: tf.Tensor | null, dropout: { rate: number; seed: number } | null,
 ): { out: tf.Tensor3D; probabilities: tf.Tensor4D } {
   registerAttentionGradient();
   const [B, Lq, D] = q.shape;
   const Lk = k.shape[1];
   return tf.tidy(() => {
     const m = mask ? tf.reshape(mask, [Lq, Lk]) : tf.zeros([0]); // [Lq, Lk] or none
-    const d = dropMask ? tf.tensor4d(dropMask, [B, heads, Lq, Lk], 'float32') : tf.zeros([0]);
+    const d = dropout ? nativeDropoutMask([B, heads, Lq, Lk], dropout.rate, dropout.seed) : tf.zeros([0]); // [B, H, Lq, Lk] or none
     const [out, probabilities] = tf.engine().runKernel(KIT_ATTENTION, { q, k, v, mask: m, drop: d } as unknown as tf.NamedTensorMap, { heads, scale: 1 / Math.sqrt(D / heads) } as unknown as tf.NamedAttrMap) as tf.Tensor[];
     return { out: out as tf.Tensor3D, probabilities: probabilities as tf.Tensor4D };
   });
@@ -828,6 +831,33 @@ export function fusedLinear(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor | null): 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Dropout mask on the heap (the same draws as src/models/layers.ts dropoutMask)
+
+export const KIT_DROPOUT_MASK = 'KitDropoutMask';
+
+/** No inputs; attrs shape, rate, seed → the float32 mask {0, 1/(1−rate)} of that shape. */
+function kitDropoutMask(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { shape, rate, seed } = args.attrs as unknown as { shape: number[]; rate: number; seed: number };
+    if (!(rate >= 0 && rate < 1)) throw new Error(`${KIT_DROPOUT_MASK}: rate must be in [0, 1), got ${rate}`);
+    const backend = heapBackend(args.backend);
+    const out = backend.makeOutput([...shape], 'float32');
+    if (prod(shape) > 0) addon.dropoutMask(f32(backend, out), rate, seed);
+    return out;
+  };
+}
+
+/** True when the dropout mask can be drawn natively (the native path is active). */
+export function nativeDropoutMaskActive(): boolean {
+  return tf.getBackend() === BACKEND && tf.getKernel(KIT_DROPOUT_MASK, BACKEND) !== undefined;
+}
+
+/** `tf.tensor(dropoutMask(size, rate, seed), shape)` drawn on the heap in one launch (native path only; same bits). */
+export function nativeDropoutMask(shape: number[], rate: number, seed: number): tf.Tensor {
+  return tf.engine().runKernel(KIT_DROPOUT_MASK, {}, { shape, rate, seed } as unknown as tf.NamedAttrMap) as tf.Tensor;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Fused global norm: ‖(g₀, g₁, …)‖₂ of every gradient in one launch (instead of a Square and a Sum per gradient)
 
 export const KIT_GLOBAL_NORM = 'KitGlobalNorm';
@@ -873,6 +903,7 @@ function kitOwnKernels(addon: NativeAddon): [string, tf.KernelFunc][] {
     [KIT_LAYER_NORM, kitLayerNorm(addon)],
     [KIT_LAYER_NORM_GRAD, kitLayerNormGrad(addon)],
     [KIT_LINEAR_GRAD, kitLinearGrad(addon)],
+    [KIT_DROPOUT_MASK, kitDropoutMask(addon)],
     [KIT_GLOBAL_NORM, kitGlobalNorm(addon)],
     [KIT_ATTENTION, kitAttention(addon)],
     [KIT_ATTENTION_GRAD, kitAttentionGrad(addon)],
@@ -880,7 +911,7 @@ function kitOwnKernels(addon: NativeAddon): [string, tf.KernelFunc][] {
 }
 
 /** Names of the kit's own native kernels (fused ops the kit calls only on the native path). */
-export const NATIVE_FUSED_KERNELS = [KIT_ADAMW, KIT_GELU, KIT_GELU_GRAD, KIT_LAYER_NORM, KIT_LAYER_NORM_GRAD, KIT_LINEAR_GRAD, KIT_GLOBAL_NORM, KIT_ATTENTION, KIT_ATTENTION_GRAD] as const;
+export const NATIVE_FUSED_KERNELS = [KIT_ADAMW, KIT_GELU, KIT_GELU_GRAD, KIT_LAYER_NORM, KIT_LAYER_NORM_GRAD, KIT_LINEAR_GRAD, KIT_DROPOUT_MASK, KIT_GLOBAL_NORM, KIT_ATTENTION, KIT_ATTENTION_GRAD] as const;
 
 // ---------------------------------------------------------------------------------------------
 

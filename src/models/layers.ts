@@ -16,7 +16,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { SeedStream } from '../utils/random';
 import { ParamStore, Init, onesInit, zerosInit, uniformInit, fromTorchLayout, torchShape } from './params';
-import { fusedAttention, fusedAttentionActive, fusedLinear, fusedLinearActive, fusedGelu, fusedGeluActive, fusedLayerNorm, fusedLayerNormActive } from '../backends/native_kernels';
+import {
+  fusedAttention, fusedAttentionActive, fusedGelu, fusedGeluActive, fusedLayerNorm, fusedLayerNormActive, fusedLinear, fusedLinearActive,
+  nativeDropoutMask, nativeDropoutMaskActive,
+} from '../backends/native_kernels';
 
 /** PyTorch's LayerNorm default epsilon. */
 export const LAYER_NORM_EPS = 1e-5;
@@ -203,7 +206,10 @@ export function dropout<T extends tf.Tensor>(x: T, rate: number, seeds: SeedStre
   // One multiply by a precomputed mask {0, 1/(1−rate)} (a constant: its gradient is one multiply too).
   // The mask comes from a fast seeded generator: tf.dropout's seeded uniform (seedrandom alea)
   // costs ~10 ns per element in JS and 4 kernels; this is ~2 ns and 1 kernel (perf, issue item 3).
-  const mask = dropoutMask(x.size, rate, seeds.nextSeed());
+  const seed = seeds.nextSeed();
+  // native path: the same mask drawn on the heap (KitDropoutMask: no JS loop, no upload; same bits)
+  if (nativeDropoutMaskActive()) return tf.tidy(() => tf.mul(x, nativeDropoutMask(x.shape, rate, seed))) as T;
+  const mask = dropoutMask(x.size, rate, seed);
   return tf.tidy(() => tf.mul(x, tf.tensor(mask, x.shape, 'float32'))) as T;
 }
 
@@ -304,8 +310,8 @@ export function attentionWithProbabilities(
       const drop = opts.dropout;
       if (drop && !(drop.rate >= 0 && drop.rate < 1)) throw new Error(`dropout: rate must be in [0, 1), got ${drop.rate}`);
       // the map's dropout draws its seed here, where the composed form's `dropout` call does
-      const dropMask = drop && drop.rate > 0 && drop.seeds !== null ? dropoutMask(B * numHeads * Lq * Lk, drop.rate, drop.seeds.nextSeed()) : null;
-      return fusedAttention(q as tf.Tensor3D, k as tf.Tensor3D, v as tf.Tensor3D, numHeads, opts.mask ?? null, dropMask);
+      const dropDraw = drop && drop.rate > 0 && drop.seeds !== null ? { rate: drop.rate, seed: drop.seeds.nextSeed() } : null;
+      return fusedAttention(q as tf.Tensor3D, k as tf.Tensor3D, v as tf.Tensor3D, numHeads, opts.mask ?? null, dropDraw);
     }
     const dh = D / numHeads;
     const split = (t: tf.Tensor, L: number): tf.Tensor4D =>
