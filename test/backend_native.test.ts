@@ -250,7 +250,10 @@ function stepValues(vars: tf.Variable[], x: tf.Tensor4D): () => tf.Scalar {
     const seq = h2.reshape([4, 64, 16]); // [B, L, C]
     const qs = tf.matMul(seq.reshape([256, 16]), q).reshape([4, 64, 16]); // [B·L, C] · [C, C] → [B, L, C]
     const att = tf.softmax(tf.matMul(qs, seq, false, true).div(4)); // [4, 64, 64]
-    const o = gelu(layerNorm(tf.matMul(att, seq).mean(1), tf.fill([16], 1.5), tf.fill([16], 0.1))); // [4, 16]: the fused LayerNorm and GELU too
+    // the fused linear, attention (with its dropout map) and dropout mask too
+    const fa = attentionWithProbabilities(linear(seq, q, tf.fill([16], 0.05)), seq, seq, 2, { dropout: { rate: 0.1, seeds: new SeedStream(3) } }).out; // [4, 64, 16]
+    const pooled = tf.add(tf.matMul(att, seq).mean(1), fa.mean(1)); // [4, 16]
+    const o = gelu(layerNorm(pooled, tf.fill([16], 1.5), tf.fill([16], 0.1))); // [4, 16]: the fused LayerNorm and GELU too
     const y = tf.fused.matMul({ a: o, b: m as tf.Tensor2D, activation: 'relu' }); // [4, 8]
     return y.square().mean() as tf.Scalar;
   };
