@@ -20,6 +20,7 @@ import {
   fusedAttentionActive,
   fusedGlobalNormActive,
   fusedLinearActive,
+  KIT_DROPOUT_MASK,
   nativeDropoutMask,
   nativeDropoutMaskActive,
   KIT_LINEAR_GRAD,
@@ -629,7 +630,19 @@ test('fused attention: one launch forward, one backward (mask gradient too); no 
   const perBatch = tf.zeros([2, 1, 6, 6]);
   assert.equal(fusedAttentionActive(q, k, k, perHead), false);
   assert.equal(fusedAttentionActive(q, k, k, perBatch), false);
-  assert.equal(fusedAttentionActive(q, k, k, tf.zeros([1, 1, 6, 6])), true);
+  assert.equal(tf.tidy(() => fusedAttentionActive(q, k, k, tf.zeros([1, 1, 6, 6]))), true);
+  // without the native dropout mask kernel the composed attention runs (and still trains with dropout)
+  tf.unregisterKernel(KIT_DROPOUT_MASK, 'wasm');
+  try {
+    assert.equal(fusedAttentionActive(q, k, k, null), false);
+    const g = tf.grad((a: tf.Tensor) => tf.sum(attentionWithProbabilities(a, k, k, 2, { dropout: { rate: 0.2, seeds: new SeedStream(1) } }).out))(q);
+    assert.ok(Number.isFinite(tf.tidy(() => g.sum().dataSync()[0])));
+    g.dispose();
+  } finally {
+    const loaded = loadNativeAddon();
+    if ('addon' in loaded) registerNativeKernels(loaded.addon);
+  }
+  assert.ok(fusedAttentionActive(q, k, k, null));
   tf.dispose([q, k, m, perHead, perBatch]);
 });
 

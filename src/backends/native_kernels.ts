@@ -721,8 +721,9 @@ function registerAttentionGradient(): void {
 }
 
 /**
- * True when the fused attention can run here: native path active, float32 q, k, v of rank 3, and a mask that is
- * absent or has exactly Lq·Lk values (an additive [Lq, Lk] map broadcast over batch and heads, e.g. causal).
+ * True when the fused attention can run here: native path active (KitAttention and KitDropoutMask registered),
+ * float32 q, k, v of rank 3 with one batch size, and a mask that is absent or one additive [Lq, Lk] map for every
+ * batch entry and head (e.g. causal).
  */
 export function fusedAttentionActive(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | null | undefined): boolean {
   if (q.dtype !== 'float32' || k.dtype !== 'float32' || v.dtype !== 'float32' || q.rank !== 3 || k.rank !== 3 || v.rank !== 3) return false;
@@ -736,7 +737,8 @@ export function fusedAttentionActive(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, m
     const rowsOk = ms.length === 1 ? lq === 1 : ms[ms.length - 2] === lq;
     if (mask.dtype !== 'float32' || ms[ms.length - 1] !== lk || !rowsOk || lead.some((d) => d !== 1)) return false;
   }
-  return tf.getBackend() === BACKEND && tf.getKernel(KIT_ATTENTION, BACKEND) !== undefined;
+  // the map's dropout mask is drawn by KitDropoutMask, so that kernel must be there too
+  return tf.getBackend() === BACKEND && tf.getKernel(KIT_ATTENTION, BACKEND) !== undefined && tf.getKernel(KIT_DROPOUT_MASK, BACKEND) !== undefined;
 }
 
 /**
