@@ -323,6 +323,15 @@ static napi_value bias_act(napi_env env, napi_callback_info info) {
   if ((int64_t)ly < rows * n || (lb != 0 && lb != 1 && (int64_t)lb != n))
     return throw_msg(env, "kit_native.biasAct: y or bias has the wrong size");
   const float a = (float)alpha;
+  if (act == 0 && lb == (size_t)n) {
+    /* the common case (a linear layer's bias): one vectorised add per row, the same float additions */
+    for (int64_t r = 0; r < rows; r++) {
+      float *restrict row = y + r * n;
+      const float *restrict bb = bias;
+      for (int64_t j = 0; j < n; j++) row[j] = row[j] + bb[j];
+    }
+    return NULL;
+  }
   for (int64_t r = 0; r < rows; r++) {
     float *row = y + r * n;
     for (int64_t j = 0; j < n; j++) {
@@ -591,6 +600,277 @@ static napi_value batch_norm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * expf for the attention softmax, branch-free so gcc vectorises the loop (glibc's expf is a scalar call: ~8 ns per
+ * value here, the softmax's whole cost). Cephes' single-precision exp: round-to-nearest n = x·log2(e) by the
+ * 1.5·2²³ trick, Cody–Waite reduction g = x − n·ln2, degree-6 polynomial, 2ⁿ from the exponent bits. Relative
+ * error ≤ 2 ulp on [−87, 88]; below −87 (e.g. a −∞ mask entry) the result is 0, NaN stays NaN. The values are not
+ * glibc's expf bits (nor wasm's): the softmax agrees with tfjs's within float32 rounding, as any other sum order.
+ */
+static inline float kit_expf(float x) {
+  const float xc = x > 88.0f ? 88.0f : (x < -87.0f ? -87.0f : x);
+  const float t = xc * 1.44269504088896341f + 12582912.0f;
+  const float nf = t - 12582912.0f;
+  const float g = (xc - nf * 0.693359375f) - nf * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * g + 1.3981999507e-3f;
+  p = p * g + 8.3334519073e-3f;
+  p = p * g + 4.1665795894e-2f;
+  p = p * g + 1.6666665459e-1f;
+  p = p * g + 5.0000001201e-1f;
+  const float r = (p * (g * g) + g) + 1.0f;
+  const int32_t bits = ((int32_t)nf + 127) << 23;
+  float s;
+  memcpy(&s, &bits, sizeof s);
+  const float y = r * s;
+  return x < -87.0f ? 0.0f : (x != x ? x : y);
+}
+
+/*
+ * Scaled dot-product attention, heads as contiguous slices of the width (src/models/layers.ts
+ * `attentionWithProbabilities`), one launch for all B·H heads, no transposes: head h of q [B, Lq, D] is the
+ * strided matrix q + b·Lq·D + h·dh with row stride D, which cblas_sgemm reads directly (lda = D).
+ *
+ * attentionForward(q, k, v, mask, drop, out, probs, B, Lq, Lk, H, scale):
+ *   S = (Q·Kᵀ)·scale (+ mask [Lq, Lk]); P = softmax_rows(S) (max subtracted, as tfjs); A = P∘drop (or P);
+ *   out[b, :, h·dh…] = A·V. probs [B, H, Lq, Lk] = P. mask / drop may be empty (none).
+ * Every head on the calling thread, heads in order, one thread for the small products: the values do not
+ * depend on the thread count.
+ */
+static napi_value attention_forward(napi_env env, napi_callback_info info) {
+  size_t argc = 12;
+  napi_value argv[12];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 12) return throw_msg(env, "kit_native.attentionForward: expected 7 Float32Arrays and 5 numbers");
+  float *a[7];
+  size_t len[7];
+  for (int i = 0; i < 7; i++)
+    if (!get_f32(env, argv[i], &a[i], &len[i])) return throw_msg(env, "kit_native.attentionForward: Float32Arrays expected");
+  int64_t v[4];
+  double scale;
+  if (!get_ints(env, argv, 7, 4, v) || napi_get_value_double(env, argv[11], &scale) != napi_ok)
+    return throw_msg(env, "kit_native.attentionForward: B, Lq, Lk, H, scale expected");
+  const int64_t B = v[0], Lq = v[1], Lk = v[2], H = v[3];
+  if (B < 0 || Lq < 1 || Lk < 1 || H < 1) return throw_msg(env, "kit_native.attentionForward: bad sizes");
+  const int64_t D = (int64_t)len[0] / (B * Lq > 0 ? B * Lq : 1), dh = D / H;
+  const int has_mask = len[3] > 0, has_drop = len[4] > 0;
+  if (D * B * Lq != (int64_t)len[0] || dh * H != D || (int64_t)len[1] != B * Lk * D || (int64_t)len[2] != B * Lk * D ||
+      (int64_t)len[5] != B * Lq * D || (int64_t)len[6] != B * H * Lq * Lk || (has_mask && (int64_t)len[3] != Lq * Lk) ||
+      (has_drop && (int64_t)len[4] != B * H * Lq * Lk))
+    return throw_msg(env, "kit_native.attentionForward: an operand does not match [B, L, D] / [B, H, Lq, Lk]");
+  const float *q = a[0], *k = a[1], *vv = a[2], *mask = a[3], *drop = a[4];
+  float *out = a[5], *probs = a[6];
+  const float sc = (float)scale;
+  float *tmp = has_drop ? (float *)malloc(sizeof(float) * (size_t)(Lq * Lk)) : NULL;
+  if (has_drop && !tmp) return throw_msg(env, "kit_native.attentionForward: out of memory");
+  threads_for(0);
+  for (int64_t b = 0; b < B; b++) {
+    for (int64_t h = 0; h < H; h++) {
+      const float *qh = q + b * Lq * D + h * dh, *kh = k + b * Lk * D + h * dh, *vh = vv + b * Lk * D + h * dh;
+      float *p = probs + (b * H + h) * Lq * Lk;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Lq, (int)Lk, (int)dh, 1.0f, qh, (int)D, kh, (int)D, 0.0f, p,
+                  (int)Lk);
+      for (int64_t i = 0; i < Lq; i++) {
+        float *row = p + i * Lk;
+        const float *mrow = has_mask ? mask + i * Lk : NULL;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < Lk; j++) {
+          float s = row[j] * sc;
+          if (mrow) s = s + mrow[j];
+          row[j] = s;
+          mx = s > mx ? s : mx;
+        }
+        for (int64_t j = 0; j < Lk; j++) row[j] = kit_expf(row[j] - mx);
+        float sum = 0.0f;
+        for (int64_t j = 0; j < Lk; j++) sum += row[j];
+        for (int64_t j = 0; j < Lk; j++) row[j] = row[j] / sum;
+      }
+      const float *att = p;
+      if (has_drop) {
+        const float *dm = drop + (b * H + h) * Lq * Lk;
+        for (int64_t i = 0; i < Lq * Lk; i++) tmp[i] = p[i] * dm[i];
+        att = tmp;
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Lq, (int)dh, (int)Lk, 1.0f, att, (int)Lk, vh, (int)D, 0.0f,
+                  out + b * Lq * D + h * dh, (int)D);
+    }
+  }
+  free(tmp);
+  return NULL;
+}
+
+/*
+ * attentionBackward(dout, dprobs, q, k, v, probs, drop, dq, dk, dv, dmask, B, Lq, Lk, H, scale): the gradient of
+ * attentionForward. Per head: dA = dO·Vᵀ; dP = dA∘drop + dprobs; dZ = P∘(dP − Σ_j dP∘P) (softmax); dS = dZ·scale;
+ * dQ = dS·K, dK = dSᵀ·Q, dV = Aᵀ·dO (A = P∘drop); dmask [Lq, Lk] = Σ_{b,h} dZ (heads in order). dprobs, drop and
+ * dmask may be empty (none). dq / dk / dv / dmask are overwritten.
+ */
+static napi_value attention_backward(napi_env env, napi_callback_info info) {
+  size_t argc = 16;
+  napi_value argv[16];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 16) return throw_msg(env, "kit_native.attentionBackward: expected 11 Float32Arrays and 5 numbers");
+  float *a[11];
+  size_t len[11];
+  for (int i = 0; i < 11; i++)
+    if (!get_f32(env, argv[i], &a[i], &len[i])) return throw_msg(env, "kit_native.attentionBackward: Float32Arrays expected");
+  int64_t v[4];
+  double scale;
+  if (!get_ints(env, argv, 11, 4, v) || napi_get_value_double(env, argv[15], &scale) != napi_ok)
+    return throw_msg(env, "kit_native.attentionBackward: B, Lq, Lk, H, scale expected");
+  const int64_t B = v[0], Lq = v[1], Lk = v[2], H = v[3];
+  if (B < 0 || Lq < 1 || Lk < 1 || H < 1) return throw_msg(env, "kit_native.attentionBackward: bad sizes");
+  const int64_t D = (int64_t)len[2] / (B * Lq > 0 ? B * Lq : 1), dh = D / H, PL = B * H * Lq * Lk;
+  const int has_dp = len[1] > 0, has_drop = len[6] > 0, has_dm = len[10] > 0;
+  if (D * B * Lq != (int64_t)len[2] || dh * H != D || (int64_t)len[0] != B * Lq * D || (has_dp && (int64_t)len[1] != PL) ||
+      (int64_t)len[3] != B * Lk * D || (int64_t)len[4] != B * Lk * D || (int64_t)len[5] != PL ||
+      (has_drop && (int64_t)len[6] != PL) || (int64_t)len[7] != B * Lq * D || (int64_t)len[8] != B * Lk * D ||
+      (int64_t)len[9] != B * Lk * D || (has_dm && (int64_t)len[10] != Lq * Lk))
+    return throw_msg(env, "kit_native.attentionBackward: an operand does not match [B, L, D] / [B, H, Lq, Lk]");
+  const float *dout = a[0], *dprobs = a[1], *q = a[2], *k = a[3], *vv = a[4], *probs = a[5], *drop = a[6];
+  float *dq = a[7], *dk = a[8], *dv = a[9], *dmask = a[10];
+  const float sc = (float)scale;
+  float *att = (float *)malloc(sizeof(float) * (size_t)(2 * Lq * Lk));
+  if (!att) return throw_msg(env, "kit_native.attentionBackward: out of memory");
+  float *dz = att + Lq * Lk;
+  if (has_dm) memset(dmask, 0, sizeof(float) * (size_t)(Lq * Lk));
+  threads_for(0);
+  for (int64_t b = 0; b < B; b++) {
+    for (int64_t h = 0; h < H; h++) {
+      const int64_t o = b * Lq * D + h * dh, ok = b * Lk * D + h * dh, op = (b * H + h) * Lq * Lk;
+      const float *p = probs + op;
+      const float *A = p;
+      if (has_drop) {
+        for (int64_t i = 0; i < Lq * Lk; i++) att[i] = p[i] * drop[op + i];
+        A = att;
+      }
+      /* dV = Aᵀ·dO  [Lk, dh] */
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)Lk, (int)dh, (int)Lq, 1.0f, A, (int)Lk, dout + o, (int)D, 0.0f,
+                  dv + ok, (int)D);
+      /* dA = dO·Vᵀ  [Lq, Lk] into dz */
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Lq, (int)Lk, (int)dh, 1.0f, dout + o, (int)D, vv + ok, (int)D,
+                  0.0f, dz, (int)Lk);
+      for (int64_t i = 0; i < Lq; i++) {
+        float *r = dz + i * Lk;
+        const float *pr = p + i * Lk;
+        const float *dr = has_drop ? drop + op + i * Lk : NULL;
+        const float *er = has_dp ? dprobs + op + i * Lk : NULL;
+        float dot = 0.0f;
+        for (int64_t j = 0; j < Lk; j++) {
+          float g = dr ? r[j] * dr[j] : r[j];
+          if (er) g = g + er[j];
+          r[j] = g;
+          dot += g * pr[j];
+        }
+        for (int64_t j = 0; j < Lk; j++) r[j] = (r[j] - dot) * pr[j];
+      }
+      if (has_dm)
+        for (int64_t i = 0; i < Lq * Lk; i++) dmask[i] += dz[i];
+      for (int64_t i = 0; i < Lq * Lk; i++) dz[i] = dz[i] * sc;
+      /* dQ = dS·K  [Lq, dh];  dK = dSᵀ·Q  [Lk, dh] */
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Lq, (int)dh, (int)Lk, 1.0f, dz, (int)Lk, k + ok, (int)D, 0.0f,
+                  dq + o, (int)D);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)Lk, (int)dh, (int)Lq, 1.0f, dz, (int)Lk, q + o, (int)D, 0.0f,
+                  dk + ok, (int)D);
+    }
+  }
+  free(att);
+  return NULL;
+}
+
+/*
+ * sumSquares(x): Σ x² in double (four interleaved partial sums, combined in a fixed order: deterministic), for the
+ * global gradient norm (src/training/adamw.ts `clipByGlobalNorm`, one KitGlobalNorm launch for every gradient).
+ */
+static napi_value sum_squares(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *x;
+  size_t n;
+  if (argc != 1 || !get_f32(env, argv[0], &x, &n)) return throw_msg(env, "kit_native.sumSquares: a Float32Array expected");
+  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += (double)x[i] * (double)x[i];
+    s1 += (double)x[i + 1] * (double)x[i + 1];
+    s2 += (double)x[i + 2] * (double)x[i + 2];
+    s3 += (double)x[i + 3] * (double)x[i + 3];
+  }
+  for (; i < n; i++) s0 += (double)x[i] * (double)x[i];
+  napi_value out;
+  CHECK(napi_create_double(env, (s0 + s1) + (s2 + s3), &out));
+  return out;
+}
+
+/*
+ * linearBackward(dy, x, w, dx, dw, db, n, in, out): the gradient of y = x·w + b for x [n, in], w [in, out]:
+ *   dx = dy·wᵀ [n, in], dw = xᵀ·dy [in, out], db = 1ᵀ·dy [out] (db empty = no bias). Each product is the cblas_sgemm
+ * call (same operands, leading dimensions and thread rule) that sgemmBatched makes for the three tfjs matMuls of
+ * src/models/layers.ts `linear` (db as [1, n]·[n, out] with a ones row), so the values are the bits of that
+ * composition on the native path; one launch instead of three products, a ones upload and the reshapes.
+ */
+static napi_value linear_backward(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 9) return throw_msg(env, "kit_native.linearBackward: expected 6 Float32Arrays and 3 integers");
+  float *a[6];
+  size_t len[6];
+  for (int i = 0; i < 6; i++)
+    if (!get_f32(env, argv[i], &a[i], &len[i])) return throw_msg(env, "kit_native.linearBackward: Float32Arrays expected");
+  int64_t v[3];
+  if (!get_ints(env, argv, 6, 3, v) || v[0] < 1 || v[1] < 1 || v[2] < 1) return throw_msg(env, "kit_native.linearBackward: n, in, out expected");
+  const int64_t n = v[0], fin = v[1], fout = v[2];
+  const int has_b = len[5] > 0;
+  if ((int64_t)len[0] != n * fout || (int64_t)len[1] != n * fin || (int64_t)len[2] != fin * fout || (int64_t)len[3] != n * fin ||
+      (int64_t)len[4] != fin * fout || (has_b && (int64_t)len[5] != fout))
+    return throw_msg(env, "kit_native.linearBackward: an operand does not match [n, in] / [in, out]");
+  const float *dy = a[0], *x = a[1], *w = a[2];
+  float *dx = a[3], *dw = a[4], *db = a[5];
+  /* dx = dy·wᵀ: m = n, n = in, k = out */
+  threads_for(n * fin * fout);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)fin, (int)fout, 1.0f, dy, (int)fout, w, (int)fout, 0.0f, dx, (int)fin);
+  /* dw = xᵀ·dy: m = in, n = out, k = n */
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)fin, (int)fout, (int)n, 1.0f, x, (int)fin, dy, (int)fout, 0.0f, dw, (int)fout);
+  if (has_b) {
+    float *ones = (float *)malloc(sizeof(float) * (size_t)n);
+    if (!ones) return throw_msg(env, "kit_native.linearBackward: out of memory");
+    for (int64_t i = 0; i < n; i++) ones[i] = 1.0f;
+    threads_for(n * fout);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, (int)fout, (int)n, 1.0f, ones, (int)n, dy, (int)fout, 0.0f, db, (int)fout);
+    free(ones);
+  }
+  return NULL;
+}
+
+/*
+ * dropoutMask(out, rate, seed): the inverted-dropout mask of src/models/layers.ts `dropoutMask`, bit for bit:
+ * mulberry32 from seed (uint32 arithmetic = JS's |0, >>>, Math.imul), u = draw·2⁻³² in double, element kept (value
+ * (float)(1/(1−rate))) iff u ≥ rate, else 0. Written straight into a heap tensor: no JS loop, no upload.
+ */
+static napi_value dropout_mask(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *out;
+  size_t n;
+  double rate, seed;
+  if (argc != 3 || !get_f32(env, argv[0], &out, &n) || napi_get_value_double(env, argv[1], &rate) != napi_ok ||
+      napi_get_value_double(env, argv[2], &seed) != napi_ok || !(rate >= 0.0 && rate < 1.0))
+    return throw_msg(env, "kit_native.dropoutMask: out (Float32Array), rate in [0, 1), seed expected");
+  const float scale = (float)(1.0 / (1.0 - rate));
+  uint32_t s = (uint32_t)(int32_t)(int64_t)seed; /* seed | 0 */
+  for (size_t i = 0; i < n; i++) {
+    s += 0x6d2b79f5u;
+    uint32_t t = (s ^ (s >> 15)) * (1u | s);
+    t = (t + (t ^ (t >> 7)) * (61u | t)) ^ t;
+    const double u = (double)(t ^ (t >> 14)) * (1.0 / 4294967296.0);
+    out[i] = u >= rate ? scale : 0.0f;
+  }
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -644,6 +924,11 @@ static napi_value init(napi_env env, napi_value exports) {
       {"layerNormForward", NULL, layer_norm_forward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"layerNormBackward", NULL, layer_norm_backward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"batchNorm", NULL, batch_norm, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"attentionForward", NULL, attention_forward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"attentionBackward", NULL, attention_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sumSquares", NULL, sum_squares, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"linearBackward", NULL, linear_backward, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dropoutMask", NULL, dropout_mask, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getThreads", NULL, get_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setSmallGemm", NULL, set_small_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -651,7 +936,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value version;
-  if (napi_create_int32(env, 8, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
+  if (napi_create_int32(env, 12, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }
 

@@ -17,6 +17,17 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backends/backend';
 import {
   fusedAdamWActive,
+  fusedAttentionActive,
+  fusedGlobalNormActive,
+  fusedLinearActive,
+  KIT_DROPOUT_MASK,
+  nativeDropoutMask,
+  nativeDropoutMaskActive,
+  KIT_LINEAR_GRAD,
+  registerNativeKernels,
+  KIT_GLOBAL_NORM,
+  KIT_ATTENTION,
+  KIT_ATTENTION_GRAD,
   fusedGeluActive,
   KIT_ADAMW,
   KIT_GELU,
@@ -35,8 +46,8 @@ import {
 import { SeedStream } from '../src/utils/random';
 import { memoryGrowth } from '../src/utils/leak';
 import { projectRoot } from '../src/utils/fs';
-import { AdamW } from '../src/training/adamw';
-import { gelu, layerNorm } from '../src/models/layers';
+import { AdamW, clipByGlobalNorm } from '../src/training/adamw';
+import { attentionWithProbabilities, causalMask, dropout, dropoutMask, gelu, layerNorm, linear } from '../src/models/layers';
 import { ParamStore, constantInit } from '../src/models/params';
 
 /** Max |native − cpu| allowed, relative to max(1, max |cpu|). */
@@ -240,7 +251,10 @@ function stepValues(vars: tf.Variable[], x: tf.Tensor4D): () => tf.Scalar {
     const seq = h2.reshape([4, 64, 16]); // [B, L, C]
     const qs = tf.matMul(seq.reshape([256, 16]), q).reshape([4, 64, 16]); // [B·L, C] · [C, C] → [B, L, C]
     const att = tf.softmax(tf.matMul(qs, seq, false, true).div(4)); // [4, 64, 64]
-    const o = gelu(layerNorm(tf.matMul(att, seq).mean(1), tf.fill([16], 1.5), tf.fill([16], 0.1))); // [4, 16]: the fused LayerNorm and GELU too
+    // the fused linear, attention (with its dropout map) and dropout mask too
+    const fa = attentionWithProbabilities(linear(seq, q, tf.fill([16], 0.05)), seq, seq, 2, { dropout: { rate: 0.1, seeds: new SeedStream(3) } }).out; // [4, 64, 16]
+    const pooled = tf.add(tf.matMul(att, seq).mean(1), fa.mean(1)); // [4, 16]
+    const o = gelu(layerNorm(pooled, tf.fill([16], 1.5), tf.fill([16], 0.1))); // [4, 16]: the fused LayerNorm and GELU too
     const y = tf.fused.matMul({ a: o, b: m as tf.Tensor2D, activation: 'relu' }); // [4, 8]
     return y.square().mean() as tf.Scalar;
   };
@@ -554,4 +568,163 @@ test('without the build, auto falls back to wasm and the summary says why; KIT_B
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /AUTO wasm \| \[priorclip-kit\] backend: wasm .*Skipped: .*native \(.*kit_native\.node is not built \(needs gcc \+ libopenblas-dev/);
   assert.match(r.stdout, /NATIVE backend 'native' could not be initialised: +native: .*is not built/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Fused attention (KitAttention / KitAttentionGrad)
+
+/** Attention forward + gradients (q, k, v) of a weighted sum of out and probabilities, on one backend. */
+function attentionCase(c: { B: number; Lq: number; Lk: number; D: number; H: number; mask: boolean; dropout: number }): () => tf.Tensor[] {
+  const tag = JSON.stringify(c);
+  const qv = randn(`att.q.${tag}`, [c.B, c.Lq, c.D]);
+  const kv = randn(`att.k.${tag}`, [c.B, c.Lk, c.D]);
+  const vv = randn(`att.v.${tag}`, [c.B, c.Lk, c.D]);
+  const wo = randn(`att.wo.${tag}`, [c.B, c.Lq, c.D]);
+  const wp = randn(`att.wp.${tag}`, [c.B, c.H, c.Lq, c.Lk]);
+  return () => {
+    const [q, k, v, w1, w2] = [t(qv), t(kv), t(vv), t(wo), t(wp)];
+    const mask = c.mask ? causalMask(c.Lq) : null;
+    const opts = (s: number) => ({ mask, dropout: c.dropout > 0 ? { rate: c.dropout, seeds: new SeedStream(s) } : undefined });
+    const a = attentionWithProbabilities(q, k, v, c.H, opts(5));
+    // the loss reaches both outputs, so the gradient through the probabilities is checked too
+    const grads = tf.grads((x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) => {
+      const r = attentionWithProbabilities(x, y, z, c.H, opts(6));
+      return tf.add(tf.sum(tf.mul(r.out, w1)), tf.sum(tf.mul(r.probabilities, w2)));
+    })([q, k, v]);
+    return [a.out, a.probabilities, ...grads];
+  };
+}
+
+for (const c of [
+  { B: 3, Lq: 5, Lk: 7, D: 12, H: 3, mask: false, dropout: 0 },
+  { B: 4, Lq: 32, Lk: 32, D: 64, H: 4, mask: false, dropout: 0.1 },
+  { B: 2, Lq: 9, Lk: 9, D: 16, H: 2, mask: true, dropout: 0 },
+  { B: 2, Lq: 1, Lk: 6, D: 8, H: 2, mask: false, dropout: 0.5 },
+]) {
+  test(`fused attention ${JSON.stringify(c)}: out, probabilities and gradients (q, k, v) vs cpu`, { skip }, async () => {
+    await agree(`attention ${JSON.stringify(c)}`, attentionCase(c));
+  });
+}
+
+test('fused attention: one launch forward, one backward (mask gradient too); no tensor growth; unsupported masks fall back', { skip }, async () => {
+  await initBackend('native', { quiet: true });
+  const q = t(randn('att1.q', [2, 6, 8]));
+  const k = t(randn('att1.k', [2, 6, 8]));
+  const m = t(randn('att1.m', [6, 6]));
+  assert.ok(fusedAttentionActive(q, k, k, m));
+  const fwd = (await tf.profile(() => tf.dispose(attentionWithProbabilities(q, k, k, 2, { mask: m })))).kernels.map((e) => e.name);
+  assert.ok(fwd.includes(KIT_ATTENTION) && !fwd.includes('Softmax') && !fwd.includes('BatchMatMul') && !fwd.includes('Transpose'), fwd.join(','));
+  const gradF = tf.grads((a: tf.Tensor, b: tf.Tensor, mm: tf.Tensor) => tf.sum(attentionWithProbabilities(a, b, b, 2, { mask: mm }).out));
+  const bwd = (await tf.profile(() => tf.dispose(gradF([q, k, m])))).kernels.map((e) => e.name);
+  assert.ok(bwd.includes(KIT_ATTENTION_GRAD) && !bwd.includes('Softmax') && !bwd.includes('BatchMatMul'), bwd.join(','));
+  assert.deepEqual(await memoryGrowth(() => tf.dispose(gradF([q, k, m])), 3), { tensors: 0, dataBuffers: 0 });
+  // the mask's gradient (Σ over batch and heads of the softmax input's gradient) vs cpu
+  await agree('attention mask gradient', () => {
+    const [qq, kk, mm] = [t(randn('att1.q', [2, 6, 8])), t(randn('att1.k', [2, 6, 8])), t(randn('att1.m', [6, 6]))];
+    const w = t(randn('att1.w', [2, 6, 8]));
+    return [tf.grad((x: tf.Tensor) => tf.sum(tf.mul(attentionWithProbabilities(qq, kk, kk, 2, { mask: x }).out, w)))(mm)];
+  });
+  await initBackend('native', { quiet: true });
+  // a per-head or per-batch mask is not one [Lq, Lk] map: the composed form runs
+  const perHead = tf.zeros([2, 6, 6]);
+  const perBatch = tf.zeros([2, 1, 6, 6]);
+  assert.equal(fusedAttentionActive(q, k, k, perHead), false);
+  assert.equal(fusedAttentionActive(q, k, k, perBatch), false);
+  assert.equal(tf.tidy(() => fusedAttentionActive(q, k, k, tf.zeros([1, 1, 6, 6]))), true);
+  // without the native dropout mask kernel the composed attention runs (and still trains with dropout)
+  tf.unregisterKernel(KIT_DROPOUT_MASK, 'wasm');
+  try {
+    assert.equal(fusedAttentionActive(q, k, k, null), false);
+    const g = tf.grad((a: tf.Tensor) => tf.sum(attentionWithProbabilities(a, k, k, 2, { dropout: { rate: 0.2, seeds: new SeedStream(1) } }).out))(q);
+    assert.ok(Number.isFinite(tf.tidy(() => g.sum().dataSync()[0])));
+    g.dispose();
+  } finally {
+    const loaded = loadNativeAddon();
+    if ('addon' in loaded) registerNativeKernels(loaded.addon);
+  }
+  assert.ok(fusedAttentionActive(q, k, k, null));
+  tf.dispose([q, k, m, perHead, perBatch]);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Fused global norm (KitGlobalNorm)
+
+test('fused global norm: one launch for every gradient; norm and clipped gradients vs cpu', { skip }, async () => {
+  const shapes = [[3, 3, 16, 32], [32], [64, 64], [1], [7, 5, 3]];
+  const vals = shapes.map((s, i) => randn(`gn.${i}`, s, 0.5 + i));
+  const clip = (maxNorm: number) => () => {
+    const grads: Record<string, tf.Tensor> = {};
+    vals.forEach((v, i) => (grads[`g${i}`] = t(v)));
+    const r = clipByGlobalNorm(grads, maxNorm);
+    const out = [tf.scalar(r.norm), ...Object.values(r.grads).map((g) => g.clone())];
+    if (r.scaled) tf.dispose(Object.values(r.grads));
+    tf.dispose(Object.values(grads));
+    return out;
+  };
+  await agree('global norm, no clipping', clip(0));
+  await agree('global norm, clipped to 1', clip(1));
+  await initBackend('native', { quiet: true });
+  assert.ok(fusedGlobalNormActive());
+  const gs: Record<string, tf.Tensor> = {};
+  vals.forEach((v, i) => (gs[`g${i}`] = t(v)));
+  const names = (await tf.profile(() => { clipByGlobalNorm(gs, 0); })).kernels.map((k) => k.name);
+  assert.deepEqual(names, [KIT_GLOBAL_NORM]);
+  assert.deepEqual(await memoryGrowth(() => { clipByGlobalNorm(gs, 0); }, 3), { tensors: 0, dataBuffers: 0 });
+  tf.dispose(Object.values(gs));
+});
+
+// ---------------------------------------------------------------------------------------------
+// Fused linear (_FusedMatMul forward, KitLinearGrad backward)
+
+for (const c of [{ x: [5, 7], w: [7, 3], bias: true }, { x: [4, 33, 64], w: [64, 128], bias: true }, { x: [2, 3, 9], w: [9, 6], bias: false }]) {
+  test(`fused linear ${JSON.stringify(c)}: forward and gradients vs cpu; the bits of the composed linear on the native path`, { skip }, async () => {
+    const tag = JSON.stringify(c);
+    const xv = randn(`lin.x.${tag}`, c.x);
+    const wv = randn(`lin.w.${tag}`, c.w);
+    const bv = randn(`lin.b.${tag}`, [c.w[1]]);
+    const rv = randn(`lin.r.${tag}`, [...c.x.slice(0, -1), c.w[1]]);
+    const fn = () => {
+      const [x, w, b, r] = [t(xv), t(wv), t(bv), t(rv)];
+      const y = linear(x, w, c.bias ? b : null);
+      const grads = c.bias
+        ? tf.grads((a: tf.Tensor, e: tf.Tensor, g: tf.Tensor) => tf.sum(tf.mul(linear(a, e, g), r)))([x, w, b])
+        : tf.grads((a: tf.Tensor, e: tf.Tensor) => tf.sum(tf.mul(linear(a, e, null), r)))([x, w]);
+      return [y, ...grads];
+    };
+    await agree(`linear ${tag}`, fn);
+    // fused vs the composed linear on the native path (KitLinearGrad unregistered): the same sgemm calls, equal bits
+    const fused = await run('native', fn);
+    assert.ok(tf.tidy(() => fusedLinearActive(t(xv), t(wv), c.bias ? t(bv) : null)));
+    const prof = await tf.profile(() => tf.dispose(fn()));
+    const names = prof.kernels.map((k) => k.name);
+    assert.ok(names.includes(KIT_LINEAR_GRAD) && names.includes('_FusedMatMul') && !names.includes('BatchMatMul'), names.join(','));
+    tf.unregisterKernel(KIT_LINEAR_GRAD, 'wasm');
+    try {
+      const composed = await run('native', fn);
+      assert.equal(tf.tidy(() => fusedLinearActive(t(xv), t(wv), null)), false);
+      for (let k = 0; k < fused.length; k++) assert.deepEqual(fused[k].values, composed[k].values, `output ${k}: fused vs composed bits`);
+    } finally {
+      const loaded = loadNativeAddon();
+      if ('addon' in loaded) registerNativeKernels(loaded.addon);
+    }
+    assert.ok(tf.tidy(() => fusedLinearActive(t(xv), t(wv), null)));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dropout mask drawn natively (KitDropoutMask)
+
+test('native dropout mask: the bits of layers.ts dropoutMask (rates, seeds up to 2³² − 1); dropout() on native = on cpu', { skip }, async () => {
+  await initBackend('native', { quiet: true });
+  assert.ok(nativeDropoutMaskActive());
+  for (const [n, rate, seed] of [[1, 0.1, 0], [1000, 0.1, 12345], [4097, 0.5, 2 ** 31 + 7], [300, 0.9, 2 ** 32 - 1], [64, 0, 99], [5000, 0.2, 123456789]]) {
+    const m = nativeDropoutMask([n], rate, seed);
+    const got = Float32Array.from(m.dataSync());
+    m.dispose();
+    assert.deepEqual(got, dropoutMask(n, rate, seed), `n ${n} rate ${rate} seed ${seed}`);
+  }
+  const xv = randn('drop.x', [8, 33, 16]);
+  const y = await run('native', () => [dropout(t(xv), 0.3, new SeedStream(4))]);
+  const yc = await run('cpu', () => [dropout(t(xv), 0.3, new SeedStream(4))]);
+  assert.deepEqual(y[0].values, yc[0].values);
 });

@@ -1,6 +1,7 @@
 /**
  * Floating-point operations of the GEMM-like kernels in a `tf.profile` record (2 per multiply-add):
- * MatMul / BatchMatMul / _FusedMatMul, Conv2D and both backprops. Element-wise work is not counted, so
+ * MatMul / BatchMatMul / _FusedMatMul, Conv2D and both backprops, and the products inside the native path's fused
+ * KitLinearGrad (dx, dw, db) and KitAttention / KitAttentionGrad (2 / 4 products per head). Element-wise work is not counted, so
  * "GFLOP/s of a step" means GEMM+conv FLOPs over the whole step's wall time (the usual MFU-style figure).
  */
 
@@ -27,6 +28,21 @@ export function kernelFlops(k: ProfiledKernel): number {
     const aMat = a[a.length - 2] * a[a.length - 1]; // M·K whatever the transpose
     const k2 = m > 0 ? aMat / m : 0;
     return 2 * prod(out) * k2;
+  }
+  if (k.name === 'KitLinearGrad') {
+    // inputs dy [N, out], x [N, in]: dx = dy·wᵀ and dw = xᵀ·dy (N·in·out multiply-adds each) + db (N·out)
+    const dy = ins[0];
+    const x = ins[1];
+    if (!dy || !x || dy.length !== 2 || x.length !== 2) return 0;
+    return 2 * (2 * dy[0] * x[1] * dy[1] + dy[0] * dy[1]);
+  }
+  if (k.name === 'KitAttention' || k.name === 'KitAttentionGrad') {
+    // KitAttention inputs q [B, Lq, D], k [B, Lk, D]; KitAttentionGrad inputs dout [B, Lq, D], dprobs, q, k:
+    // Q·Kᵀ and P·V (B·Lq·Lk·D multiply-adds each; the heads split D) forward, four such products backward
+    const q = k.name === 'KitAttention' ? ins[0] : ins[2];
+    const kk = k.name === 'KitAttention' ? ins[1] : ins[3];
+    if (!q || !kk || q.length !== 3 || kk.length !== 3) return 0;
+    return 2 * (k.name === 'KitAttention' ? 2 : 4) * q[0] * q[1] * kk[1] * q[2];
   }
   if (k.name === 'Conv2D') {
     const f = ins[1];

@@ -18,6 +18,10 @@
  * | `KitAdamW` (new kernel) | one AdamW step of every parameter in one launch (`fusedAdamW`, used by src/training/adamw.ts when `fusedAdamWActive()`) |
  * | `KitLayerNorm`, `KitLayerNormGrad` (new) | LayerNorm over the last axis forward / gradient (x̂, rstd, dγ, dβ), one launch each, double sums (`fusedLayerNorm`, used by src/models/layers.ts `layerNorm`) |
  * | `KitGelu`, `KitGeluGrad` (new) | the kit's exact GELU (erf rational form) forward / gradient, one launch each (`fusedGelu`, used by src/models/layers.ts `gelu`) |
+ * | `KitLinearGrad` (new) | the gradient of `linear` (dx, dw, db: the same three sgemm calls as its tfjs matMuls, one launch; forward = the native `_FusedMatMul` with bias, `fusedLinear`, used by src/models/layers.ts `linear`) |
+ * | `KitDropoutMask` (new) | the inverted-dropout mask of layers.ts `dropoutMask` (same mulberry32 draws, same bits) written on the heap: no JS loop, no upload (`nativeDropoutMask`, used by layers.ts `dropout` and the fused attention) |
+ * | `KitGlobalNorm` (new) | ‖(g₀, g₁, …)‖₂ of every gradient in one launch, sums of squares in double (`fusedGlobalNorm`, used by src/training/adamw.ts `clipByGlobalNorm`) |
+ * | `KitAttention`, `KitAttentionGrad` (new) | multi-head scaled dot-product attention (scores, mask, softmax, dropout map, ·V) over every batch entry and head in one launch, and its gradient (q, k, v, mask, probabilities) in one more; no head transposes (`fusedAttention`, used by src/models/layers.ts `attentionWithProbabilities`) |
  *
  * Cases the native kernels do not cover (non-float32, NCHW, general batch broadcasting, the prelu epilogue) run the kernel that was registered before (the kit's wasm kernel or wasm's own).
  *
@@ -41,7 +45,7 @@ type Backend = tf.KernelBackend;
 
 const BACKEND = 'wasm';
 /** The addon's ABI version this module speaks (native/kit_native.c `abiVersion`). */
-const ADDON_ABI = 8;
+const ADDON_ABI = 12;
 /** globalThis key: kernels that were registered before the native ones (fallback and restore). */
 const PREVIOUS_KEY = Symbol.for('priorclip-kit.nativeKernels.previous');
 /** globalThis key: the loaded addon (one per process, whatever copy of this module loads it). */
@@ -85,6 +89,25 @@ export interface NativeAddon {
   layerNormBackward(dy: Float32Array, xhat: Float32Array, rstd: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, rows: number, d: number): void;
   /** Inference batch norm over the last axis: y = (x − mean)·scale/√(variance + eps) + offset (per-channel arrays of c or 1 values; offset/scale may be empty). */
   batchNorm(x: Float32Array, mean: Float32Array, variance: Float32Array, offset: Float32Array, scale: Float32Array, y: Float32Array, rows: number, c: number, eps: number): void;
+  /**
+   * Attention over B·H heads (heads = contiguous slices of D): P = softmax((Q·Kᵀ)·scale + mask), out = (P∘drop)·V.
+   * q [B, Lq, D], k / v [B, Lk, D], mask [Lq, Lk] or empty, drop [B, H, Lq, Lk] or empty; out [B, Lq, D], probs [B, H, Lq, Lk].
+   */
+  attentionForward(
+    q: Float32Array, k: Float32Array, v: Float32Array, mask: Float32Array, drop: Float32Array, out: Float32Array, probs: Float32Array,
+    B: number, Lq: number, Lk: number, H: number, scale: number,
+  ): void;
+  /** Gradient of attentionForward w.r.t. q, k, v and the mask (dprobs: gradient reaching the probabilities, or empty; dmask empty = not wanted). */
+  attentionBackward(
+    dout: Float32Array, dprobs: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array, drop: Float32Array,
+    dq: Float32Array, dk: Float32Array, dv: Float32Array, dmask: Float32Array, B: number, Lq: number, Lk: number, H: number, scale: number,
+  ): void;
+  /** dx = dy·wᵀ, dw = xᵀ·dy, db = 1ᵀ·dy (db empty: no bias) for x [n, in], w [in, out]. */
+  linearBackward(dy: Float32Array, x: Float32Array, w: Float32Array, dx: Float32Array, dw: Float32Array, db: Float32Array, n: number, fin: number, fout: number): void;
+  /** The inverted-dropout mask of src/models/layers.ts `dropoutMask(out.length, rate, seed)`, bit for bit, into out. */
+  dropoutMask(out: Float32Array, rate: number, seed: number): void;
+  /** Σ x² in double (fixed summation order). */
+  sumSquares(x: Float32Array): number;
   /** OpenBLAS thread count. */
   setThreads(n: number): void;
   getThreads(): number;
@@ -606,6 +629,273 @@ export function fusedLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, 
   return tf.tidy(() => f(x, gamma, beta));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Fused multi-head scaled dot-product attention: one launch forward (every batch entry and head), one backward
+
+export const KIT_ATTENTION = 'KitAttention';
+export const KIT_ATTENTION_GRAD = 'KitAttentionGrad';
+
+/** Attributes of KitAttention / KitAttentionGrad. */
+interface AttentionAttrs {
+  /** Heads H (D divisible by H). */
+  heads: number;
+  /** Score scale 1/√(D/H). */
+  scale: number;
+}
+
+/** Sizes of one attention call, checked: q [B, Lq, D], k / v [B, Lk, D], mask [Lq, Lk] or empty, drop [B, H, Lq, Lk] or empty. */
+function attentionSizes(name: string, q: TensorInfo, k: TensorInfo, v: TensorInfo, mask: TensorInfo, drop: TensorInfo, heads: number): { B: number; Lq: number; Lk: number; D: number } {
+  const ok3 = (t: TensorInfo) => t.dtype === 'float32' && t.shape.length === 3;
+  if (!ok3(q) || !ok3(k) || !ok3(v)) throw new Error(`${name}: q, k, v must be float32 [B, L, D]; got [${q.shape}], [${k.shape}], [${v.shape}]`);
+  const [B, Lq, D] = q.shape;
+  const Lk = k.shape[1];
+  if (k.shape[0] !== B || v.shape[0] !== B || k.shape[2] !== D || v.shape[2] !== D || v.shape[1] !== Lk || D % heads !== 0) {
+    throw new Error(`${name}: shape mismatch q [${q.shape}], k [${k.shape}], v [${v.shape}] for ${heads} heads`);
+  }
+  if (prod(mask.shape) !== 0 && prod(mask.shape) !== Lq * Lk) throw new Error(`${name}: mask [${mask.shape}] is not [${Lq}, ${Lk}]`);
+  if (prod(drop.shape) !== 0 && prod(drop.shape) !== B * heads * Lq * Lk) throw new Error(`${name}: dropout map [${drop.shape}] is not [${B}, ${heads}, ${Lq}, ${Lk}]`);
+  return { B, Lq, Lk, D };
+}
+
+/** q, k, v, mask, drop → [out [B, Lq, D], probabilities [B, H, Lq, Lk]]. */
+function kitAttention(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { q, k, v, mask, drop } = args.inputs as { q: TensorInfo; k: TensorInfo; v: TensorInfo; mask: TensorInfo; drop: TensorInfo };
+    const { heads, scale } = args.attrs as unknown as AttentionAttrs;
+    const { B, Lq, Lk, D } = attentionSizes(KIT_ATTENTION, q, k, v, mask, drop, heads);
+    const backend = heapBackend(args.backend);
+    const out = backend.makeOutput([B, Lq, D], 'float32');
+    const probs = backend.makeOutput([B, heads, Lq, Lk], 'float32');
+    if (B > 0) {
+      addon.attentionForward(f32(backend, q), f32(backend, k), f32(backend, v), f32(backend, mask), f32(backend, drop), f32(backend, out), f32(backend, probs), B, Lq, Lk, heads, scale);
+    }
+    return [out, probs];
+  };
+}
+
+/** dout, dprobs, q, k, v, probs, drop, mask → [dq, dk, dv, dmask (the mask's shape; [0] when there is none)]. */
+function kitAttentionGrad(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { dout, dprobs, q, k, v, probs, drop, mask } = args.inputs as Record<string, TensorInfo>;
+    const { heads, scale } = args.attrs as unknown as AttentionAttrs;
+    const { B, Lq, Lk } = attentionSizes(KIT_ATTENTION_GRAD, q, k, v, mask, drop, heads);
+    const backend = heapBackend(args.backend);
+    const dq = backend.makeOutput([...q.shape], 'float32');
+    const dk = backend.makeOutput([...k.shape], 'float32');
+    const dv = backend.makeOutput([...v.shape], 'float32');
+    const dmask = backend.makeOutput([...mask.shape], 'float32');
+    if (B > 0) {
+      addon.attentionBackward(
+        f32(backend, dout), f32(backend, dprobs), f32(backend, q), f32(backend, k), f32(backend, v), f32(backend, probs), f32(backend, drop),
+        f32(backend, dq), f32(backend, dk), f32(backend, dv), f32(backend, dmask), B, Lq, Lk, heads, scale,
+      );
+    } else if (prod(mask.shape) > 0) {
+      f32(backend, dmask).fill(0);
+    }
+    return [dq, dk, dv, dmask];
+  };
+}
+
+/** globalThis key: KitAttention's gradient is registered (once per process). */
+const ATTENTION_GRAD_KEY = Symbol.for('priorclip-kit.nativeKernels.attentionGradient');
+
+/**
+ * KitAttention's gradient (registered once, globally: the kernel itself exists only on the native path). The tape
+ * passes zeros for an output no gradient reaches (here usually the probabilities), so dprobs is always a tensor.
+ */
+function registerAttentionGradient(): void {
+  const reg = store<boolean>(ATTENTION_GRAD_KEY);
+  if (reg.get()) return;
+  reg.set(true);
+  tf.registerGradient({
+    kernelName: KIT_ATTENTION,
+    inputsToSave: ['q', 'k', 'v', 'mask', 'drop'],
+    outputsToSave: [false, true],
+    gradFunc: (dys: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs?: tf.NamedAttrMap) => {
+      const [dout, dprobs] = dys as tf.Tensor[];
+      const [q, k, v, mask, drop, probs] = saved;
+      const [dq, dk, dv, dmask] = tf.engine().runKernel(KIT_ATTENTION_GRAD, { dout, dprobs, q, k, v, probs, drop, mask } as unknown as tf.NamedTensorMap, attrs ?? {}) as tf.Tensor[];
+      return { q: () => dq, k: () => dk, v: () => dv, mask: () => dmask, drop: () => tf.zerosLike(drop) };
+    },
+  });
+}
+
+/**
+ * True when the fused attention can run here: native path active (KitAttention and KitDropoutMask registered),
+ * float32 q, k, v of rank 3 with one batch size, and a mask that is absent or one additive [Lq, Lk] map for every
+ * batch entry and head (e.g. causal).
+ */
+export function fusedAttentionActive(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | null | undefined): boolean {
+  if (q.dtype !== 'float32' || k.dtype !== 'float32' || v.dtype !== 'float32' || q.rank !== 3 || k.rank !== 3 || v.rank !== 3) return false;
+  if (k.shape[0] !== q.shape[0] || v.shape[0] !== q.shape[0]) return false; // batch broadcasting: the composed form
+  if (mask) {
+    // [..., Lq, Lk] with leading 1s (or [Lk] when Lq = 1): the same map for every batch entry and head
+    const ms = mask.shape as number[];
+    const lq = q.shape[1] as number;
+    const lk = k.shape[1] as number;
+    const lead = ms.slice(0, -2);
+    const rowsOk = ms.length === 1 ? lq === 1 : ms[ms.length - 2] === lq;
+    if (mask.dtype !== 'float32' || ms[ms.length - 1] !== lk || !rowsOk || lead.some((d) => d !== 1)) return false;
+  }
+  // the map's dropout mask is drawn by KitDropoutMask, so that kernel must be there too
+  return tf.getBackend() === BACKEND && tf.getKernel(KIT_ATTENTION, BACKEND) !== undefined && tf.getKernel(KIT_DROPOUT_MASK, BACKEND) !== undefined;
+}
+
+/**
+ * Multi-head attention in ONE kernel launch (its gradient: one more) for src/models/layers.ts
+ * `attentionWithProbabilities` on the native path (check `fusedAttentionActive`). q [B, Lq, D], k, v [B, Lk, D];
+ * mask: additive, Lq·Lk values, or null; dropout: rate and seed of the map's inverted-dropout mask [B, H, Lq, Lk]
+ * (the draws of layers.ts `dropoutMask`, made on the heap by KitDropoutMask), or null. Returns out [B, Lq, D] and the probabilities [B, H, Lq, Lk] (before
+ * dropout); both are differentiable. Equal to the tfjs composition within float32 rounding (tested).
+ */
+export function fusedAttention(
+  q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number, mask: tf.Tensor | null, dropout: { rate: number; seed: number } | null,
+): { out: tf.Tensor3D; probabilities: tf.Tensor4D } {
+  registerAttentionGradient();
+  const [B, Lq, D] = q.shape;
+  const Lk = k.shape[1];
+  return tf.tidy(() => {
+    const m = mask ? tf.reshape(mask, [Lq, Lk]) : tf.zeros([0]); // [Lq, Lk] or none
+    const d = dropout ? nativeDropoutMask([B, heads, Lq, Lk], dropout.rate, dropout.seed) : tf.zeros([0]); // [B, H, Lq, Lk] or none
+    const [out, probabilities] = tf.engine().runKernel(KIT_ATTENTION, { q, k, v, mask: m, drop: d } as unknown as tf.NamedTensorMap, { heads, scale: 1 / Math.sqrt(D / heads) } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    return { out: out as tf.Tensor3D, probabilities: probabilities as tf.Tensor4D };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused linear: forward = the native _FusedMatMul (product + bias, one launch), gradient = one KitLinearGrad launch
+
+export const KIT_LINEAR_GRAD = 'KitLinearGrad';
+
+/** dy [N, out], x [N, in], w [in, out], bias (its [out] values, or a [0] tensor: none) → [dx [N, in], dw [in, out], db [out] or [0]]. */
+function kitLinearGrad(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { dy, x, w, bias } = args.inputs as { dy: TensorInfo; x: TensorInfo; w: TensorInfo; bias: TensorInfo };
+    const ok = [dy, x, w].every((t) => t.dtype === 'float32' && t.shape.length === 2);
+    const [n, fin] = x.shape;
+    const fout = w.shape[1];
+    if (!ok || w.shape[0] !== fin || dy.shape[0] !== n || dy.shape[1] !== fout || (prod(bias.shape) !== 0 && prod(bias.shape) !== fout)) {
+      throw new Error(`${KIT_LINEAR_GRAD}: expected dy [N, out], x [N, in], w [in, out], bias [out] or none; got [${dy.shape}], [${x.shape}], [${w.shape}], [${bias.shape}]`);
+    }
+    const backend = heapBackend(args.backend);
+    const dx = backend.makeOutput([n, fin], 'float32');
+    const dw = backend.makeOutput([fin, fout], 'float32');
+    const db = backend.makeOutput([prod(bias.shape) === 0 ? 0 : fout], 'float32');
+    if (n === 0) {
+      f32(backend, dw).fill(0);
+      f32(backend, db).fill(0);
+    } else {
+      addon.linearBackward(f32(backend, dy), f32(backend, x), f32(backend, w), f32(backend, dx), f32(backend, dw), f32(backend, db), n, fin, fout);
+    }
+    return [dx, dw, db];
+  };
+}
+
+/** True when the fused linear can run here: native path active, float32 x, w [in, out] and b [out] (or none). */
+export function fusedLinearActive(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor | null | undefined): boolean {
+  if (x.dtype !== 'float32' || w.dtype !== 'float32' || w.rank !== 2 || x.rank < 1) return false;
+  if (b && (b.dtype !== 'float32' || b.rank !== 1 || b.size !== w.shape[1])) return false;
+  return tf.getBackend() === BACKEND && tf.getKernel(KIT_LINEAR_GRAD, BACKEND) !== undefined;
+}
+
+/**
+ * `nn.functional.linear` in the kit layout (x [..., in] · w [in, out] + b) for src/models/layers.ts `linear` on the
+ * native path (check `fusedLinearActive`): forward one `_FusedMatMul` launch, gradient one `KitLinearGrad` launch.
+ * The products are the sgemm calls of the tfjs composition on the native path, so the values are its bits.
+ */
+export function fusedLinear(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor | null): tf.Tensor {
+  const inF = w.shape[0];
+  const outF = w.shape[1];
+  const outShape = [...x.shape.slice(0, -1), outF];
+  const attrs = { transposeA: false, transposeB: false, activation: 'linear', leakyreluAlpha: 0 };
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const xs = args[0] as tf.Tensor;
+    const ws = args[1] as tf.Tensor2D;
+    const bs = b ? (args[2] as tf.Tensor) : null;
+    const save = args[b ? 3 : 2] as tf.GradSaveFunc;
+    const x2 = tf.reshape(xs, [-1, inF]); // [N, in]
+    save([x2, ws]);
+    const inputs = bs ? { a: x2, b: ws, bias: bs } : { a: x2, b: ws };
+    const y = tf.engine().runKernel('_FusedMatMul', inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor; // [N, in]·[in, out] + b → [N, out]
+    return {
+      value: tf.reshape(y, outShape), // [..., out]
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xv, wv] = saved;
+        const dy2 = tf.reshape(dy, [-1, outF]); // [N, out]
+        const none = tf.zeros([bs ? outF : 0]); // only its size is read: [out] = a bias gradient is wanted
+        const [dx, dw, db] = tf.engine().runKernel(KIT_LINEAR_GRAD, { dy: dy2, x: xv, w: wv, bias: none } as unknown as tf.NamedTensorMap, {}) as tf.Tensor[];
+        const dxs = tf.reshape(dx, xs.shape); // [N, in] → [..., in]
+        return bs ? [dxs, dw, db] : [dxs, dw];
+      },
+    };
+  });
+  return tf.tidy(() => (b ? f(x, w, b) : f(x, w)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dropout mask on the heap (the same draws as src/models/layers.ts dropoutMask)
+
+export const KIT_DROPOUT_MASK = 'KitDropoutMask';
+
+/** No inputs; attrs shape, rate, seed → the float32 mask {0, 1/(1−rate)} of that shape. */
+function kitDropoutMask(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { shape, rate, seed } = args.attrs as unknown as { shape: number[]; rate: number; seed: number };
+    if (!(rate >= 0 && rate < 1)) throw new Error(`${KIT_DROPOUT_MASK}: rate must be in [0, 1), got ${rate}`);
+    const backend = heapBackend(args.backend);
+    const out = backend.makeOutput([...shape], 'float32');
+    if (prod(shape) > 0) addon.dropoutMask(f32(backend, out), rate, seed);
+    return out;
+  };
+}
+
+/** True when the dropout mask can be drawn natively (the native path is active). */
+export function nativeDropoutMaskActive(): boolean {
+  return tf.getBackend() === BACKEND && tf.getKernel(KIT_DROPOUT_MASK, BACKEND) !== undefined;
+}
+
+/** `tf.tensor(dropoutMask(size, rate, seed), shape)` drawn on the heap in one launch (native path only; same bits). */
+export function nativeDropoutMask(shape: number[], rate: number, seed: number): tf.Tensor {
+  return tf.engine().runKernel(KIT_DROPOUT_MASK, {}, { shape, rate, seed } as unknown as tf.NamedAttrMap) as tf.Tensor;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused global norm: ‖(g₀, g₁, …)‖₂ of every gradient in one launch (instead of a Square and a Sum per gradient)
+
+export const KIT_GLOBAL_NORM = 'KitGlobalNorm';
+
+/** Inputs g0, g1, … (float32, any shape) → a float32 scalar √(Σᵢ Σ gᵢ²) (double sums, tensors in input order). */
+function kitGlobalNorm(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const ins = args.inputs as Record<string, TensorInfo>;
+    const n = Object.keys(ins).length;
+    const backend = heapBackend(args.backend);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const g = ins[`g${i}`];
+      if (!g || g.dtype !== 'float32') throw new Error(`${KIT_GLOBAL_NORM}: input g${i} must be a float32 tensor`);
+      if (prod(g.shape) > 0) total += addon.sumSquares(f32(backend, g));
+    }
+    const out = backend.makeOutput([], 'float32');
+    f32(backend, out)[0] = Math.sqrt(total);
+    return out;
+  };
+}
+
+/** True when the fused global norm can run here (the native path is active). */
+export function fusedGlobalNormActive(): boolean {
+  return tf.getBackend() === BACKEND && tf.getKernel(KIT_GLOBAL_NORM, BACKEND) !== undefined;
+}
+
+/** ‖(g₀, g₁, …)‖₂ as a float32 scalar tensor in ONE launch (native path only; check `fusedGlobalNormActive()`). */
+export function fusedGlobalNorm(grads: tf.Tensor[]): tf.Scalar {
+  const inputs: Record<string, tf.Tensor> = {};
+  grads.forEach((g, i) => {
+    inputs[`g${i}`] = g;
+  });
+  return tf.engine().runKernel(KIT_GLOBAL_NORM, inputs as unknown as tf.NamedTensorMap, {}) as tf.Scalar;
+}
+
 /** The kit's own new kernels (not replacements), registered on wasm by the native path. */
 function kitOwnKernels(addon: NativeAddon): [string, tf.KernelFunc][] {
   return [
@@ -614,11 +904,16 @@ function kitOwnKernels(addon: NativeAddon): [string, tf.KernelFunc][] {
     [KIT_GELU_GRAD, kitGeluGrad(addon)],
     [KIT_LAYER_NORM, kitLayerNorm(addon)],
     [KIT_LAYER_NORM_GRAD, kitLayerNormGrad(addon)],
+    [KIT_LINEAR_GRAD, kitLinearGrad(addon)],
+    [KIT_DROPOUT_MASK, kitDropoutMask(addon)],
+    [KIT_GLOBAL_NORM, kitGlobalNorm(addon)],
+    [KIT_ATTENTION, kitAttention(addon)],
+    [KIT_ATTENTION_GRAD, kitAttentionGrad(addon)],
   ];
 }
 
 /** Names of the kit's own native kernels (fused ops the kit calls only on the native path). */
-export const NATIVE_FUSED_KERNELS = [KIT_ADAMW, KIT_GELU, KIT_GELU_GRAD, KIT_LAYER_NORM, KIT_LAYER_NORM_GRAD] as const;
+export const NATIVE_FUSED_KERNELS = [KIT_ADAMW, KIT_GELU, KIT_GELU_GRAD, KIT_LAYER_NORM, KIT_LAYER_NORM_GRAD, KIT_LINEAR_GRAD, KIT_DROPOUT_MASK, KIT_GLOBAL_NORM, KIT_ATTENTION, KIT_ATTENTION_GRAD] as const;
 
 // ---------------------------------------------------------------------------------------------
 

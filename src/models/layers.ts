@@ -16,7 +16,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { SeedStream } from '../utils/random';
 import { ParamStore, Init, onesInit, zerosInit, uniformInit, fromTorchLayout, torchShape } from './params';
-import { fusedGelu, fusedGeluActive, fusedLayerNorm, fusedLayerNormActive } from '../backends/native_kernels';
+import {
+  fusedAttention, fusedAttentionActive, fusedGelu, fusedGeluActive, fusedLayerNorm, fusedLayerNormActive, fusedLinear, fusedLinearActive,
+  nativeDropoutMask, nativeDropoutMaskActive,
+} from '../backends/native_kernels';
 
 /** PyTorch's LayerNorm default epsilon. */
 export const LAYER_NORM_EPS = 1e-5;
@@ -38,7 +41,9 @@ const QUICK_GELU_SLOPE = 1.702;
  * Any number of leading axes; they are folded into one for a single 2-D matmul.
  * Closed-form gradient (one custom op instead of matmul + broadcast-add + reshapes under autodiff):
  * `dx = dy·wᵀ`, `dw = xᵀ·dy`, `db = 1ᵀ·dy` — the bias sum as a `[1, N]·[N, out]` matmul, ~20× faster
- * on wasm than a Sum over the leading axis (which transposes first).
+ * on wasm than a Sum over the leading axis (which transposes first). On the native backend: one `_FusedMatMul`
+ * launch forward and one `KitLinearGrad` backward (`fusedLinear`, src/backends/native_kernels.ts; the same sgemm
+ * calls, so the same values as this composition there).
  */
 export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor | null): tf.Tensor {
   const wShape = w.shape as number[];
@@ -48,6 +53,7 @@ export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor | null): tf.Ten
   if (w.rank !== 2 || lastAxis !== inF) {
     throw new Error(`linear: input last axis ${lastAxis} (shape [${x.shape}]) does not match weight [${w.shape}] (kit layout [in, out])`);
   }
+  if (fusedLinearActive(x, w, b)) return fusedLinear(x, w as tf.Tensor2D, b ?? null);
   const lead = x.shape.slice(0, -1);
   const outShape = [...lead, outF];
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
@@ -200,7 +206,10 @@ export function dropout<T extends tf.Tensor>(x: T, rate: number, seeds: SeedStre
   // One multiply by a precomputed mask {0, 1/(1−rate)} (a constant: its gradient is one multiply too).
   // The mask comes from a fast seeded generator: tf.dropout's seeded uniform (seedrandom alea)
   // costs ~10 ns per element in JS and 4 kernels; this is ~2 ns and 1 kernel (perf, issue item 3).
-  const mask = dropoutMask(x.size, rate, seeds.nextSeed());
+  const seed = seeds.nextSeed();
+  // native path: the same mask drawn on the heap (KitDropoutMask: no JS loop, no upload; same bits)
+  if (nativeDropoutMaskActive()) return tf.tidy(() => tf.mul(x, nativeDropoutMask(x.shape, rate, seed))) as T;
+  const mask = dropoutMask(x.size, rate, seed);
   return tf.tidy(() => tf.mul(x, tf.tensor(mask, x.shape, 'float32'))) as T;
 }
 
@@ -278,7 +287,12 @@ export function scaledDotProductAttention(
   return tf.tidy(() => attentionWithProbabilities(q, k, v, numHeads, opts).out);
 }
 
-/** `scaledDotProductAttention` that also returns the attention probabilities `[B, H, Lq, Lk]` (softmax over keys, before dropout). */
+/**
+ * `scaledDotProductAttention` that also returns the attention probabilities `[B, H, Lq, Lk]` (softmax over keys, before dropout).
+ * On the native backend the whole of it (scores, mask, softmax, dropout on the map, ·V, for every batch entry and head)
+ * is one kernel launch and its gradient one more (`fusedAttention`, src/backends/native_kernels.ts; the dropout mask
+ * is the same `dropoutMask` draw, so the same seeds give the same map; values equal within float32 rounding).
+ */
 export function attentionWithProbabilities(
   q: tf.Tensor,
   k: tf.Tensor,
@@ -292,6 +306,13 @@ export function attentionWithProbabilities(
     if (q.rank !== 3 || k.rank !== 3 || v.rank !== 3) throw new Error(`attention: q, k, v must be [B, L, D]; got [${q.shape}], [${k.shape}], [${v.shape}]`);
     if (D % numHeads !== 0) throw new Error(`attention: width ${D} is not divisible by ${numHeads} heads`);
     if (k.shape[2] !== D || v.shape[2] !== D || v.shape[1] !== Lk) throw new Error(`attention: shape mismatch q [${q.shape}], k [${k.shape}], v [${v.shape}]`);
+    if (fusedAttentionActive(q, k, v, opts.mask)) {
+      const drop = opts.dropout;
+      if (drop && !(drop.rate >= 0 && drop.rate < 1)) throw new Error(`dropout: rate must be in [0, 1), got ${drop.rate}`);
+      // the map's dropout draws its seed here, where the composed form's `dropout` call does
+      const dropDraw = drop && drop.rate > 0 && drop.seeds !== null ? { rate: drop.rate, seed: drop.seeds.nextSeed() } : null;
+      return fusedAttention(q as tf.Tensor3D, k as tf.Tensor3D, v as tf.Tensor3D, numHeads, opts.mask ?? null, dropDraw);
+    }
     const dh = D / numHeads;
     const split = (t: tf.Tensor, L: number): tf.Tensor4D =>
       tf.transpose(tf.reshape(t, [B, L, numHeads, dh]), [0, 2, 1, 3]) as tf.Tensor4D; // [B, L, H, dh] → [B, H, L, dh]

@@ -19,7 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ParamEntry } from '../models/params';
-import { fusedAdamW, fusedAdamWActive } from '../backends/native_kernels';
+import { fusedAdamW, fusedAdamWActive, fusedGlobalNorm, fusedGlobalNormActive } from '../backends/native_kernels';
 
 /** Which reference's no-decay rule to apply. */
 export type NoDecayRule = 'open_clip' | 'pir' | 'none';
@@ -186,12 +186,16 @@ export class AdamW {
  * Clip gradients to a global L2 norm (PyTorch `clip_grad_norm_`: coefficient
  * `min(1, maxNorm / (norm + 1e-6))`; `maxNorm` ≤ 0 = no clipping). Returns the pre-clip norm and the
  * gradients to apply: new tensors when clipped (`scaled: true`, caller disposes them), otherwise
- * the input tensors themselves.
+ * the input tensors themselves. On the native backend the norm is one kernel launch (`KitGlobalNorm`, sums of
+ * squares in double) instead of a Square and a Sum per gradient.
  */
 export const CLIP_NORM_EPS = 1e-6;
 export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): { grads: Record<string, tf.Tensor>; norm: number; scaled: boolean } {
   const names = Object.keys(grads);
-  const normT = tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]))))));
+  // native path: one launch, sums of squares in double (equal to the tfjs ops within float32 rounding)
+  const normT = fusedGlobalNormActive() && names.length > 0 && names.every((n) => grads[n].dtype === 'float32')
+    ? fusedGlobalNorm(names.map((n) => grads[n]))
+    : tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]))))));
   const norm = normT.dataSync()[0];
   normT.dispose();
   const coef = maxNorm > 0 ? Math.min(1, maxNorm / (norm + CLIP_NORM_EPS)) : 1;
