@@ -79,6 +79,9 @@ test('a suite is finished in a fresh runs folder from its result records; stale 
     fs.copyFileSync(path.join(a, '.results', 'tiny__stage2__s0.json'), path.join(c, '.results', 'tiny__stage2__s0.json'));
     const pending = await withRuns(c, async () => pendingVariants(suite, suite.ablations, suite.seeds, resolveExperiment('embedded-fast', null, TINY), TINY));
     assert.deepEqual(pending, [{ ablation: 'full', seed: 0, upTo: 'stage1' }, { ablation: 'no-spatial-pae', seed: 0 }]);
+    // the main job needs the full model's weights, not only its record
+    const needRuns = await withRuns(c, async () => pendingVariants(suite, ['full'], suite.seeds, resolveExperiment('embedded-fast', null, TINY), TINY, { requireRuns: true }));
+    assert.deepEqual(needRuns, [{ ablation: 'full', seed: 0 }]);
     const third = await withRuns(c, () => runSuite(suite, { ...quiet, workers: 2, log: () => undefined }));
     assert.equal(third.trained, 1);
     assert.deepEqual(third.rows.map((r) => r.mR), first.rows.map((r) => r.mR), 'the ablation trained on the re-made stages 0-1 equals the one-place suite');

@@ -18,7 +18,7 @@ import { projectRoot } from '../utils/fs';
 import { chooseParallelism, workerEnv } from '../backends/parallelism';
 import { PreparedData, prepareExperimentData } from './data_prep';
 import { runRecipe, recipeTest } from './recipe';
-import { STAGES, StageName, Variant, recordBestVal, resolveVariant, stageKeys, stageRunRecord, variantRunIds } from './run_cache';
+import { STAGES, StageName, Variant, recordBestVal, resolveVariant, stageKeys, stageRunRecord, variantFinished, variantRunIds } from './run_cache';
 import { TestSummary } from './stage_task';
 import { ResultRow, SummaryRow, summarise, writeResults } from './results';
 import { attachDiagnostics } from './diagnose';
@@ -281,6 +281,16 @@ function spawnTrain(preset: string, job: Job, overrides: unknown, log: (l: strin
   });
 }
 
+/** Options of `pendingVariants` / `trainInWorkers`. */
+export interface PendingOptions {
+  /**
+   * A variant counts as finished only when its runs are here, checkpoints included (not from a
+   * result record): the main job trains the full model this way, since the notebooks and its
+   * evaluation step load its weights.
+   */
+  requireRuns?: boolean;
+}
+
 /** True when the full model's stages 0–1 of a seed are finished here, checkpoints included (what its ablations start from). */
 function sharedStagesHere(full: Variant, seed: number): boolean {
   const ids = variantRunIds(full, seed);
@@ -297,16 +307,17 @@ function sharedStagesHere(full: Variant, seed: number): boolean {
  * record but some ablation of that seed is pending, its stages 0–1 alone: `upTo: 'stage1'`), then
  * the unfinished ablations, seed by seed. Empty when every variant × seed is finished (runs or records).
  */
-export function pendingVariants(suite: SuiteSpec, ablations: readonly string[], seeds: readonly number[], base: ExperimentConfig, overrides: unknown): Job[] {
+export function pendingVariants(suite: SuiteSpec, ablations: readonly string[], seeds: readonly number[], base: ExperimentConfig, overrides: unknown, opts: PendingOptions = {}): Job[] {
   const others = ablations.filter((ab) => ab !== FULL_MODEL).map((ab) => resolveVariant(suite.preset, ab, overrides));
   const full: Variant = { name: FULL_MODEL, exp: base, base };
+  const done = (v: Variant, seed: number): boolean => (opts.requireRuns ? variantFinished(v, seed) : finishedRow(v, seed) !== null);
   const rest: Job[] = [];
   for (const seed of seeds) {
-    for (const v of others) if (!finishedRow(v, seed)) rest.push({ ablation: v.name, seed });
+    for (const v of others) if (!done(v, seed)) rest.push({ ablation: v.name, seed });
   }
   const first: Job[] = [];
   for (const seed of seeds) {
-    if (!finishedRow(full, seed)) first.push({ ablation: FULL_MODEL, seed });
+    if (!done(full, seed)) first.push({ ablation: FULL_MODEL, seed });
     else if (rest.some((j) => j.seed === seed) && !sharedStagesHere(full, seed)) first.push({ ablation: FULL_MODEL, seed, upTo: 'stage1' });
   }
   return [...first, ...rest];
@@ -318,8 +329,8 @@ export function pendingVariants(suite: SuiteSpec, ablations: readonly string[], 
  * full model of its seed has finished, so no two processes ever train the same run. Returns the
  * number of variants trained.
  */
-export async function trainInWorkers(suite: SuiteSpec, ablations: readonly string[], seeds: readonly number[], base: ExperimentConfig, overrides: unknown, workers: number, log: (l: string) => void): Promise<number> {
-  const pending = pendingVariants(suite, ablations, seeds, base, overrides);
+export async function trainInWorkers(suite: SuiteSpec, ablations: readonly string[], seeds: readonly number[], base: ExperimentConfig, overrides: unknown, workers: number, log: (l: string) => void, opts: PendingOptions = {}): Promise<number> {
+  const pending = pendingVariants(suite, ablations, seeds, base, overrides, opts);
   const fullDone = new Set(seeds.filter((seed) => !pending.some((j) => j.ablation === FULL_MODEL && j.seed === seed)));
   if (pending.length === 0) return 0;
   workers = (await chooseParallelism(Math.min(workers, pending.length), { log })).workers; // workers × native threads, measured

@@ -163,7 +163,8 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
   await step('train', allFinished, async () => {
     if (workers > 1) {
       // the full model of every seed, in parallel (the ablations of each seed share its stages 0–1)
-      await trainInWorkers(suite, [FULL_MODEL], seeds, base, opts.overrides, workers, log);
+      // requireRuns: a result record is not enough here (the evaluation step and the notebooks load the weights)
+      await trainInWorkers(suite, [FULL_MODEL], seeds, base, opts.overrides, workers, log, { requireRuns: true });
       const rec = finalId ? readRunRecord(finalId) : null;
       const test = rec?.metrics.test as { mR: number } | undefined;
       return `full model × seeds ${seeds.join(',')} in ${workers} workers; main ${finalId} test mR ${test ? test.mR.toFixed(2) : '?'}`;
