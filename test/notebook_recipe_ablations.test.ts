@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { loadSuite } from '../src/config/experiment';
 import { ResultRow, summarise } from '../src/training/results';
-import { PIR_TABLE1, ablationBarData, completeSuiteRows, diagnosticRows, effectRows, paperComparisonRows, summaryRows, verdict } from '../src/notebook/recipe/ablations';
+import { PIR_TABLE1, ablationBarData, ablationPlan, completeSuiteRows, diagnosticRows, effectRows, paperComparisonRows, summaryRows, verdict } from '../src/notebook/recipe/ablations';
 import { configRows, notebookBudget, profileExperiment } from '../src/notebook/recipe/stages';
 import { profilePreset } from '../src/training/profiles';
 import { chanceRow } from '../src/notebook/recipe/models';
@@ -69,8 +69,8 @@ test('completeSuiteRows accepts a results file only when it covers every ablatio
 });
 
 test('the notebook budget renames the experiment and changes only stage 2', () => {
-  const base = profileExperiment('fast');
-  const nbExp = profileExperiment('fast', notebookBudget(profilePreset('fast')));
+  const base = profileExperiment('v1');
+  const nbExp = profileExperiment('v1', notebookBudget(profilePreset('v1')));
   assert.equal(nbExp.name, `${base.name}-nb`);
   assert.deepEqual(nbExp.train.stage0, base.train.stage0);
   assert.deepEqual(nbExp.train.stage1, base.train.stage1);
@@ -94,4 +94,36 @@ test('pairedDeltas pairs each variant with the full model of the same seed', asy
   assert.deepEqual(pairedDeltas(rows, 'no-prior'), [{ seed: 0, delta: -1 }, { seed: 1, delta: -3 }]);
   const sum = summarise(rows.slice(0, 4), ['full', 'no-prior']);
   assert.equal(effectRows(sum, rows.slice(0, 4))[0]['Δ mR per seed (paired)'], 's0: -1.00, s1: -3.00');
+});
+
+test('ablationPlan per setting: the whole suite when every variant × seed has a result record (nothing trains), else the reduced suite', () => {
+  const runs = fs.mkdtempSync(path.join(os.tmpdir(), 'nbrecipe-plan-'));
+  const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'nbrecipe-plan-results-'));
+  const prev = { runs: process.env.KIT_RUNS_DIR, results: process.env.KIT_RESULTS_DIR };
+  process.env.KIT_RUNS_DIR = runs;
+  try {
+    // the committed records of suite v2-open (data/results/) cover its 8 variants × 5 seeds
+    process.env.KIT_RESULTS_DIR = path.join(__dirname, '..', 'data', 'results');
+    const open = ablationPlan('fast', { setting: 'open' });
+    assert.equal(open.suite.name, 'v2-open');
+    assert.equal(open.trainsNothing, true);
+    assert.equal(open.reused, null);
+    assert.deepEqual(open.seeds, [0, 1, 2, 3, 4]);
+    assert.equal(open.options.overrides, undefined);
+    // no records: the profile's own suite, one seed, in the notebook budget, never over a complete table
+    process.env.KIT_RESULTS_DIR = empty;
+    const reduced = ablationPlan('fast', { setting: 'open' });
+    assert.equal(reduced.suite.name, 'default-open');
+    assert.equal(reduced.trainsNothing, false);
+    assert.deepEqual(reduced.seeds, [0]);
+    assert.deepEqual(reduced.options.overrides, notebookBudget('embedded-v2-open'));
+    assert.equal(reduced.options.outDir, path.join(runs, 'default-open-notebook'));
+    assert.equal(ablationPlan('fast').suite.name, 'default-closed'); // no setting: the first (closed)
+    assert.equal(ablationPlan('v1').suite.name, 'default');
+  } finally {
+    for (const [k, v] of [['KIT_RUNS_DIR', prev.runs], ['KIT_RESULTS_DIR', prev.results]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
 });

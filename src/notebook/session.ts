@@ -31,7 +31,7 @@ import { STAGES, StageName, StageOutcome, disabledStage, fullVariant, reusedStag
 import { loadInitialWeights, stageCorpus, stageModelConfig } from '../training/stage_task';
 import { stage0HeadClasses } from '../models/family';
 import { loadTrainState } from '../training/train_state';
-import { PROFILES, Profile, profilePreset } from '../training/profiles';
+import { PROFILES, Profile, Setting, experimentSetting, isFullProfile, profilePreset } from '../training/profiles';
 
 /**
  * Budget of the fast profile when the main job's runs are absent: the same preset under its own
@@ -48,29 +48,31 @@ export const NOTEBOOK_STAGE2_EPOCHS = 2;
 /** Stage-2 optimiser steps per epoch of the notebook budget. */
 export const NOTEBOOK_STAGE2_STEPS = 16;
 
-/** The resolved experiment of a profile (preset + optional overrides). */
-export function profileExperiment(profile: Profile, overrides?: DeepPartial<ExperimentConfig>): ExperimentConfig {
+/** The resolved experiment of a profile's setting (default: its first) (preset + optional overrides). */
+export function profileExperiment(profile: Profile, overrides?: DeepPartial<ExperimentConfig>, setting?: Setting): ExperimentConfig {
   if (!PROFILES.includes(profile)) throw new Error(`profileExperiment: unknown profile '${String(profile)}' (known: ${PROFILES.join(', ')})`);
-  return resolveExperiment(profilePreset(profile), null, overrides);
+  return resolveExperiment(profilePreset(profile, setting), null, overrides);
 }
 
-/** True when every enabled stage of the profile's full model has a finished run for `seed`. */
-export function mainRunsFinished(profile: Profile, seed: number): boolean {
-  return variantFinished(fullVariant(profileExperiment(profile)), seed);
+/** True when every enabled stage of the profile's full model (of `setting`, default the first) has a finished run for `seed`. */
+export function mainRunsFinished(profile: Profile, seed: number, setting?: Setting): boolean {
+  return variantFinished(fullVariant(profileExperiment(profile, undefined, setting)), seed);
 }
 
 /**
  * The overrides notebooks run with: none when the main job's runs exist or the profile is `full`
  * (then the preset's own budget), else `notebookBudget`.
  */
-export function notebookOverrides(profile: Profile, seed: number): DeepPartial<ExperimentConfig> | undefined {
-  if (profile === 'full' || mainRunsFinished(profile, seed)) return undefined;
-  return notebookBudget(profilePreset(profile));
+export function notebookOverrides(profile: Profile, seed: number, setting?: Setting): DeepPartial<ExperimentConfig> | undefined {
+  if (isFullProfile(profile) || mainRunsFinished(profile, seed, setting)) return undefined;
+  return notebookBudget(profilePreset(profile, setting));
 }
 
 /** A notebook session: one experiment, its data, and its stages' runs. */
 export interface Session {
   profile: Profile;
+  /** The setting the experiment trains (closed / open / v1 hybrid), from its preset. */
+  setting: Setting;
   seed: number;
   exp: ExperimentConfig;
   /** 'preset': the preset's own runs (the main job's); 'notebook': the `notebookBudget` runs. */
@@ -98,10 +100,12 @@ export interface OpenSessionOptions {
   exp?: ExperimentConfig;
   /** Data prepared earlier (same data config). */
   data?: PreparedData;
+  /** The profile's setting (default: its first). */
+  setting?: Setting;
 }
 
 function budgetOf(profile: Profile, exp: ExperimentConfig): 'preset' | 'notebook' {
-  return exp.name === profilePreset(profile) ? 'preset' : 'notebook';
+  return exp.name === profilePreset(profile, experimentSetting(exp)) ? 'preset' : 'notebook';
 }
 
 /**
@@ -110,7 +114,7 @@ function budgetOf(profile: Profile, exp: ExperimentConfig): 'preset' | 'notebook
  * initial weights when asked to; notebooks 05–06 or `npm run main` create the runs).
  */
 export async function openSession(profile: Profile, seed: number, opts: OpenSessionOptions = {}): Promise<Session> {
-  const exp = opts.exp ?? profileExperiment(profile, opts.overrides ?? notebookOverrides(profile, seed));
+  const exp = opts.exp ?? profileExperiment(profile, opts.overrides ?? notebookOverrides(profile, seed, opts.setting), opts.setting);
   const data = opts.data ?? (await prepareExperimentData(exp));
   const ids = variantRunIds(fullVariant(exp), seed);
   const finished = { stage0: false, stage1: false, stage2: false } as Record<StageName, boolean>;
@@ -126,7 +130,7 @@ export async function openSession(profile: Profile, seed: number, opts: OpenSess
     if (rec && finished[s]) stages.push(reusedStage(s, rec));
   }
   const finalRunId = (ids.stage2 ?? ids.stage1) as string;
-  return { profile, seed, exp, budget: budgetOf(profile, exp), data, ids, finished, stages, finalRunId, outcome: null, allReused: true };
+  return { profile, setting: experimentSetting(exp), seed, exp, budget: budgetOf(profile, exp), data, ids, finished, stages, finalRunId, outcome: null, allReused: true };
 }
 
 /**
@@ -143,7 +147,7 @@ export function sessionOf(profile: Profile, exp: ExperimentConfig, data: Prepare
     finished[o.stage] = o.status !== 'disabled';
   }
   const stages = outcome.stages;
-  return { profile, seed: outcome.seed, exp, budget, data, ids, finished, stages, finalRunId: outcome.finalRunId, outcome, allReused: stages.every((s) => s.status !== 'trained') };
+  return { profile, setting: experimentSetting(exp), seed: outcome.seed, exp, budget, data, ids, finished, stages, finalRunId: outcome.finalRunId, outcome, allReused: stages.every((s) => s.status !== 'trained') };
 }
 
 /** Where a session model's weights came from. */

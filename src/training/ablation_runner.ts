@@ -23,8 +23,8 @@ import { TestSummary } from './stage_task';
 import { ResultRow, SummaryRow, summarise, writeResults } from './results';
 import { attachDiagnostics } from './diagnose';
 
-/** Suite `npm run ablate` runs without `--suite`: the paper's ablations over three seeds. */
-export const DEFAULT_ABLATION_SUITE = 'paper';
+/** Profile whose suites `npm run ablate` runs without `--suite`: the paper's ablations of both settings on v2 (v2-closed, v2-open), five seeds. */
+export const DEFAULT_ABLATION_PROFILE = 'full';
 
 /** Options of `runSuite`. */
 export interface SuiteOptions {

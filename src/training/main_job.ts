@@ -9,13 +9,17 @@
  *   6. notebooks  `npm run notebooks` in a child process (skip with `--no-notebooks`)
  *
  * Each step is skipped when its outputs exist (finished run records, figure files, executed
- * notebooks), so a killed job continues where it stopped. A profile is a suite file
- * (src/configs/suites/<profile>.json): it names the preset, the ablations and the seeds, so the
- * default profile states exactly what it runs; `full` (suite `paper`) runs the paper's ablation suite.
+ * notebooks), so a killed job continues where it stopped. A profile is a list of suite files
+ * (src/training/profiles.ts), one per setting: the default `fast` runs the closed and the open setting
+ * of embedded v2 (suites default-closed, default-open), `full` their paper suites (v2-closed, v2-open).
+ * With two or more settings, steps 1–5 run once per setting, the settings side by side in child
+ * processes (`npm run main -- --profile <suite> --no-notebooks`, one native thread each when workers
+ * ≥ the settings, so the two cores are both used), then step 6 once.
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
+import * as os from 'os';
 import { ExperimentConfig, FULL_MODEL, SuiteSpec, isEmbeddedV2, loadSuite, resolveExperiment } from '../config/experiment';
 import { readRunRecord, runDir, runsDir } from '../runs/record';
 import { atomicWriteJson, projectRoot, readJson } from '../utils/fs';
@@ -26,7 +30,7 @@ import { SeedStream } from '../utils/random';
 import { loadTrainState } from './train_state';
 import { pendingVariants, runSuite, trainInWorkers } from './ablation_runner';
 import { runRecipe, recipeTest } from './recipe';
-import { notebookProfile, profileSuite } from './profiles';
+import { Setting, notebookProfile, presetSetting, profileSuites } from './profiles';
 import { STAGES, fullVariant, variantFinished, variantRunIds } from './run_cache';
 import { evaluateSplit, stageModelConfig } from './stage_task';
 import { runLossHistory } from './run_logs';
@@ -40,7 +44,7 @@ export const DEFAULT_WORKERS = 2;
 
 /** Options of the main job. */
 export interface MainJobOptions {
-  /** Profile = suite name (`default` | `paper` | any suite file) or alias (`fast` = default, `full` = paper). */
+  /** Profile (`fast` | `full` | `v1` | `v1-full`: src/training/profiles.ts) or one suite name. */
   profile?: string;
   /** Run the notebooks at the end (default true). */
   notebooks?: boolean;
@@ -64,6 +68,8 @@ export interface MainJobOptions {
 
 /** Timing of one step of the job. */
 export interface StepReport {
+  /** The setting whose step this is (absent: a single-setting job, or the notebooks). */
+  setting?: Setting;
   step: 'data' | 'train' | 'ablations' | 'evaluate' | 'figures' | 'notebooks';
   status: 'ran' | 'skipped' | 'failed';
   /** Wall seconds. */
@@ -83,8 +89,20 @@ export interface MainJobReport {
   /** CPU seconds of this process (user + system); child processes (notebooks) not included. */
   cpuSeconds: number;
   steps: StepReport[];
-  /** Final run id of the main model and its test mR. */
+  /** Final run id of the main model and its test mR (the first setting's when there are several). */
   main: { runId: string; testMR: number } | null;
+  /** Per setting: its suite, preset and main model (one entry for a single-suite job). */
+  settings: SettingReport[];
+}
+
+/** One setting of a main-job report. */
+export interface SettingReport {
+  setting: Setting;
+  suite: string;
+  preset: string;
+  main: { runId: string; testMR: number } | null;
+  /** Wall seconds of the setting's steps 1–5. */
+  seconds: number;
 }
 
 /** Run the main job. */
@@ -93,8 +111,10 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
   const cpu0 = process.cpuUsage();
   const startedAt = new Date().toISOString();
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const requested = opts.profile ?? 'default';
-  const profile = opts.suite ? opts.suite.name : profileSuite(requested);
+  const requested = opts.profile ?? 'fast';
+  const suiteNames = opts.suite ? [opts.suite.name] : profileSuites(requested);
+  if (suiteNames.length > 1) return runSettings(requested, suiteNames, opts, log);
+  const profile = suiteNames[0];
   const suite = opts.suite ?? loadSuite(profile);
   const seeds = opts.seeds ?? suite.seeds;
   const base = resolveExperiment(suite.preset, null, opts.overrides);
@@ -141,7 +161,9 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
       cpuSeconds: ((c) => (c.user + c.system) / 1e6)(process.cpuUsage(cpu0)),
       steps,
       main: finalId && test ? { runId: finalId, testMR: test.mR } : null,
+      settings: [],
     };
+    report.settings = [{ setting: presetSetting(suite.preset), suite: suite.name, preset: suite.preset, main: report.main, seconds: report.totalSeconds }];
     atomicWriteJson(reportFile, report);
     return report;
   };
@@ -224,19 +246,93 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
     return `${files.length + 1} figures`;
   });
   // 6. notebooks
-  if (opts.notebooks === false) {
-    steps.push({ step: 'notebooks', status: 'skipped', seconds: 0, detail: '--no-notebooks' });
-  } else {
-    await step('notebooks', () => !opts.rerunNotebooks && notebooksExecuted(), async () => {
-      const nb = notebookProfile(profile);
-      const r = spawnSync('npm', ['run', 'notebooks', '--', '--profile', nb], { cwd: projectRoot(), stdio: 'inherit', env: { ...process.env, KIT_PROFILE: nb } });
-      if (r.status !== 0) throw new Error(`npm run notebooks exited with ${r.status}`);
-      return `executed notebooks (profile ${nb}) in build/notebooks/`;
-    });
-  }
+  steps.push(...(await notebooksStep(notebookProfile(profile), opts, log)));
   const report = writeReport();
   log(`[main] finished in ${report.totalSeconds.toFixed(1)} s; report → ${path.relative(projectRoot(), reportFile)}`);
   return report;
+}
+
+/** Step 6: `npm run notebooks -- --profile <nb>` in a child process, unless disabled or up to date. */
+async function notebooksStep(nb: string, opts: MainJobOptions, log: (l: string) => void): Promise<StepReport[]> {
+  if (opts.notebooks === false) return [{ step: 'notebooks', status: 'skipped', seconds: 0, detail: '--no-notebooks' }];
+  if (!opts.rerunNotebooks && notebooksExecuted()) {
+    log('[main] notebooks: skipped (outputs exist)');
+    return [{ step: 'notebooks', status: 'skipped', seconds: 0, detail: 'outputs exist' }];
+  }
+  log(`[main] notebooks: running (profile ${nb})`);
+  const ts = Date.now();
+  const r = spawnSync('npm', ['run', 'notebooks', '--', '--profile', nb], { cwd: projectRoot(), stdio: 'inherit', env: { ...process.env, KIT_PROFILE: nb } });
+  const seconds = (Date.now() - ts) / 1000;
+  if (r.status !== 0) throw new Error(`npm run notebooks exited with ${r.status}`);
+  log(`[main] notebooks: done in ${seconds.toFixed(1)} s`);
+  return [{ step: 'notebooks', status: 'ran', seconds, detail: `executed notebooks (profile ${nb}) in build/notebooks/` }];
+}
+
+/**
+ * A profile of several settings: steps 1–5 of each setting's suite, then the notebooks once. With
+ * `workers` ≥ 2 the settings run side by side, each in a child `npm run main -- --profile <suite>
+ * --no-notebooks --workers max(1, workers / settings)` (its own report `main_<suite>.json`), with
+ * KIT_NATIVE_THREADS = cores / settings unless set; with one worker they run one after the other here.
+ */
+async function runSettings(profile: string, suiteNames: string[], opts: MainJobOptions, log: (l: string) => void): Promise<MainJobReport> {
+  const t0 = Date.now();
+  const cpu0 = process.cpuUsage();
+  const startedAt = new Date().toISOString();
+  const workers = opts.workers ?? DEFAULT_WORKERS;
+  const parts: MainJobReport[] = [];
+  // children take the profile by name: overrides and figure switches (tests) keep the in-process route
+  if (workers >= 2 && opts.overrides === undefined && opts.figures === undefined) {
+    const childWorkers = Math.max(1, Math.floor(workers / suiteNames.length));
+    const threads = process.env.KIT_NATIVE_THREADS ?? String(Math.max(1, Math.floor(os.cpus().length / suiteNames.length)));
+    log(`[main] profile ${profile}: ${suiteNames.join(' and ')} side by side (${suiteNames.length} processes, ${childWorkers} worker(s) and ${threads} native thread(s) each)`);
+    const codes = await Promise.all(suiteNames.map((name) => runChild(name, childWorkers, threads, opts, log)));
+    const failed = suiteNames.filter((_, i) => codes[i] !== 0);
+    if (failed.length) throw new Error(`the main job of suite(s) ${failed.join(', ')} failed (exit ${codes.filter((c) => c !== 0).join(', ')}); their lines above say why; rerun to continue where they stopped`);
+    for (const name of suiteNames) parts.push(readJson<MainJobReport>(path.join(runsDir(), `main_${name}.json`)));
+  } else {
+    for (const name of suiteNames) parts.push(await runMainJob({ ...opts, suite: undefined, profile: name, notebooks: false }));
+  }
+  const steps: StepReport[] = parts.flatMap((p) => p.steps.map((st) => ({ ...st, setting: p.settings[0]?.setting, cpuSeconds: workers >= 2 ? undefined : st.cpuSeconds })));
+  steps.push(...(await notebooksStep(profile, opts, log)));
+  const report: MainJobReport = {
+    profile,
+    preset: parts.map((p) => p.preset).join(' + '),
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    totalSeconds: (Date.now() - t0) / 1000,
+    cpuSeconds: ((c) => (c.user + c.system) / 1e6)(process.cpuUsage(cpu0)),
+    steps,
+    main: parts[0]?.main ?? null,
+    settings: parts.flatMap((p) => p.settings),
+  };
+  const reportFile = path.join(runsDir(), `main_${profile}.json`);
+  atomicWriteJson(reportFile, report);
+  log(`[main] finished in ${report.totalSeconds.toFixed(1)} s; report → ${path.relative(projectRoot(), reportFile)}`);
+  return report;
+}
+
+/** One setting's main job in a child process; its lines are prefixed with the suite name. Resolves to the exit code. */
+function runChild(suite: string, workers: number, threads: string, opts: MainJobOptions, log: (l: string) => void): Promise<number> {
+  const args = ['src/cli/main.ts', '--profile', suite, '--no-notebooks', '--workers', String(workers), '--no-progress'];
+  if (opts.seeds) args.push('--seeds', opts.seeds.join(','));
+  const tsx = path.join(projectRoot(), 'node_modules', '.bin', 'tsx');
+  return new Promise((resolve) => {
+    const child = spawn(tsx, args, { cwd: projectRoot(), env: { ...process.env, KIT_NATIVE_THREADS: threads }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const prefix = (buf: Buffer, carry: { rest: string }) => {
+      const text = carry.rest + buf.toString('utf8');
+      const lines = text.split('\n');
+      carry.rest = lines.pop() ?? '';
+      for (const l of lines) if (l.length) log(`[${suite}] ${l}`);
+    };
+    const out = { rest: '' };
+    const err = { rest: '' };
+    child.stdout.on('data', (b: Buffer) => prefix(b, out));
+    child.stderr.on('data', (b: Buffer) => prefix(b, err));
+    child.on('close', (code) => {
+      for (const c of [out, err]) if (c.rest.length) log(`[${suite}] ${c.rest}`);
+      resolve(code ?? 1);
+    });
+  });
 }
 
 /** True when a suite results file covers every (ablation, seed). */

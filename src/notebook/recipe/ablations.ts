@@ -23,7 +23,10 @@ import { PreparedData } from '../../training/data_prep';
 import { AblationResult } from '../../plotting/figures/ablation_bars';
 import { Row } from '../../evaluation/tables';
 import { Profile } from '../setup';
-import { PROFILE_SUITES, notebookBudget, NOTEBOOK_STAGE2_EPOCHS, NOTEBOOK_STAGE2_STEPS } from './stages';
+import { PROFILE_FULL, Setting, isFullProfile, profileSuite } from '../../training/profiles';
+import { resolveExperiment } from '../../config/experiment';
+import { pendingVariants } from '../../training/ablation_runner';
+import { notebookBudget, NOTEBOOK_STAGE2_EPOCHS, NOTEBOOK_STAGE2_STEPS } from './stages';
 
 /** The reduced suite the fast profile runs when the main job's results are absent: every ablation
  *  of the default suite, ONE seed (the first). Stated in `provenance`. */
@@ -69,8 +72,10 @@ function suiteDescriptions(suite: SuiteSpec): Record<string, string> {
 
 /** Options of `ablationResults`. */
 export interface AblationResultsOptions {
-  /** Suite name (default: the profile's suite). */
+  /** Suite name (default: the profile's suite of `setting`). */
   suite?: string;
+  /** The profile's setting (default: its first). */
+  setting?: Setting;
   /** Data prepared earlier. */
   data?: PreparedData;
   log?: (line: string) => void;
@@ -85,22 +90,33 @@ export interface AblationPlan {
   seeds: number[];
   /** The options for `runSuite(plan.suite, plan.options)` when `reused` is null. */
   options: SuiteOptions;
+  /** True when nothing will train: a complete table, or every result in a record. */
+  trainsNothing: boolean;
 }
 
 /**
- * The profile's ablation plan: a complete results table when one exists — the paper suite's
- * (`npm run ablate`, or `npm run main -- --profile full`) first, then the profile's own suite (the
- * main job's) — otherwise (fast profile) the profile suite's ablations with its first seed only, in
- * the notebook budget, written to `data/runs/<suite>-notebook/` (never over a complete table). The
- * full profile runs the whole suite. `opts.suite` names one suite and skips the search.
+ * The profile's ablation plan for one setting: a complete results table when one exists — the whole
+ * suite's of that setting (v2-closed / v2-open, or v1's paper; `npm run ablate`, `npm run main --
+ * --profile full`) first, then the profile's own suite (the main job's). A suite whose every
+ * (ablation, seed) has a result record (data/results/, committed) but no table yet is complete too:
+ * the plan runs it with nothing to train (`trainsNothing`), and `runSuite` writes the table from the
+ * records. Otherwise (fast profile) the profile suite's ablations with its first seed only, in the
+ * notebook budget, written to `data/runs/<suite>-notebook/` (never over a complete table). The full
+ * profiles run the whole suite. `opts.suite` names one suite and skips the search.
  */
 export function ablationPlan(profile: Profile, opts: AblationResultsOptions = {}): AblationPlan {
   const t0 = Date.now();
-  const candidates = opts.suite ? [opts.suite] : [...new Set([PROFILE_SUITES.full, PROFILE_SUITES[profile]])];
+  const candidates = opts.suite ? [opts.suite] : [...new Set([profileSuite(PROFILE_FULL[profile], opts.setting), profileSuite(profile, opts.setting)])];
   for (const name of candidates) {
     const complete = loadSuite(name);
     const done = completeSuiteRows(complete);
-    if (!done) continue;
+    if (!done) {
+      const base = resolveExperiment(complete.preset);
+      if (pendingVariants(complete, complete.ablations, complete.seeds, base, undefined).length > 0) continue;
+      // every result is in a record: the suite run trains nothing and writes the table
+      const options: SuiteOptions = { seeds: complete.seeds, data: opts.data, log: opts.log ?? ((l: string) => console.log(l)), figures: false, tableDir: null };
+      return { suite: complete, reused: null, seeds: complete.seeds, options, trainsNothing: true };
+    }
     const summary = summarise(done, complete.ablations, suiteDescriptions(complete));
     const reused: AblationResults = {
       suite: complete,
@@ -116,13 +132,14 @@ export function ablationPlan(profile: Profile, opts: AblationResultsOptions = {}
       trained: 0,
       seconds: (Date.now() - t0) / 1000,
     };
-    return { suite: complete, reused, seeds: complete.seeds, options: {} };
+    return { suite: complete, reused, seeds: complete.seeds, options: {}, trainsNothing: true };
   }
   const suite = loadSuite(candidates[candidates.length - 1]);
-  const seeds = profile === 'full' ? suite.seeds : suite.seeds.slice(0, REDUCED_SEEDS);
-  const overrides = profile === 'full' ? undefined : notebookBudget(suite.preset);
+  const full = isFullProfile(profile);
+  const seeds = full ? suite.seeds : suite.seeds.slice(0, REDUCED_SEEDS);
+  const overrides = full ? undefined : notebookBudget(suite.preset);
   const options: SuiteOptions = { seeds, overrides, data: opts.data, log: opts.log ?? ((l: string) => console.log(l)), figures: false, tableDir: null, outDir: path.join(runsDir(), `${suite.name}-notebook`) };
-  return { suite, reused: null, seeds, options };
+  return { suite, reused: null, seeds, options, trainsNothing: false };
 }
 
 /** The notebook's reading of a suite that `runSuite` ran for `plan`. */
@@ -139,7 +156,7 @@ export function planResults(plan: AblationPlan, out: SuiteOutcome): AblationResu
     ablations: suite.ablations,
     seeds,
     provenance:
-      (full ? `Ran the complete suite **${suite.name}**` : `The main job's results for suite **${suite.name}** are not there, so this notebook ran a **reduced suite**`) +
+      (full && out.trained === 0 ? `Read the complete suite **${suite.name}** from its result records (\`data/results/\`, committed)` : full ? `Ran the complete suite **${suite.name}**` : `The main job's results for suite **${suite.name}** are not there, so this notebook ran a **reduced suite**`) +
       `: preset \`${suite.preset}\`, variants ${suite.ablations.join(', ')}, seed${seeds.length > 1 ? 's' : ''} ${seeds.join(', ')}` +
       (full ? '' : ` (the suite file lists seeds ${suite.seeds.join(', ')}; with one seed the ± columns are 0 and say nothing about noise)`) +
       (overrides ? `, in the notebook budget (experiment name \`${String(overrides.name)}\`, stage 2 cut to ${NOTEBOOK_STAGE2_EPOCHS} × ${NOTEBOOK_STAGE2_STEPS} optimiser steps; stages 0–1 as the preset)` : '') +
@@ -270,8 +287,8 @@ export function paperComparisonRows(summary: readonly SummaryRow[]): Row[] {
 }
 
 /** The suite's variants: name, what it tests, and its override (what the config changes). */
-export function suiteRows(profile: Profile, suiteName?: string): Row[] {
-  const suite = loadSuite(suiteName ?? PROFILE_SUITES[profile]);
+export function suiteRows(profile: Profile, suiteName?: string, setting?: Setting): Row[] {
+  const suite = loadSuite(suiteName ?? profileSuite(profile, setting));
   return suite.ablations.map((a) => {
     const spec = loadAblation(a);
     return { ablation: a, 'what it tests': spec.description, overrides: a === FULL_MODEL ? '—' : JSON.stringify(spec.overrides) };

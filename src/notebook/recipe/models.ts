@@ -22,6 +22,7 @@ import { loadModelFileInto } from '../../models/checkpoint';
 import { Split } from '../../data/types';
 import { RgbImage } from '../../io/image_codecs';
 import { evaluateRetrieval, EvaluationResult } from '../../evaluation/evaluate';
+export type { EvaluationResult } from '../../evaluation/evaluate';
 import { BatchTokenizer } from '../../evaluation/embed';
 import { projectImageTextUmap, DEFAULT_UMAP_EPOCHS } from '../../evaluation/umap';
 import { UmapPanel } from '../../plotting/figures/umap_clusters';

@@ -24,7 +24,8 @@ import { LiveLossCurve } from './live';
 
 import { runLossHistory } from '../../training/run_logs';
 export { runLossHistory, runStepLog, runTestSummary, runValidation } from '../../training/run_logs';
-export { PROFILE_SUITES } from '../../training/profiles';
+export { PROFILE_SUITES, SETTING_TITLES, profileSettings } from '../../training/profiles';
+import { SETTING_TITLES, Setting, experimentSetting } from '../../training/profiles';
 export { NOTEBOOK_STAGE2_EPOCHS, NOTEBOOK_STAGE2_STEPS, mainRunsFinished, notebookBudget, notebookOverrides, profileExperiment, sessionOf } from '../session';
 export type { Session } from '../session';
 
@@ -42,6 +43,8 @@ export interface EnsureSessionOptions {
   data?: PreparedData;
   /** Log lines (default: console.log, so the notebook shows them). */
   log?: (line: string) => void;
+  /** The profile's setting (default: its first: closed for `fast` and `full`). */
+  setting?: Setting;
 }
 
 /**
@@ -50,8 +53,8 @@ export interface EnsureSessionOptions {
  * training missing ones), and the session of the outcome.
  */
 export async function ensureSession(profile: Profile, seed: number, opts: EnsureSessionOptions = {}): Promise<Session> {
-  const budget = opts.overrides ?? notebookOverrides(profile, seed);
-  const exp = profileExperiment(profile, budget);
+  const budget = opts.overrides ?? notebookOverrides(profile, seed, opts.setting);
+  const exp = profileExperiment(profile, budget, opts.setting);
   const data = opts.data ?? (await prepareExperimentData(exp));
   const log = opts.log ?? ((l: string) => console.log(l));
   const live = opts.live;
@@ -109,4 +112,21 @@ export function configRows(exp: ExperimentConfig, sections: readonly string[]): 
     walk(s, v);
   }
   return rows;
+}
+
+/** One row per setting's experiment: what each recipe trains on which corpus (notebooks 05–07). */
+export function settingRows(exps: readonly ExperimentConfig[]): Row[] {
+  return exps.map((exp) => {
+    const t = exp.train;
+    const setting = experimentSetting(exp);
+    return {
+      setting,
+      experiment: exp.name,
+      model: exp.model.kind === 'priorclip' ? `priorclip (${exp.model.softBelief === 'none' ? 'no belief' : `soft belief: ${exp.model.softBelief}`})` : `${exp.model.kind} (${exp.model.spatialPae.belief} belief, K ${exp.model.spatialPae.filterSize})`,
+      'stage 0 (prior)': t.stage0.enabled ? `${t.stage0.epochs} epochs on the ${t.stage0.corpus ?? 'fine'} corpus, then frozen` : 'off',
+      'stage 1 (coarse)': t.stage1.enabled ? `${t.stage1.epochs} epoch(s), ${t.stage1.captions} captions` : 'off',
+      'stage 2 (fine)': `${t.stage2.epochs} epochs${t.stage2.maxStepsPerEpoch ? ` × ≤ ${t.stage2.maxStepsPerEpoch} steps` : ''}, text tower ${t.stage2.trainTextEncoder ? 'trained' : 'frozen'}, affiliation weight ${exp.loss.affiliationWeight}`,
+      what: SETTING_TITLES[setting],
+    };
+  });
 }

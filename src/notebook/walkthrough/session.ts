@@ -1,7 +1,7 @@
 /**
  * The walkthrough notebooks' view of a session (02 Spatial-PAE, 03 Temporal-PAE, 04 losses): the
  * session's stage-2 model (a PIR-structure model), its word tokenizer, the embedded dataset's object
- * boxes, and one small batch of test images/captions chosen to show the mechanisms (one image per
+ * boxes (v1's folder, or v2's fine corpus), and one small batch of test images/captions chosen to show the mechanisms (one image per
  * class, distractor images first).
  *
  *   const session = await openSession(env.profile, env.seed);   // src/notebook/session.ts
@@ -23,6 +23,8 @@ import { PirModelConfig } from '../../models/model';
 import { PirModel } from '../../models/pir';
 import { StageName } from '../../training/run_cache';
 import { isEmbeddedV2 } from '../../config/experiment';
+import { V2_FILES, embeddedV2Dir } from '../../data/embedded/v2/generate';
+import * as path from 'path';
 import { Session, WeightsSource, sessionModel } from '../session';
 
 export type { WeightsSource } from '../session';
@@ -65,11 +67,8 @@ export function loadWalkthrough(session: Session, opts: WalkthroughOptions = {})
     throw new Error(`loadWalkthrough: the ${m.stage} model of '${exp.name}' is priorclip, not a PIR-structure model`);
   }
   const emb = exp.data.embedded;
-  if (isEmbeddedV2(emb)) {
-    m.model.dispose();
-    throw new Error(`loadWalkthrough: experiment '${exp.name}' uses the embedded benchmark v2; the walkthrough (notebooks 01–04) reads v1's dataset folder and object boxes`);
-  }
-  const dir = embeddedDatasetDir(emb, opts.dataRoot);
+  // v2: the fine corpus folder holds the retrieval set and its object boxes (the prior and coarse corpora sit beside it)
+  const dir = isEmbeddedV2(emb) ? path.dirname(path.join(embeddedV2Dir(emb, opts.dataRoot), V2_FILES.fine)) : embeddedDatasetDir(emb, opts.dataRoot);
   return { session, dataset: session.data.dataset, dir, objects: readEmbeddedObjects(dir), tokenizer, config: m.config, model: m.model as PirModel, source: m.source, note: m.note };
 }
 
