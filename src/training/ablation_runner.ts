@@ -112,6 +112,20 @@ function finishedRow(v: Variant, seed: number): ResultRow | null {
   return finishedVariant(v, seed)?.row ?? null;
 }
 
+/** The rows of a suite that are finished (their runs, or result records with today's stage keys); trains nothing. */
+export function finishedSuiteRows(suite: SuiteSpec, seeds: readonly number[] = suite.seeds): ResultRow[] {
+  const base = resolveExperiment(suite.preset);
+  const rows: ResultRow[] = [];
+  for (const ab of suite.ablations) {
+    const v: Variant = ab === FULL_MODEL ? { name: FULL_MODEL, exp: base, base } : resolveVariant(suite.preset, ab, undefined);
+    for (const seed of seeds) {
+      const row = finishedRow(v, seed);
+      if (row) rows.push(row);
+    }
+  }
+  return rows;
+}
+
 /** The result record of a row whose runs are here (ranks and diagnostics from the final run's record). */
 function recordOfRun(preset: string, v: Variant, row: ResultRow, final: RunRecord | null): ResultRecord {
   const test = final?.metrics.test as TestSummary | undefined;
