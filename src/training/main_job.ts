@@ -23,8 +23,8 @@ import * as os from 'os';
 import { ExperimentConfig, FULL_MODEL, SuiteSpec, isEmbeddedV2, loadSuite, resolveExperiment } from '../config/experiment';
 import { readRunRecord, runDir, runsDir } from '../runs/record';
 import { atomicWriteJson, projectRoot, readJson } from '../utils/fs';
-import { embeddedDatasetDir } from '../data/embedded/generate';
-import { embeddedV2Dir } from '../data/embedded/v2/generate';
+import { embeddedDatasetDir, generateEmbeddedDataset } from '../data/embedded/generate';
+import { embeddedV2Dir, generateEmbeddedV2 } from '../data/embedded/v2/generate';
 import { createModel } from '../models/factory';
 import { SeedStream } from '../utils/random';
 import { loadTrainState } from './train_state';
@@ -280,6 +280,19 @@ async function runSettings(profile: string, suiteNames: string[], opts: MainJobO
   const startedAt = new Date().toISOString();
   const workers = opts.workers ?? DEFAULT_WORKERS;
   const parts: MainJobReport[] = [];
+  const pre: StepReport[] = [];
+  // the settings may share a dataset: generate it once here, before two processes would race to publish the same folder
+  for (const name of suiteNames) {
+    const data = resolveExperiment(loadSuite(name).preset, null, opts.overrides).data;
+    if (data.source !== 'embedded') continue;
+    const ts = Date.now();
+    const dir = isEmbeddedV2(data.embedded) ? embeddedV2Dir(data.embedded) : embeddedDatasetDir(data.embedded);
+    if (fs.existsSync(dir)) continue;
+    log(`[main] data: generating ${path.relative(projectRoot(), dir)} (for ${name})`);
+    if (isEmbeddedV2(data.embedded)) await generateEmbeddedV2(data.embedded);
+    else await generateEmbeddedDataset(data.embedded);
+    pre.push({ step: 'data', status: 'ran', seconds: (Date.now() - ts) / 1000, detail: `${path.relative(projectRoot(), dir)}, generated once for the settings` });
+  }
   // children take the profile by name: overrides and figure switches (tests) keep the in-process route
   if (workers >= 2 && opts.overrides === undefined && opts.figures === undefined) {
     const childWorkers = Math.max(1, Math.floor(workers / suiteNames.length));
@@ -292,7 +305,7 @@ async function runSettings(profile: string, suiteNames: string[], opts: MainJobO
   } else {
     for (const name of suiteNames) parts.push(await runMainJob({ ...opts, suite: undefined, profile: name, notebooks: false }));
   }
-  const steps: StepReport[] = parts.flatMap((p) => p.steps.map((st) => ({ ...st, setting: p.settings[0]?.setting, cpuSeconds: workers >= 2 ? undefined : st.cpuSeconds })));
+  const steps: StepReport[] = [...pre, ...parts.flatMap((p) => p.steps.map((st) => ({ ...st, setting: p.settings[0]?.setting, cpuSeconds: workers >= 2 ? undefined : st.cpuSeconds })))];
   steps.push(...(await notebooksStep(profile, opts, log)));
   const report: MainJobReport = {
     profile,
