@@ -147,7 +147,8 @@ export function planResults(plan: AblationPlan, out: SuiteOutcome): AblationResu
   const { suite, seeds } = plan;
   const overrides = plan.options.overrides as { name?: string } | undefined;
   const outDir = plan.options.outDir ?? path.join(runsDir(), suite.name);
-  const full = seeds.length === suite.seeds.length;
+  // complete = every seed of the suite at the preset's own budget (a notebook budget is never the suite's result)
+  const full = seeds.length === suite.seeds.length && overrides === undefined;
   return {
     suite,
     source: full ? 'main-job' : 'reduced',
