@@ -10,27 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { runMainJob } from '../src/training/main_job';
 import { initBackend } from '../src/backends/backend';
-import { EMBEDDED_SCENE_CLASSES } from '../src/data/embedded/config';
-
-const FINE = EMBEDDED_SCENE_CLASSES.slice(0, 3);
-const PRIOR = [...FINE, 'bareland'];
-const stage = { epochs: 1, batchSize: 4 };
-/** A tiny v2 benchmark and one short epoch per stage (as test/training_v2_recipes.test.ts). */
-const TINY = {
-  data: {
-    embedded: {
-      version: 2,
-      name: 'test-v2-main-tiny',
-      supersample: 1,
-      cellGrids: [4, 8],
-      fine: { classes: FINE, trainPerClass: 4, valPerClass: 1, testPerClass: 2 },
-      prior: { classes: PRIOR, imagesPerClass: 5, valFraction: 0.2 },
-      coarse: { classes: PRIOR, imagesPerClass: 4 },
-    },
-  },
-  train: { stage0: stage, stage1: stage, stage2: stage },
-  eval: { batchSize: 16 },
-};
+import { TINY_V2 as TINY } from './training_tiny';
 
 test('npm run main (profile fast): the closed and the open setting, each its own suite and main model; rerun reuses all', async () => {
   await initBackend(undefined, { quiet: true });

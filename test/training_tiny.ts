@@ -1,4 +1,5 @@
 /** Tiny experiment overrides shared by the training tests (not a test file itself). */
+import { EMBEDDED_SCENE_CLASSES } from '../src/data/embedded/config';
 
 /** 3 classes × 10 images at 32 px, a small pir-small, a few steps per stage. */
 export const TINY = {
@@ -21,4 +22,26 @@ export const TINY_RESUME = {
     ...TINY.train,
     stage2: { epochs: 3, batchSize: 8, maxStepsPerEpoch: 4, checkpointEverySteps: 1 },
   },
+};
+
+/** The fine classes of TINY_V2 (the first three scene classes). */
+export const TINY_V2_FINE = EMBEDDED_SCENE_CLASSES.slice(0, 3);
+/** Its prior (and coarse) classes: the fine ones and one the fine set does not have. */
+export const TINY_V2_PRIOR = [...TINY_V2_FINE, 'bareland'];
+const v2Stage = { epochs: 1, batchSize: 4 };
+/** A tiny embedded v2 benchmark and one short epoch per stage (for the v2 presets). */
+export const TINY_V2 = {
+  data: {
+    embedded: {
+      version: 2,
+      name: 'test-v2-tiny',
+      supersample: 1,
+      cellGrids: [4, 8],
+      fine: { classes: TINY_V2_FINE, trainPerClass: 4, valPerClass: 1, testPerClass: 2 },
+      prior: { classes: TINY_V2_PRIOR, imagesPerClass: 5, valFraction: 0.2 },
+      coarse: { classes: TINY_V2_PRIOR, imagesPerClass: 4 },
+    },
+  },
+  train: { stage0: v2Stage, stage1: v2Stage, stage2: v2Stage },
+  eval: { batchSize: 16 },
 };

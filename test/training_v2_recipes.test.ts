@@ -25,28 +25,12 @@ import { loadInitModel } from '../src/cli/export';
 import { exportStateDict, readStateDict } from '../src/models/checkpoint';
 import { createModel } from '../src/models/factory';
 import { SeedStream } from '../src/utils/random';
-import { EMBEDDED_SCENE_CLASSES } from '../src/data/embedded/config';
+import { TINY_V2, TINY_V2_PRIOR } from './training_tiny';
 import { initBackend } from '../src/backends/backend';
 
-const FINE = EMBEDDED_SCENE_CLASSES.slice(0, 3);
-const PRIOR = [...FINE, 'bareland'];
-const stage = { epochs: 1, batchSize: 4 };
+const PRIOR = TINY_V2_PRIOR;
 /** A tiny v2 benchmark and one short epoch per stage. */
-const TINY = {
-  data: {
-    embedded: {
-      version: 2,
-      name: 'test-v2-tiny',
-      supersample: 1,
-      cellGrids: [4, 8],
-      fine: { classes: FINE, trainPerClass: 4, valPerClass: 1, testPerClass: 2 },
-      prior: { classes: PRIOR, imagesPerClass: 5, valFraction: 0.2 },
-      coarse: { classes: PRIOR, imagesPerClass: 4 },
-    },
-  },
-  train: { stage0: stage, stage1: stage, stage2: stage },
-  eval: { batchSize: 16 },
-};
+const TINY = TINY_V2;
 
 test.before(async () => {
   await initBackend(undefined, { quiet: true });
