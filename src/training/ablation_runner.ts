@@ -13,7 +13,6 @@ import { RunRecord, readRunRecord, runsDir } from '../runs/record';
 import { RESULT_RECORD_FORMAT, ResultRecord, packRanks, readResultRecord, unpackRanks, writeResultRecord } from '../runs/result_record';
 import { QueryRanks } from '../evaluation/statistics';
 import { diagnosticColumns, readDiagnostics } from '../evaluation/diagnostics';
-import { runFiles } from '../runs/files';
 import { projectRoot } from '../utils/fs';
 import { chooseParallelism, workerEnv } from '../backends/parallelism';
 import { PreparedData, prepareExperimentData } from './data_prep';
@@ -307,12 +306,7 @@ export interface PendingOptions {
 
 /** True when the full model's stages 0–1 of a seed are finished here, checkpoints included (what its ablations start from). */
 function sharedStagesHere(full: Variant, seed: number): boolean {
-  const ids = variantRunIds(full, seed);
-  const keys = stageKeys(full.exp, seed);
-  return (['stage0', 'stage1'] as const).every((s) => {
-    const id = ids[s];
-    return id === null || (stageRunRecord(id, s, keys[s]) !== null && fs.existsSync(runFiles(id).best));
-  });
+  return variantFinished(full, seed, ['stage0', 'stage1']);
 }
 
 /**

@@ -113,13 +113,13 @@ export function stageRunRecord(id: string, stage: StageName, key: string | null)
 }
 
 /**
- * True when every stage run of a variant finished with the current config and holds its best
- * checkpoint (throws on a stale run, see `stageRunRecord`).
+ * True when every stage run of a variant (or of `stages` only) finished with the current config and
+ * holds its best checkpoint (throws on a stale run, see `stageRunRecord`).
  */
-export function variantFinished(v: Variant, seed: number): boolean {
+export function variantFinished(v: Variant, seed: number, stages: readonly StageName[] = STAGES): boolean {
   const ids = variantRunIds(v, seed);
   const keys = stageKeys(v.exp, seed);
-  return STAGES.every((s) => {
+  return stages.every((s) => {
     const id = ids[s];
     return id === null || (stageRunRecord(id, s, keys[s]) !== null && fs.existsSync(runFiles(id).best));
   });
