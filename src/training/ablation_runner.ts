@@ -111,18 +111,37 @@ function finishedRow(v: Variant, seed: number): ResultRow | null {
   return finishedVariant(v, seed)?.row ?? null;
 }
 
-/** The rows of a suite that are finished (their runs, or result records with today's stage keys); trains nothing. */
-export function finishedSuiteRows(suite: SuiteSpec, seeds: readonly number[] = suite.seeds): ResultRow[] {
+/**
+ * The finished rows of a suite (their runs, or result records with today's stage keys) and their
+ * summary, diagnostics and per-query ranks read as `runSuite` reads them (so the intervals and the
+ * verdicts are the suite table's); trains nothing.
+ */
+export function finishedSuiteResults(suite: SuiteSpec, seeds: readonly number[] = suite.seeds): { rows: ResultRow[]; summary: SummaryRow[] } {
   const base = resolveExperiment(suite.preset);
   const rows: ResultRow[] = [];
+  const fromRecords = new Map<string, ResultRecord>();
   for (const ab of suite.ablations) {
     const v: Variant = ab === FULL_MODEL ? { name: FULL_MODEL, exp: base, base } : resolveVariant(suite.preset, ab, undefined);
     for (const seed of seeds) {
-      const row = finishedRow(v, seed);
-      if (row) rows.push(row);
+      const done = finishedVariant(v, seed);
+      if (!done) continue;
+      rows.push(done.row);
+      if (done.record) fromRecords.set(done.row.runId, done.record);
     }
   }
-  return rows;
+  const descriptions = Object.fromEntries(suite.ablations.map((a) => [a, loadAblation(a).description]));
+  const summary = summarise(rows, suite.ablations, descriptions, { ranks: rowRanks(rows, fromRecords) });
+  return { rows, summary };
+}
+
+/** Diagnostics onto the rows whose runs are here, and every row's per-query ranks (runs or records). */
+function rowRanks(rows: ResultRow[], fromRecords: ReadonlyMap<string, ResultRecord>): Map<string, QueryRanks> {
+  const ranks = attachDiagnostics(rows.filter((r) => !fromRecords.has(r.runId)));
+  for (const [id, rec] of fromRecords) {
+    const r = recordRanks(rec);
+    if (r) ranks.set(id, r);
+  }
+  return ranks;
 }
 
 /** The result record of a row whose runs are here (ranks and diagnostics from the final run's record). */
@@ -215,12 +234,7 @@ export async function runSuite(suiteArg: string | SuiteSpec, opts: SuiteOptions 
     }
   }
   const reused = rows.length - trained;
-  const ranks = attachDiagnostics(rows.filter((r) => !fromRecords.has(r.runId)));
-  for (const [id, rec] of fromRecords) {
-    const r = recordRanks(rec);
-    if (r) ranks.set(id, r);
-  }
-  const summary = summarise(rows, ablations, descriptions, { ranks });
+  const summary = summarise(rows, ablations, descriptions, { ranks: rowRanks(rows, fromRecords) });
   const outDir = opts.outDir ?? path.join(runsDir(), suite.name);
   fs.mkdirSync(outDir, { recursive: true });
   const files = [...writeResults(path.join(outDir, 'results'), rows, summary)];

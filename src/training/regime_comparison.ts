@@ -4,11 +4,11 @@
  * `v2-closed`, `v2-open`). One row per mechanism: its paired Δ mR with the 95 % t interval over seeds
  * and the reading of `verdict`, per regime; then the full models' diagnostics side by side (where the
  * belief sits, class structure, rare-word queries). Built from finished runs or result records only
- * (`finishedSuiteRows`), so a fresh clone rebuilds it without training.
+ * (`finishedSuiteResults`: the suite tables' own intervals and verdicts), so a fresh clone rebuilds it without training.
  */
-import { FULL_MODEL, loadAblation, loadSuite } from '../config/experiment';
-import { finishedSuiteRows } from './ablation_runner';
-import { SummaryRow, shortVerdict, summarise } from './results';
+import { FULL_MODEL, loadSuite } from '../config/experiment';
+import { finishedSuiteResults } from './ablation_runner';
+import { SummaryRow, shortVerdict } from './results';
 import { DiagnosticColumn } from '../evaluation/diagnostics';
 
 /** The regimes compared, in column order: name → suite. */
@@ -56,9 +56,8 @@ export interface RegimeSummary {
 export function regimeSummaries(): RegimeSummary[] {
   return REGIMES.map((r) => {
     const suite = loadSuite(r.suite);
-    const rows = finishedSuiteRows(suite);
-    const descriptions = Object.fromEntries(suite.ablations.map((a) => [a, loadAblation(a).description]));
-    return { name: r.name, suite: r.suite, summary: summarise(rows, suite.ablations, descriptions), found: rows.length, total: suite.ablations.length * suite.seeds.length };
+    const { rows, summary } = finishedSuiteResults(suite);
+    return { name: r.name, suite: r.suite, summary, found: rows.length, total: suite.ablations.length * suite.seeds.length };
   });
 }
 
