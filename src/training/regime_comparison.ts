@@ -8,7 +8,7 @@
  */
 import { FULL_MODEL, loadSuite } from '../config/experiment';
 import { finishedSuiteResults } from './ablation_runner';
-import { SummaryRow, shortVerdict } from './results';
+import { SummaryRow, bracket, shortVerdict, signed } from './results';
 import { DiagnosticColumn } from '../evaluation/diagnostics';
 
 /** The regimes compared, in column order: name → suite. */
@@ -61,10 +61,6 @@ export function regimeSummaries(): RegimeSummary[] {
   });
 }
 
-function signed(v: number): string {
-  return (v >= 0 ? '+' : '') + v.toFixed(2);
-}
-
 /** "−1.36 [−2.40, −0.31] below full (5 seeds)", or '—' when the regime has no such variant (or no run yet). */
 function cell(reg: RegimeSummary, ablation: string | undefined): string {
   if (!ablation) return '—';
@@ -72,7 +68,7 @@ function cell(reg: RegimeSummary, ablation: string | undefined): string {
   const full = reg.summary.find((x) => x.ablation === FULL_MODEL);
   if (!s || !full || s.pairedDeltaMR.n === 0) return 'not run yet';
   const p = s.pairedDeltaMR;
-  const ci = p.ci ? ` [${signed(p.ci.lo)}, ${signed(p.ci.hi)}]` : '';
+  const ci = p.ci ? ` ${bracket(p.ci)}` : '';
   return `${signed(p.mean)}${ci} ${shortVerdict(s, full)} (${p.n} seed${p.n > 1 ? 's' : ''})`;
 }
 

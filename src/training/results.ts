@@ -143,7 +143,8 @@ export function pairedDeltas(rows: readonly ResultRow[], ablation: string): { se
 }
 
 /** "[−2.10, −0.30]" */
-function bracket(i: Interval): string {
+/** `[lo, hi]` of an interval, signed, two decimals. */
+export function bracket(i: Interval): string {
   return `[${signed(i.lo)}, ${signed(i.hi)}]`;
 }
 
@@ -241,7 +242,8 @@ function pm(m: number, s: number): string {
   return `${m.toFixed(2)} ± ${s.toFixed(2)}`;
 }
 
-function signed(v: number): string {
+/** A number with its sign (`+1.20`, `-0.40`), two decimals. */
+export function signed(v: number): string {
   return (v >= 0 ? '+' : '') + v.toFixed(2);
 }
 
