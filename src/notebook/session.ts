@@ -31,7 +31,7 @@ import { STAGES, StageName, StageOutcome, disabledStage, fullVariant, reusedStag
 import { loadInitialWeights, stageCorpus, stageModelConfig } from '../training/stage_task';
 import { stage0HeadClasses } from '../models/family';
 import { loadTrainState } from '../training/train_state';
-import { PROFILES, Profile, Setting, experimentSetting, isFullProfile, profilePreset } from '../training/profiles';
+import { PROFILES, Profile, Setting, experimentSetting, isFullProfile, profilePreset, profileSettings } from '../training/profiles';
 
 /**
  * Budget of the fast profile when the main job's runs are absent: the same preset under its own
@@ -104,8 +104,9 @@ export interface OpenSessionOptions {
   setting?: Setting;
 }
 
+/** 'preset' when `exp` is one of the profile's own presets (whatever its setting), else 'notebook'. */
 function budgetOf(profile: Profile, exp: ExperimentConfig): 'preset' | 'notebook' {
-  return exp.name === profilePreset(profile, experimentSetting(exp)) ? 'preset' : 'notebook';
+  return profileSettings(profile).some((s) => s.preset === exp.name) ? 'preset' : 'notebook';
 }
 
 /**
