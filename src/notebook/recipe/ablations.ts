@@ -13,7 +13,7 @@ import * as path from 'path';
 import { FULL_MODEL, SuiteSpec, loadAblation, loadSuite } from '../../config/experiment';
 import { runsDir } from '../../runs/record';
 import { projectRoot, readJson } from '../../utils/fs';
-import { ResultRow, SummaryRow, pairedDeltas, summarise, verdict } from '../../training/results';
+import { ResultRow, SummaryRow, bracket, pairedDeltas, signed, summarise, verdict } from '../../training/results';
 import { Interval } from '../../evaluation/statistics';
 import { DIAGNOSTIC_COLUMNS } from '../../evaluation/diagnostics';
 
@@ -202,7 +202,7 @@ export function effectRows(summary: readonly SummaryRow[], rows?: readonly Resul
       'paired Δ mR': s.pairedDeltaMR.n > 0 ? d(s.pairedDeltaMR.mean) : null,
       't interval (seeds)': intervalCell(s.pairedDeltaMR.ci),
       'bootstrap (seeds × test images)': intervalCell(s.pairedDeltaMR.bootstrap),
-      ...(rows ? { 'Δ mR per seed (paired)': pairedDeltas(rows, s.ablation).map((p) => `s${p.seed}: ${p.delta >= 0 ? '+' : ''}${p.delta.toFixed(2)}`).join(', ') } : {}),
+      ...(rows ? { 'Δ mR per seed (paired)': pairedDeltas(rows, s.ablation).map((p) => `s${p.seed}: ${signed(p.delta)}`).join(', ') } : {}),
       // "below"/"above full" only when the interval(s) exclude 0 (src/training/results.ts)
       reading: verdict(s, full),
     }));
@@ -210,9 +210,7 @@ export function effectRows(summary: readonly SummaryRow[], rows?: readonly Resul
 
 /** `[lo, hi] (95 %)` of an interval, '—' when there is none (one seed, or no stored ranks). */
 function intervalCell(ci: Interval | null | undefined): string {
-  if (!ci) return '—';
-  const f = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(2)}`;
-  return `[${f(ci.lo)}, ${f(ci.hi)}] (${Math.round(ci.level * 100)} %)`;
+  return ci ? `${bracket(ci)} (${Math.round(ci.level * 100)} %)` : '—';
 }
 
 /**
