@@ -12,10 +12,13 @@
  *
  * How: writes a project-local kernelspec build/jupyter/kernels/tslab/kernel.json whose argv runs
  * scripts/tslab-kernel.sh (cd to the project root, exec node_modules/.bin/tslab kernel), points
- * JUPYTER_PATH at it, and runs `jupyter nbconvert --to notebook --execute` for each notebook,
- * writing executed copies to build/notebooks/. On failure nbconvert only says `<Error>: ` (tslab sends
- * the message as a stderr stream, not as an error output), so this script reruns the failing notebook
- * with --allow-errors and prints the failing cell's number, source and real error text. tslab reports
+ * JUPYTER_PATH at it, and executes each notebook with scripts/execute_notebook.py (nbclient, the
+ * executor of `jupyter nbconvert --execute`, run by the Python of the `jupyter` found), writing
+ * executed copies to build/notebooks/ — also when a cell fails, which nbconvert does not. tslab sends a
+ * cell's error as a stderr stream, not as an error output (nbclient's own message says only
+ * `<Error>: `), so this script reads the failing cell's stderr from that partially executed copy and
+ * prints the cell's number, source and real error text: the first failure's, not a rerun's (a rerun
+ * through nbconvert --allow-errors remains the fallback when no copy was written). tslab reports
  * type errors in imported src/ files as `137:9 - message` without the file name; the script then
  * re-checks src/ with tslab's own compiler and options (see tslabTypecheck) to name the file.
  */
@@ -288,10 +291,40 @@ interface RunResult {
   seconds: number;
 }
 
+/**
+ * scripts/execute_notebook.py: nbclient (what nbconvert --execute runs), but the executed notebook is
+ * written even when a cell fails, so the first failure's own stderr is kept (exit 3 = cell error,
+ * 4 = dead kernel, 5 = timeout; see the script).
+ */
+const EXECUTOR = path.join(projectRoot(), 'scripts', 'execute_notebook.py');
+const EXIT_CELL_ERROR = 3;
+const EXIT_DEAD_KERNEL = 4;
+const EXIT_TIMEOUT = 5;
+
+/** The Python that runs `jupyter` (its shebang), which has nbclient; else python3 on PATH. */
+export function executorPython(jupyter: string): string {
+  try {
+    const first = fs.readFileSync(jupyter, 'utf8').slice(0, 200).split('\n')[0];
+    const m = /^#!\s*(\S+)/.exec(first);
+    if (m && path.isAbsolute(m[1]) && /python/.test(path.basename(m[1])) && fs.existsSync(m[1])) return m[1];
+  } catch {
+    /* not a script: fall back */
+  }
+  return 'python3';
+}
+
+function runExecutor(python: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<RunResult> {
+  return runProcess(python, args, env, cwd);
+}
+
 function runNbconvert(jupyter: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<RunResult> {
+  return runProcess(jupyter, ['nbconvert', ...args], env, cwd);
+}
+
+function runProcess(command: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<RunResult> {
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(jupyter, ['nbconvert', ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => chunks.push(b));
     child.stderr.on('data', (b: Buffer) => chunks.push(b));
@@ -422,6 +455,8 @@ async function main(): Promise<void> {
     `running ${notebooks.length} notebook(s) with ${jupyter} (kernel ${KERNEL_NAME}, cell timeout ${opts.timeout} s` +
       `${env.KIT_PROFILE ? `, profile ${env.KIT_PROFILE}` : ''}) → ${path.relative(root, outDir)}/`,
   );
+  const python = executorPython(jupyter);
+  // nbconvert's own arguments: only for the --allow-errors rerun when the executor wrote no notebook
   const baseArgs = [
     '--to',
     'notebook',
@@ -439,7 +474,7 @@ async function main(): Promise<void> {
   for (const name of notebooks) {
     const file = path.join(nbDir, name);
     process.stdout.write(`▶ ${name} ... `);
-    const r = await runNbconvert(jupyter, [...baseArgs, file], env, root);
+    const r = await runExecutor(python, [EXECUTOR, file, path.join(outDir, name), KERNEL_NAME, String(opts.timeout)], env, root);
     if (r.status === 0) {
       console.log(`ok in ${r.seconds.toFixed(1)} s`);
       times.push({ name, seconds: r.seconds, ok: true });
@@ -447,7 +482,7 @@ async function main(): Promise<void> {
     }
     console.log(`FAILED after ${r.seconds.toFixed(1)} s`);
     times.push({ name, seconds: r.seconds, ok: false });
-    await reportFailure(name, file, r, jupyter, baseArgs, env, root, outDir);
+    await reportFailure(name, file, r, { jupyter, baseArgs, env, root, outDir });
     if (!opts.keepGoing) break;
   }
   printSummary(times);
@@ -471,38 +506,43 @@ function say(text: string): void {
   console.log(text);
 }
 
-async function reportFailure(
-  name: string,
-  file: string,
-  first: RunResult,
-  jupyter: string,
-  baseArgs: string[],
-  env: NodeJS.ProcessEnv,
-  root: string,
-  outDir: string,
-): Promise<void> {
+/** What reportFailure needs to rerun a notebook through nbconvert. */
+interface RerunContext {
+  jupyter: string;
+  baseArgs: string[];
+  env: NodeJS.ProcessEnv;
+  root: string;
+  outDir: string;
+}
+
+async function reportFailure(name: string, file: string, first: RunResult, ctx: RerunContext): Promise<void> {
+  const { jupyter, baseArgs, env, root, outDir } = ctx;
   const log = first.log;
-  const isCellError = /CellExecutionError/.test(log);
+  const isCellError = first.status === EXIT_CELL_ERROR || /CellExecutionError/.test(log);
   say(`\n✗ notebook ${path.relative(root, file)} failed.`);
   if (!isCellError) {
-    const kind = /DeadKernelError/.test(log)
+    const kind = first.status === EXIT_DEAD_KERNEL || /DeadKernelError/.test(log)
       ? 'the kernel died (crash or out of memory)'
-      : /timed out|TimeoutError/.test(log)
+      : first.status === EXIT_TIMEOUT || /timed out|TimeoutError/.test(log)
         ? 'a cell timed out (raise --timeout or KIT_NOTEBOOK_TIMEOUT)'
-        : 'nbconvert failed';
-    say(`  ${kind}. Last lines of nbconvert's log:`);
+        : 'the notebook executor failed';
+    say(`  ${kind}. Last lines of the executor's log (the kernel's own stderr included):`);
     say(indent(log.trimEnd().split('\n').slice(-LOG_TAIL_LINES).join('\n')));
+    const executed = path.join(outDir, name);
+    if (fs.existsSync(executed)) say(`  partially executed notebook: ${path.relative(root, executed)}`);
     return;
   }
   const failingSource = failingSourceFromLog(log);
-  // nbconvert printed only "<Error>: ". Rerun with --allow-errors to capture the cell's stderr.
-  say('  nbconvert reports only "<Error>"; rerunning with --allow-errors to read the real message ...');
-  const rerun = await runNbconvert(jupyter, [...baseArgs, '--allow-errors', file], env, root);
   const executed = path.join(outDir, name);
-  let failure: CellFailure | null = null;
-  if (rerun.status === 0 && fs.existsSync(executed)) {
-    const nb = JSON.parse(fs.readFileSync(executed, 'utf8')) as NotebookJson;
-    failure = findFailure(nb, failingSource);
+  const readFailure = () => (fs.existsSync(executed) ? findFailure(JSON.parse(fs.readFileSync(executed, 'utf8')) as NotebookJson, failingSource) : null);
+  // The executor wrote the partially executed notebook: the failing cell's own stderr is in it.
+  let failure: CellFailure | null = first.status === EXIT_CELL_ERROR ? readFailure() : null;
+  let rerun: RunResult | null = null;
+  if (!failure) {
+    // No notebook from the first run: rerun through nbconvert with --allow-errors (may not reproduce a timing-dependent failure).
+    say('  no executed notebook from the first run; rerunning with nbconvert --allow-errors to read the message ...');
+    rerun = await runNbconvert(jupyter, [...baseArgs, '--allow-errors', file], env, root);
+    if (rerun.status === 0) failure = readFailure();
   }
   if (failure) {
     say(`  cell: code cell ${failure.codeCellNumber} (cell index ${failure.index})`);
@@ -510,6 +550,10 @@ async function reportFailure(
     say(indent(failure.source, '    | '));
     say('  error:');
     say(indent(failure.message || '(the cell wrote no error text; see the executed notebook)'));
+    if (!failure.message) {
+      say("  last lines of the executor's log (the kernel's own stderr included):");
+      say(indent(log.trimEnd().split('\n').slice(-LOG_TAIL_LINES).join('\n')));
+    }
     const nameless = namelessDiagnostics(failure.message);
     if (nameless.length) {
       say('  tslab does not name the file of these type errors; checking src/ with tslab\'s compiler ...');
@@ -529,8 +573,8 @@ async function reportFailure(
       say('  source:');
       say(indent(failingSource, '    | '));
     }
-    say('  could not recover the message by rerunning; last lines of nbconvert\'s log:');
-    say(indent((rerun.status === 0 ? log : rerun.log).trimEnd().split('\n').slice(-LOG_TAIL_LINES).join('\n')));
+    say(`  could not recover the message${rerun ? ' by rerunning' : ''}; last lines of the log:`);
+    say(indent((rerun === null || rerun.status === 0 ? log : rerun.log).trimEnd().split('\n').slice(-LOG_TAIL_LINES).join('\n')));
   }
 }
 

@@ -157,10 +157,12 @@ test('npm run notebooks end to end: real tslab kernel, failing cell reported wit
     assert.match(out, /cell: code cell 2 \(cell index 1\)/);
     assert.match(out, /\| throw new Error\(`kit-boom \$\{n \+ 1\}`\);/);
     assert.match(out, /Error: kit-boom 42/, 'the real message, not "<Error>"');
+    assert.doesNotMatch(out, /rerunning/, 'read from the first run\'s own executed copy, no rerun');
     // The partially executed copy shows the kernel ran in the project root with KIT_IN_NOTEBOOK=1.
     const executed = JSON.parse(fs.readFileSync(path.join(projectRoot(), 'build', 'notebooks', 'b_fail.ipynb'), 'utf8')) as NotebookJson;
     const text = (executed.cells[0].outputs ?? []).map((o) => (Array.isArray(o.text) ? o.text.join('') : o.text ?? '')).join('');
     assert.equal(text.trim(), `${projectRoot()} 1`);
+    assert.deepEqual(executed.cells[2].outputs ?? [], [], 'execution stopped at the failing cell');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
     for (const f of ['b_fail.ipynb']) fs.rmSync(path.join(projectRoot(), 'build', 'notebooks', f), { force: true });

@@ -152,18 +152,9 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
   const writeReport = (): MainJobReport => {
     const rec = finalId ? readRunRecord(finalId) : null;
     const test = rec?.metrics.test as { mR: number } | undefined;
-    const report: MainJobReport = {
-      profile,
-      preset: suite.preset,
-      startedAt,
-      finishedAt: new Date().toISOString(),
-      totalSeconds: (Date.now() - t0) / 1000,
-      cpuSeconds: ((c) => (c.user + c.system) / 1e6)(process.cpuUsage(cpu0)),
-      steps,
-      main: finalId && test ? { runId: finalId, testMR: test.mR } : null,
-      settings: [],
-    };
-    report.settings = [{ setting: presetSetting(suite.preset), suite: suite.name, preset: suite.preset, main: report.main, seconds: report.totalSeconds }];
+    const main = finalId && test ? { runId: finalId, testMR: test.mR } : null;
+    const settings = [{ setting: presetSetting(suite.preset), suite: suite.name, preset: suite.preset, main, seconds: (Date.now() - t0) / 1000 }];
+    const report = composeReport({ t0, cpu0, startedAt }, { profile, preset: suite.preset, steps, main, settings });
     atomicWriteJson(reportFile, report);
     return report;
   };
@@ -305,23 +296,38 @@ async function runSettings(profile: string, suiteNames: string[], opts: MainJobO
   } else {
     for (const name of suiteNames) parts.push(await runMainJob({ ...opts, suite: undefined, profile: name, notebooks: false }));
   }
-  const steps: StepReport[] = [...pre, ...parts.flatMap((p) => p.steps.map((st) => ({ ...st, setting: p.settings[0]?.setting, cpuSeconds: workers >= 2 ? undefined : st.cpuSeconds })))];
+  // the settings' own 'notebooks' rows only say they left the notebooks to this job: drop them
+  const settingSteps = (p: MainJobReport) => p.steps.filter((st) => st.step !== 'notebooks').map((st) => ({ ...st, setting: p.settings[0]?.setting, cpuSeconds: workers >= 2 ? undefined : st.cpuSeconds }));
+  const steps: StepReport[] = [...pre, ...parts.flatMap(settingSteps)];
   steps.push(...(await notebooksStep(profile, opts, log)));
-  const report: MainJobReport = {
-    profile,
-    preset: parts.map((p) => p.preset).join(' + '),
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    totalSeconds: (Date.now() - t0) / 1000,
-    cpuSeconds: ((c) => (c.user + c.system) / 1e6)(process.cpuUsage(cpu0)),
-    steps,
-    main: parts[0]?.main ?? null,
-    settings: parts.flatMap((p) => p.settings),
-  };
+  const report = composeReport({ t0, cpu0, startedAt }, { profile, preset: parts.map((p) => p.preset).join(' + '), steps, main: parts[0]?.main ?? null, settings: parts.flatMap((p) => p.settings) });
   const reportFile = path.join(runsDir(), `main_${profile}.json`);
   atomicWriteJson(reportFile, report);
   log(`[main] finished in ${report.totalSeconds.toFixed(1)} s; report → ${path.relative(projectRoot(), reportFile)}`);
   return report;
+}
+
+/** When a main job started: wall clock, CPU clock and ISO time. */
+interface JobClock {
+  t0: number;
+  cpu0: NodeJS.CpuUsage;
+  startedAt: string;
+}
+
+/** A main-job report: the given parts, finished now, with the wall and CPU seconds since `clock`. */
+function composeReport(clock: JobClock, parts: Pick<MainJobReport, 'profile' | 'preset' | 'steps' | 'main' | 'settings'>): MainJobReport {
+  const c = process.cpuUsage(clock.cpu0);
+  return {
+    profile: parts.profile,
+    preset: parts.preset,
+    startedAt: clock.startedAt,
+    finishedAt: new Date().toISOString(),
+    totalSeconds: (Date.now() - clock.t0) / 1000,
+    cpuSeconds: (c.user + c.system) / 1e6,
+    steps: parts.steps,
+    main: parts.main,
+    settings: parts.settings,
+  };
 }
 
 /** One setting's main job in a child process; its lines are prefixed with the suite name. Resolves to the exit code. */
