@@ -169,6 +169,41 @@ test('npm run notebooks end to end: real tslab kernel, failing cell reported wit
   }
 });
 
+test('npm run notebooks --retries 1: a notebook failing once passes on retry, its first failure reported, the summary says so', { skip: findJupyterOrSkip() }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kit-nbretry-'));
+  const marker = path.join(dir, 'failed-once');
+  const code = (src: string) => ({ cell_type: 'code', execution_count: null, metadata: {}, outputs: [], source: src });
+  const nb = (cells: object[]) =>
+    JSON.stringify({ cells, metadata: { kernelspec: { name: 'tslab', language: 'typescript', display_name: 'TS' } }, nbformat: 4, nbformat_minor: 4 });
+  const run = (extra: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', path.join(projectRoot(), 'scripts', 'run_notebooks.ts'), '--dir', dir, ...extra], {
+      cwd: projectRoot(),
+      encoding: 'utf8',
+      timeout: 240_000,
+    });
+  try {
+    fs.writeFileSync(
+      path.join(dir, 'c_flaky.ipynb'),
+      nb([code(`import * as fs from 'fs';\nif (!fs.existsSync(${JSON.stringify(marker)})) { fs.writeFileSync(${JSON.stringify(marker)}, ''); throw new Error('kit-flaky first attempt'); }\nconsole.log('second attempt ok');`)]),
+    );
+    const r = run(['--retries', '1']);
+    const out = r.stdout + r.stderr;
+    assert.equal(r.status, 0, out);
+    assert.match(out, /c_flaky\.ipynb \.\.\. FAILED/);
+    assert.match(out, /Error: kit-flaky first attempt/, 'the first failure in full');
+    assert.match(out, /c_flaky\.ipynb \(retry 1 of 1\) \.\.\. ok/);
+    assert.match(out, /ok on retry \(1 failed\)/);
+    assert.match(out, /1 notebook\(s\) passed only on retry: c_flaky\.ipynb/);
+    // without retries the same first failure fails the run
+    fs.rmSync(marker);
+    const r0 = run([]);
+    assert.equal(r0.status, 1, r0.stdout + r0.stderr);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(path.join(projectRoot(), 'build', 'notebooks', 'c_flaky.ipynb'), { force: true });
+  }
+});
+
 function findJupyterOrSkip(): string | false {
   try {
     return findJupyter() ? false : 'jupyter nbconvert not installed';
