@@ -494,6 +494,7 @@ async function main(): Promise<void> {
       }
       console.log(`FAILED after ${r.seconds.toFixed(1)} s`);
       await reportFailure(name, file, r, { jupyter, baseArgs, env, root, outDir });
+      if (attempt < opts.retries) keepFailedCopy(root, outDir, name, attempt + 1);
     }
     times.push({ name, seconds, ok, failedAttempts: attempt });
     if (!ok && !opts.keepGoing) break;
@@ -507,6 +508,15 @@ async function main(): Promise<void> {
     console.log(`\n${failed} notebook(s) failed${skipped ? `, ${skipped} not run (use --keep-going to run them anyway)` : ''}`);
     process.exit(1);
   }
+}
+
+/** Before a retry overwrites it: keep the failed attempt's executed copy as `<name>.failed-<attempt>.ipynb`. */
+function keepFailedCopy(root: string, outDir: string, name: string, attempt: number): void {
+  const executed = path.join(outDir, name);
+  if (!fs.existsSync(executed)) return;
+  const kept = path.join(outDir, name.replace(/\.ipynb$/, `.failed-${attempt}.ipynb`));
+  fs.renameSync(executed, kept);
+  say(`  kept the failed attempt's executed copy: ${path.relative(root, kept)}`);
 }
 
 /** One notebook's outcome: wall seconds over all attempts, and how many attempts failed. */
@@ -527,6 +537,17 @@ function printSummary(times: NotebookTime[]): void {
 /** Failure reports go to stdout so they stay in order with the progress lines above them. */
 function say(text: string): void {
   console.log(text);
+}
+
+/** The last outputs of one cell of an executed copy, one short line (where a cell that printed no error stopped). */
+function lastOutputs(executed: string, index: number, n = 4): string {
+  if (!fs.existsSync(executed)) return '(no executed copy)';
+  const cell = (JSON.parse(fs.readFileSync(executed, 'utf8')) as NotebookJson).cells[index];
+  const outs = (cell?.outputs ?? []).slice(-n);
+  if (!outs.length) return '(none)';
+  return outs
+    .map((o) => (o.output_type === 'stream' ? `${o.name}: ${JSON.stringify(joinText(o.text).slice(-160))}` : o.output_type))
+    .join(' | ');
 }
 
 /** What reportFailure needs to rerun a notebook through nbconvert. */
@@ -574,6 +595,7 @@ async function reportFailure(name: string, file: string, first: RunResult, ctx: 
     say('  error:');
     say(indent(failure.message || '(the cell wrote no error text; see the executed notebook)'));
     if (!failure.message) {
+      say(`  the cell's last outputs: ${lastOutputs(executed, failure.index)}`);
       say("  last lines of the executor's log (the kernel's own stderr included):");
       say(indent(log.trimEnd().split('\n').slice(-LOG_TAIL_LINES).join('\n')));
     }

@@ -194,13 +194,17 @@ test('npm run notebooks --retries 1: a notebook failing once passes on retry, it
     assert.match(out, /c_flaky\.ipynb \(retry 1 of 1\) \.\.\. ok/);
     assert.match(out, /ok on retry \(1 failed\)/);
     assert.match(out, /1 notebook\(s\) passed only on retry: c_flaky\.ipynb/);
+    const kept = path.join(projectRoot(), 'build', 'notebooks', 'c_flaky.failed-1.ipynb');
+    assert.match(out, /kept the failed attempt's executed copy: build\/notebooks\/c_flaky\.failed-1\.ipynb/);
+    const failedCopy = JSON.parse(fs.readFileSync(kept, 'utf8')) as NotebookJson;
+    assert.match(JSON.stringify(failedCopy.cells[0].outputs), /kit-flaky first attempt/, 'the failed attempt\'s own outputs');
     // without retries the same first failure fails the run
     fs.rmSync(marker);
     const r0 = run([]);
     assert.equal(r0.status, 1, r0.stdout + r0.stderr);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
-    fs.rmSync(path.join(projectRoot(), 'build', 'notebooks', 'c_flaky.ipynb'), { force: true });
+    for (const f of ['c_flaky.ipynb', 'c_flaky.failed-1.ipynb']) fs.rmSync(path.join(projectRoot(), 'build', 'notebooks', f), { force: true });
   }
 });
 
