@@ -315,10 +315,6 @@ export function executorPython(jupyter: string): string {
   return 'python3';
 }
 
-function runExecutor(python: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<RunResult> {
-  return runProcess(python, args, env, cwd);
-}
-
 function runNbconvert(jupyter: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<RunResult> {
   return runProcess(jupyter, ['nbconvert', ...args], env, cwd);
 }
@@ -483,9 +479,9 @@ async function main(): Promise<void> {
     let seconds = 0;
     let ok = false;
     let attempt = 0;
-    for (; attempt <= opts.retries && !ok; attempt++) {
+    for (; attempt <= opts.retries; attempt++) {
       process.stdout.write(attempt === 0 ? `▶ ${name} ... ` : `▶ ${name} (retry ${attempt} of ${opts.retries}) ... `);
-      const r = await runExecutor(python, [EXECUTOR, file, path.join(outDir, name), KERNEL_NAME, String(opts.timeout)], env, root);
+      const r = await runProcess(python, [EXECUTOR, file, path.join(outDir, name), KERNEL_NAME, String(opts.timeout)], env, root);
       seconds += r.seconds;
       ok = r.status === 0;
       if (ok) {
@@ -539,10 +535,18 @@ function say(text: string): void {
   console.log(text);
 }
 
-/** The last outputs of one cell of an executed copy, one short line (where a cell that printed no error stopped). */
-function lastOutputs(executed: string, index: number, n = 4): string {
-  if (!fs.existsSync(executed)) return '(no executed copy)';
-  const cell = (JSON.parse(fs.readFileSync(executed, 'utf8')) as NotebookJson).cells[index];
+/** The last lines of an executor log. */
+function logTail(log: string): string {
+  return log.trimEnd().split('\n').slice(-LOG_TAIL_LINES).join('\n');
+}
+
+/** An executed copy, or null when none was written. */
+function readExecuted(executed: string): NotebookJson | null {
+  return fs.existsSync(executed) ? (JSON.parse(fs.readFileSync(executed, 'utf8')) as NotebookJson) : null;
+}
+
+/** The last outputs of one cell, one short line (where a cell that printed no error stopped). */
+function lastOutputs(cell: NotebookCell | undefined, n = 4): string {
   const outs = (cell?.outputs ?? []).slice(-n);
   if (!outs.length) return '(none)';
   return outs
@@ -562,6 +566,7 @@ interface RerunContext {
 async function reportFailure(name: string, file: string, first: RunResult, ctx: RerunContext): Promise<void> {
   const { jupyter, baseArgs, env, root, outDir } = ctx;
   const log = first.log;
+  const executed = path.join(outDir, name);
   const isCellError = first.status === EXIT_CELL_ERROR || /CellExecutionError/.test(log);
   say(`\n✗ notebook ${path.relative(root, file)} failed.`);
   if (!isCellError) {
@@ -571,22 +576,21 @@ async function reportFailure(name: string, file: string, first: RunResult, ctx: 
         ? 'a cell timed out (raise --timeout or KIT_NOTEBOOK_TIMEOUT)'
         : 'the notebook executor failed';
     say(`  ${kind}. Last lines of the executor's log (the kernel's own stderr included):`);
-    say(indent(log.trimEnd().split('\n').slice(-LOG_TAIL_LINES).join('\n')));
-    const executed = path.join(outDir, name);
+    say(indent(logTail(log)));
     if (fs.existsSync(executed)) say(`  partially executed notebook: ${path.relative(root, executed)}`);
     return;
   }
   const failingSource = failingSourceFromLog(log);
-  const executed = path.join(outDir, name);
-  const readFailure = () => (fs.existsSync(executed) ? findFailure(JSON.parse(fs.readFileSync(executed, 'utf8')) as NotebookJson, failingSource) : null);
   // The executor wrote the partially executed notebook: the failing cell's own stderr is in it.
-  let failure: CellFailure | null = first.status === EXIT_CELL_ERROR ? readFailure() : null;
+  let nb = first.status === EXIT_CELL_ERROR ? readExecuted(executed) : null;
+  let failure: CellFailure | null = nb ? findFailure(nb, failingSource) : null;
   let rerun: RunResult | null = null;
   if (!failure) {
     // No notebook from the first run: rerun through nbconvert with --allow-errors (may not reproduce a timing-dependent failure).
     say('  no executed notebook from the first run; rerunning with nbconvert --allow-errors to read the message ...');
     rerun = await runNbconvert(jupyter, [...baseArgs, '--allow-errors', file], env, root);
-    if (rerun.status === 0) failure = readFailure();
+    nb = rerun.status === 0 ? readExecuted(executed) : null;
+    failure = nb ? findFailure(nb, failingSource) : null;
   }
   if (failure) {
     say(`  cell: code cell ${failure.codeCellNumber} (cell index ${failure.index})`);
@@ -595,9 +599,9 @@ async function reportFailure(name: string, file: string, first: RunResult, ctx: 
     say('  error:');
     say(indent(failure.message || '(the cell wrote no error text; see the executed notebook)'));
     if (!failure.message) {
-      say(`  the cell's last outputs: ${lastOutputs(executed, failure.index)}`);
+      say(`  the cell's last outputs: ${lastOutputs(nb?.cells[failure.index])}`);
       say("  last lines of the executor's log (the kernel's own stderr included):");
-      say(indent(log.trimEnd().split('\n').slice(-LOG_TAIL_LINES).join('\n')));
+      say(indent(logTail(log)));
     }
     const nameless = namelessDiagnostics(failure.message);
     if (nameless.length) {
@@ -619,7 +623,7 @@ async function reportFailure(name: string, file: string, first: RunResult, ctx: 
       say(indent(failingSource, '    | '));
     }
     say(`  could not recover the message${rerun ? ' by rerunning' : ''}; last lines of the log:`);
-    say(indent((rerun === null || rerun.status === 0 ? log : rerun.log).trimEnd().split('\n').slice(-LOG_TAIL_LINES).join('\n')));
+    say(indent(logTail(rerun === null || rerun.status === 0 ? log : rerun.log)));
   }
 }
 

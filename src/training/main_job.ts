@@ -153,8 +153,9 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
     const rec = finalId ? readRunRecord(finalId) : null;
     const test = rec?.metrics.test as { mR: number } | undefined;
     const main = finalId && test ? { runId: finalId, testMR: test.mR } : null;
-    const settings = [{ setting: presetSetting(suite.preset), suite: suite.name, preset: suite.preset, main, seconds: (Date.now() - t0) / 1000 }];
-    const report = composeReport({ t0, cpu0, startedAt }, { profile, preset: suite.preset, steps, main, settings });
+    const report = composeReport({ t0, cpu0, startedAt }, { profile, preset: suite.preset, steps, main, settings: [] });
+    // one setting, whose seconds are the job's own
+    report.settings = [{ setting: presetSetting(suite.preset), suite: suite.name, preset: suite.preset, main, seconds: report.totalSeconds }];
     atomicWriteJson(reportFile, report);
     return report;
   };
