@@ -3,6 +3,9 @@
  * path as registered, mode B = the same with the named kit kernels unregistered (the kit then runs its tfjs
  * composition), steps alternated A, B, A, B, … on ONE model and optimiser so load changes hit both alike.
  *   npx tsx bench/native_ab.ts [--without KitAttention,KitAttentionGrad] [--steps N] [--threads T] [--vit B]
+ *   npx tsx bench/native_ab.ts --baseline-addon /tmp/old/kit_native.node   # B = the same kernels from another build
+ * With --baseline-addon, mode B registers every native kernel from that addon (e.g. built from an earlier commit by
+ * `bash native/build.sh` in a clone of it): an A/B of two builds of native/kit_native.c, e.g. a faster im2col.
  * With --vit B the work is PriorCLIP ViT-B/32 `encodeImage` of B random 224-px images (eval mode) instead of the step.
  * Prints the median (and min) wall time of a step in each mode, the median process CPU time (user + system: at 1
  * thread it is the step's own work, much less sensitive to other jobs on the machine than wall time), B / A, and the
@@ -13,7 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backends/backend';
 import { SeedStream } from '../src/utils/random';
 import { PIR_SMALL, createModel, loadModelPreset } from '../src/models/factory';
-import { loadNativeAddon, registerNativeKernels, setNativeThreads, KIT_ATTENTION, KIT_ATTENTION_GRAD } from '../src/backends/native_kernels';
+import { loadNativeAddon, registerNativeKernels, setNativeThreads, KIT_ATTENTION, KIT_ATTENTION_GRAD, type NativeAddon } from '../src/backends/native_kernels';
 import { buildStage2Step, randomBatch, STAGE2_BATCH } from './lib/train_step';
 
 function arg(name: string, def: string): string {
@@ -35,6 +38,14 @@ async function main(): Promise<void> {
   const loaded = loadNativeAddon();
   if ('reason' in loaded) throw new Error(loaded.reason);
   setNativeThreads(threads);
+  const baselinePath = arg('baseline-addon', '');
+  let baseline: NativeAddon | null = null;
+  if (baselinePath !== '') {
+    const m = { exports: {} as unknown };
+    process.dlopen(m, baselinePath);
+    baseline = m.exports as NativeAddon;
+    baseline.setThreads(threads);
+  }
   const vitBatch = Number(arg('vit', '0'));
   let work: () => Promise<void>;
   let dispose: () => void;
@@ -59,8 +70,8 @@ async function main(): Promise<void> {
     dispose = () => s.dispose();
   }
   const useMode = (a: boolean): void => {
-    registerNativeKernels(loaded.addon);
-    if (!a) for (const k of without) if (tf.getKernel(k, 'wasm')) tf.unregisterKernel(k, 'wasm');
+    registerNativeKernels(a || baseline === null ? loaded.addon : baseline);
+    if (!a && baseline === null) for (const k of without) if (tf.getKernel(k, 'wasm')) tf.unregisterKernel(k, 'wasm');
   };
   const times: [number[], number[]] = [[], []];
   const cpu: [number[], number[]] = [[], []];
@@ -83,7 +94,7 @@ async function main(): Promise<void> {
   const [ca, cb] = cpu.map(median);
   console.log(`load ${load0.toFixed(2)} → ${os.loadavg()[0].toFixed(2)}; ${threads} thread(s); ${steps} ${vitBatch > 0 ? `ViT-B/32 encodes (B${vitBatch})` : 'training steps'} per mode, interleaved`);
   console.log(`A (native as registered):      wall median ${a.toFixed(1)} ms (min ${Math.min(...times[0]).toFixed(1)}), CPU median ${ca.toFixed(1)} ms`);
-  console.log(`B (without ${without.join(', ')}): wall median ${b.toFixed(1)} ms (min ${Math.min(...times[1]).toFixed(1)}), CPU median ${cb.toFixed(1)} ms`);
+  console.log(`B (${baseline ? `baseline addon ${baselinePath}` : `without ${without.join(', ')}`}): wall median ${b.toFixed(1)} ms (min ${Math.min(...times[1]).toFixed(1)}), CPU median ${cb.toFixed(1)} ms`);
   console.log(`B / A = ${(b / a).toFixed(3)} (wall), ${(cb / ca).toFixed(3)} (CPU)`);
   dispose();
 }

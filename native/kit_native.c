@@ -138,44 +138,87 @@ static int is_pointwise(const conv_geom *g) {
          g->ow == g->w;
 }
 
-/* im2col of output rows [r0, r1) (row = b·oh·ow + y·ow + x) into cols [r1−r0, kh·kw·cin]. */
+/* Copy / zero n floats: an inline loop for the short runs of a small-channel conv (a memcpy call costs more). */
+static inline void copy_floats(float *d, const float *s, int64_t n) {
+  if (n >= 16) {
+    memcpy(d, s, sizeof(float) * (size_t)n);
+  } else {
+    for (int64_t i = 0; i < n; i++) d[i] = s[i];
+  }
+}
+
+static inline void zero_floats(float *d, int64_t n) {
+  if (n >= 16) {
+    memset(d, 0, sizeof(float) * (size_t)n);
+  } else {
+    for (int64_t i = 0; i < n; i++) d[i] = 0.0f;
+  }
+}
+
+/*
+ * im2col of output rows [r0, r1) (row = b·oh·ow + y·ow + x) into cols [r1−r0, kh·kw·cin]. The position is
+ * advanced row by row (no divisions per row), and with dilation 1 a filter row whose taps all fall inside the
+ * input is one contiguous run of kw·cin floats (one copy instead of kw).
+ */
 static void im2col(const conv_geom *g, const float *x, int64_t r0, int64_t r1, float *cols) {
-  const int64_t ohw = g->oh * g->ow, kcols = g->kh * g->kw * g->cin;
+  const int64_t ohw = g->oh * g->ow, kcols = g->kh * g->kw * g->cin, cin = g->cin, span = g->kw * cin;
+  int64_t bi = r0 / ohw, oy = (r0 % ohw) / g->ow, ox = (r0 % ohw) % g->ow;
   for (int64_t r = r0; r < r1; r++) {
-    const int64_t bi = r / ohw, rem = r % ohw, oy = rem / g->ow, ox = rem % g->ow;
     float *dst = cols + (r - r0) * kcols;
-    const float *xb = x + bi * g->h * g->w * g->cin;
+    const float *xb = x + bi * g->h * g->w * cin;
+    const int64_t ix0 = ox * g->sw - g->pl;
+    const int contiguous = g->dw == 1 && ix0 >= 0 && ix0 + g->kw <= g->w;
     for (int64_t ky = 0; ky < g->kh; ky++) {
       const int64_t iy = oy * g->sh - g->pt + ky * g->dh;
-      for (int64_t kx = 0; kx < g->kw; kx++) {
-        const int64_t ix = ox * g->sw - g->pl + kx * g->dw;
-        float *d = dst + (ky * g->kw + kx) * g->cin;
-        if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) {
-          memset(d, 0, sizeof(float) * (size_t)g->cin);
-        } else {
-          memcpy(d, xb + (iy * g->w + ix) * g->cin, sizeof(float) * (size_t)g->cin);
+      float *d = dst + ky * span;
+      if (iy < 0 || iy >= g->h) {
+        zero_floats(d, span);
+      } else if (contiguous) {
+        copy_floats(d, xb + (iy * g->w + ix0) * cin, span);
+      } else {
+        for (int64_t kx = 0; kx < g->kw; kx++) {
+          const int64_t ix = ix0 + kx * g->dw;
+          if (ix < 0 || ix >= g->w) zero_floats(d + kx * cin, cin);
+          else copy_floats(d + kx * cin, xb + (iy * g->w + ix) * cin, cin);
         }
+      }
+    }
+    if (++ox == g->ow) {
+      ox = 0;
+      if (++oy == g->oh) {
+        oy = 0;
+        bi++;
       }
     }
   }
 }
 
-/* col2im: dx += scatter of dcols rows [r0, r1) (inverse of im2col; rows in ascending order: deterministic). */
+/*
+ * col2im: dx += scatter of dcols rows [r0, r1) (inverse of im2col). Rows are visited in ascending order, so
+ * every dx value sums its contributions in one fixed order; the rows of one image only touch that image.
+ */
 static void col2im(const conv_geom *g, const float *dcols, int64_t r0, int64_t r1, float *dx) {
-  const int64_t ohw = g->oh * g->ow, kcols = g->kh * g->kw * g->cin;
+  const int64_t ohw = g->oh * g->ow, kcols = g->kh * g->kw * g->cin, cin = g->cin;
+  int64_t bi = r0 / ohw, oy = (r0 % ohw) / g->ow, ox = (r0 % ohw) % g->ow;
   for (int64_t r = r0; r < r1; r++) {
-    const int64_t bi = r / ohw, rem = r % ohw, oy = rem / g->ow, ox = rem % g->ow;
     const float *src = dcols + (r - r0) * kcols;
-    float *xb = dx + bi * g->h * g->w * g->cin;
+    float *xb = dx + bi * g->h * g->w * cin;
     for (int64_t ky = 0; ky < g->kh; ky++) {
       const int64_t iy = oy * g->sh - g->pt + ky * g->dh;
       if (iy < 0 || iy >= g->h) continue;
       for (int64_t kx = 0; kx < g->kw; kx++) {
         const int64_t ix = ox * g->sw - g->pl + kx * g->dw;
         if (ix < 0 || ix >= g->w) continue;
-        const float *s = src + (ky * g->kw + kx) * g->cin;
-        float *d = xb + (iy * g->w + ix) * g->cin;
-        for (int64_t c = 0; c < g->cin; c++) d[c] += s[c];
+        const float *s = src + (ky * g->kw + kx) * cin;
+        float *d = xb + (iy * g->w + ix) * cin;
+        for (int64_t c = 0; c < cin; c++) d[c] += s[c];
+      }
+    }
+    if (++ox == g->ow) {
+      ox = 0;
+      if (++oy == g->oh) {
+        oy = 0;
+        bi++;
       }
     }
   }
