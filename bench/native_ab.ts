@@ -1,7 +1,7 @@
 /**
  * Interleaved A/B of native-path kernels on the pir-small stage-2 training step (batch 32): mode A = the native
  * path as registered, mode B = the same with the named kit kernels unregistered (the kit then runs its tfjs
- * composition), steps alternated A, B, A, B, … on ONE model and optimiser so load changes hit both alike.
+ * composition) and the named replaced tfjs kernels (e.g. Sum) put back to the ones they replaced, steps alternated A, B, A, B, … on ONE model and optimiser so load changes hit both alike.
  *   npx tsx bench/native_ab.ts [--without KitAttention,KitAttentionGrad] [--steps N] [--threads T] [--vit B]
  *   npx tsx bench/native_ab.ts --baseline-addon /tmp/old/kit_native.node   # B = the same kernels from another build
  * With --baseline-addon, mode B registers every native kernel from that addon (e.g. built from an earlier commit by
@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backends/backend';
 import { SeedStream } from '../src/utils/random';
 import { PIR_SMALL, createModel, loadModelPreset } from '../src/models/factory';
-import { loadNativeAddon, registerNativeKernels, setNativeThreads, KIT_ATTENTION, KIT_ATTENTION_GRAD, type NativeAddon } from '../src/backends/native_kernels';
+import { loadNativeAddon, registerNativeKernels, restorePreviousKernel, setNativeThreads, KIT_ATTENTION, KIT_ATTENTION_GRAD, NATIVE_KIT_KERNELS, type NativeAddon } from '../src/backends/native_kernels';
 import { buildStage2Step, randomBatch, STAGE2_BATCH } from './lib/train_step';
 
 function arg(name: string, def: string): string {
@@ -71,7 +71,13 @@ async function main(): Promise<void> {
   }
   const useMode = (a: boolean): void => {
     registerNativeKernels(a || baseline === null ? loaded.addon : baseline);
-    if (!a && baseline === null) for (const k of without) if (tf.getKernel(k, 'wasm')) tf.unregisterKernel(k, 'wasm');
+    if (a || baseline !== null) return;
+    for (const k of without) {
+      // a replaced tfjs kernel (e.g. Sum): put back the one it replaced; a kit kernel: unregister it
+      const replaced = NATIVE_KIT_KERNELS.find((n) => n === k);
+      if (replaced) restorePreviousKernel(replaced);
+      else if (tf.getKernel(k, 'wasm')) tf.unregisterKernel(k, 'wasm');
+    }
   };
   const times: [number[], number[]] = [[], []];
   const cpu: [number[], number[]] = [[], []];

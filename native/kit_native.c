@@ -822,6 +822,75 @@ static napi_value attention_backward(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * sumAxes(x, out, outer, red, inner): out[o, j] = Σ_r x[o, r, j] over x viewed as [outer, red, inner], in float,
+ * r ascending from 0: the bits of tfjs-wasm's Sum, which transposes the reduced axes innermost and adds them one by
+ * one in that order. Here the inner axis is the vector one (no transpose, no reassociation).
+ */
+static napi_value sum_axes(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *x, *out;
+  size_t lx, lo;
+  int64_t v[3];
+  if (argc != 5 || !get_f32(env, argv[0], &x, &lx) || !get_f32(env, argv[1], &out, &lo) || !get_ints(env, argv, 2, 3, v))
+    return throw_msg(env, "kit_native.sumAxes: expected (Float32Array x, Float32Array out, outer, red, inner)");
+  const int64_t outer = v[0], red = v[1], inner = v[2];
+  if (outer < 0 || red < 0 || inner < 0 || (int64_t)lx < outer * red * inner || (int64_t)lo < outer * inner)
+    return throw_msg(env, "kit_native.sumAxes: an operand is smaller than its shape");
+  for (int64_t o = 0; o < outer; o++) {
+    float *acc = out + o * inner;
+    for (int64_t j = 0; j < inner; j++) acc[j] = 0.0f;
+    const float *xo = x + o * red * inner;
+    for (int64_t r = 0; r < red; r++) {
+      const float *row = xo + r * inner;
+      for (int64_t j = 0; j < inner; j++) acc[j] += row[j];
+    }
+  }
+  return NULL;
+}
+
+/*
+ * avgPoolGrad(dy, dx, n, h, w, c, oh, ow, sh, sw, fh, fw): dx (overwritten) = Σ over the unpadded windows of
+ * dy·(1/(fh·fw)), in the order and the arithmetic of the kit's JS kernel (src/backends/wasm_kernels.ts
+ * avgPoolGradScatter: the product and the sum in double, each sum rounded to float on store): the same bits.
+ */
+static napi_value avg_pool_grad(napi_env env, napi_callback_info info) {
+  size_t argc = 12;
+  napi_value argv[12];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *dy, *dx;
+  size_t ldy, ldx;
+  int64_t v[10];
+  if (argc != 12 || !get_f32(env, argv[0], &dy, &ldy) || !get_f32(env, argv[1], &dx, &ldx) || !get_ints(env, argv, 2, 10, v))
+    return throw_msg(env, "kit_native.avgPoolGrad: expected (Float32Array dy, Float32Array dx, n, h, w, c, oh, ow, sh, sw, fh, fw)");
+  const int64_t n = v[0], h = v[1], w = v[2], c = v[3], oh = v[4], ow = v[5], sh = v[6], sw = v[7], fh = v[8], fw = v[9];
+  if (n < 0 || h < 0 || w < 0 || c < 0 || oh < 0 || ow < 0 || sh < 1 || sw < 1 || fh < 1 || fw < 1)
+    return throw_msg(env, "kit_native.avgPoolGrad: bad geometry");
+  if ((int64_t)ldy < n * oh * ow * c || (int64_t)ldx < n * h * w * c || (oh > 0 && (oh - 1) * sh + fh > h) ||
+      (ow > 0 && (ow - 1) * sw + fw > w))
+    return throw_msg(env, "kit_native.avgPoolGrad: an operand is smaller than its shape, or a window leaves the input");
+  memset(dx, 0, sizeof(float) * (size_t)(n * h * w * c));
+  const double mult = 1.0 / (double)(fh * fw);
+  for (int64_t b = 0; b < n; b++) {
+    for (int64_t r = 0; r < oh; r++) {
+      const float *dyRow = dy + (b * oh + r) * ow * c;
+      for (int64_t i = r * sh; i < r * sh + fh; i++) {
+        float *outRow = dx + (b * h + i) * w * c;
+        for (int64_t q = 0; q < ow; q++) {
+          const float *d = dyRow + q * c;
+          for (int64_t j = q * sw; j < q * sw + fw; j++) {
+            float *o = outRow + j * c;
+            for (int64_t ch = 0; ch < c; ch++) o[ch] = (float)((double)o[ch] + (double)d[ch] * mult);
+          }
+        }
+      }
+    }
+  }
+  return NULL;
+}
+
+/*
  * sumSquares(x): Σ x² in double (four interleaved partial sums, combined in a fixed order: deterministic), for the
  * global gradient norm (src/training/adamw.ts `clipByGlobalNorm`, one KitGlobalNorm launch for every gradient).
  */
@@ -970,6 +1039,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"attentionForward", NULL, attention_forward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"attentionBackward", NULL, attention_backward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sumSquares", NULL, sum_squares, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sumAxes", NULL, sum_axes, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"avgPoolGrad", NULL, avg_pool_grad, NULL, NULL, NULL, napi_enumerable, NULL},
       {"linearBackward", NULL, linear_backward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dropoutMask", NULL, dropout_mask, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -979,7 +1050,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value version;
-  if (napi_create_int32(env, 12, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
+  if (napi_create_int32(env, 13, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }
 

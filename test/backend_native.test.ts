@@ -75,8 +75,9 @@ function t(v: { shape: number[]; data: Float32Array }): tf.Tensor {
 
 type Outs = { shape: number[]; values: Float32Array }[];
 
-async function run(backend: 'cpu' | 'native', fn: () => tf.Tensor[]): Promise<Outs> {
+async function run(backend: 'cpu' | 'wasm' | 'native', fn: () => tf.Tensor[]): Promise<Outs> {
   if (backend === 'cpu') await tf.setBackend('cpu');
+  else if (backend === 'wasm') await initBackend('wasm', { quiet: true });
   else {
     await initBackend('native', { quiet: true });
     // (before the fix in initBackend, a repeated initBackend('native') left tfjs on cpu: this compared cpu with cpu)
@@ -728,3 +729,99 @@ test('native dropout mask: the bits of layers.ts dropoutMask (rates, seeds up to
   const yc = await run('cpu', () => [dropout(t(xv), 0.3, new SeedStream(4))]);
   assert.deepEqual(y[0].values, yc[0].values);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Round 4: Sum over adjacent axes, Tile, AvgPoolGrad
+
+/**
+ * `fn` on the native path with the kernels registered from a copy of the addon whose function `name` counts its
+ * calls (the addon's own properties are read-only); the real addon is registered again afterwards.
+ */
+async function countingCalls(name: 'sumAxes' | 'avgPoolGrad', fn: () => tf.Tensor[]): Promise<{ outs: Outs; calls: number }> {
+  await initBackend('native', { quiet: true });
+  const loaded = loadNativeAddon();
+  if ('reason' in loaded) throw new Error(loaded.reason);
+  const inner = (loaded.addon as unknown as Record<string, (...a: unknown[]) => unknown>)[name];
+  let calls = 0;
+  const counting = Object.create(loaded.addon) as typeof loaded.addon;
+  Object.defineProperty(counting, name, {
+    value: (...a: unknown[]) => {
+      calls++;
+      return inner(...a);
+    },
+  });
+  registerNativeKernels(counting);
+  try {
+    const outs = tf.tidy(fn);
+    const res = outs.map((o) => ({ shape: o.shape.slice(), values: Float32Array.from(o.dataSync()) }));
+    tf.dispose(outs);
+    return { outs: res, calls };
+  } finally {
+    registerNativeKernels(loaded.addon);
+  }
+}
+
+const SUM_CASES: { shape: number[]; axis: number[]; keepDims: boolean; native: boolean }[] = [
+  { shape: [32, 32, 32, 32], axis: [0, 1, 2], keepDims: false, native: true }, // a conv's bias gradient
+  { shape: [4, 5, 6], axis: [1], keepDims: false, native: true },
+  { shape: [3, 4, 5, 6], axis: [1, 2], keepDims: true, native: true },
+  { shape: [3, 4, 5, 6], axis: [2, 1], keepDims: true, native: false }, // wasm sums in the given axis order
+  { shape: [7, 3], axis: [-2], keepDims: false, native: true },
+  { shape: [3, 4, 5], axis: [1, 2], keepDims: false, native: false }, // innermost: wasm's own, no transpose
+  { shape: [3, 4, 5], axis: [0, 2], keepDims: false, native: false }, // not adjacent
+];
+
+for (const c of SUM_CASES) {
+  test(`Sum ${JSON.stringify(c.shape)} over ${JSON.stringify(c.axis)}${c.keepDims ? ' (keepDims)' : ''}: ${c.native ? 'native, the bits of wasm' : 'falls back to wasm'}; vs cpu`, { skip }, async () => {
+    const xv = randn(`sum${c.shape.join('x')}${c.axis.join('')}`, c.shape);
+    const fn = () => [tf.sum(t(xv), c.axis, c.keepDims)];
+    const wasm = await run('wasm', fn);
+    const { outs: native, calls } = await countingCalls('sumAxes', fn);
+    assert.equal(calls, c.native ? 1 : 0, 'native sumAxes calls');
+    assert.deepEqual(native[0].shape, wasm[0].shape);
+    assert.deepEqual(native[0].values, wasm[0].values, 'native vs wasm bits');
+    await agree(`sum ${c.shape}`, fn);
+  });
+}
+
+test('Tile: block copies equal to cpu (float32 and int32, reps on every axis)', { skip }, async () => {
+  const cases: { shape: number[]; reps: number[] }[] = [
+    { shape: [32, 1, 64], reps: [1, 16, 1] }, // the Spatial-PAE's broadcastTo
+    { shape: [2, 3], reps: [3, 2] },
+    { shape: [3, 1, 2], reps: [2, 2, 3] },
+    { shape: [5], reps: [4] },
+  ];
+  for (const c of cases) {
+    const xv = randn(`tile${c.shape.join('x')}`, c.shape);
+    const fn = () => [tf.tile(t(xv), c.reps), tf.tile(tf.tensor(Int32Array.from(xv.data, (v) => Math.round(v * 100)), c.shape, 'int32'), c.reps).toFloat()];
+    const cpu = await run('cpu', fn);
+    const native = await run('native', fn);
+    for (let k = 0; k < 2; k++) {
+      assert.deepEqual(native[k].shape, cpu[k].shape, `${JSON.stringify(c)} output ${k} shape`);
+      assert.deepEqual(native[k].values, cpu[k].values, `${JSON.stringify(c)} output ${k}`);
+    }
+  }
+});
+
+const POOL_CASES: { x: [number, number, number, number]; size: number | [number, number]; stride: number | [number, number]; pad: 'valid' | 'same'; native: boolean }[] = [
+  { x: [32, 32, 32, 32], size: 2, stride: 2, pad: 'valid', native: true }, // pir-small's pools
+  { x: [2, 9, 9, 3], size: 3, stride: 2, pad: 'valid', native: true }, // overlapping windows
+  { x: [2, 8, 9, 4], size: [2, 3], stride: [1, 2], pad: 'valid', native: true },
+  { x: [2, 7, 7, 3], size: 2, stride: 2, pad: 'same', native: false }, // padded windows: the previous kernel
+];
+
+for (const c of POOL_CASES) {
+  test(`AvgPoolGrad x ${JSON.stringify(c.x)} size ${JSON.stringify(c.size)} stride ${JSON.stringify(c.stride)} ${c.pad}: ${c.native ? 'native, the bits of the kit\'s JS kernel' : 'falls back'}; vs cpu`, { skip }, async () => {
+    const xv = randn(`pool${c.x.join('x')}`, c.x);
+    const fn = () => {
+      const f = (x: tf.Tensor) => tf.avgPool(x as tf.Tensor4D, c.size, c.stride, c.pad);
+      const r = tf.tensor(randn(`pool${c.x.join('x')}.r`, f(t(xv)).shape).data, f(t(xv)).shape);
+      return [tf.grad((x: tf.Tensor) => f(x).mul(r).sum())(t(xv))];
+    };
+    const wasm = await run('wasm', fn);
+    const { outs: native, calls } = await countingCalls('avgPoolGrad', fn);
+    assert.equal(calls, c.native ? 1 : 0, 'native avgPoolGrad calls');
+    assert.deepEqual(native[0].values, wasm[0].values, 'native vs wasm (the kit\'s JS kernel) bits');
+    await agree(`avgPoolGrad ${c.x}`, fn);
+  });
+}

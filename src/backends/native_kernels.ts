@@ -45,14 +45,17 @@ type Backend = tf.KernelBackend;
 
 const BACKEND = 'wasm';
 /** The addon's ABI version this module speaks (native/kit_native.c `abiVersion`). */
-const ADDON_ABI = 12;
+const ADDON_ABI = 13;
 /** globalThis key: kernels that were registered before the native ones (fallback and restore). */
 const PREVIOUS_KEY = Symbol.for('priorclip-kit.nativeKernels.previous');
 /** globalThis key: the loaded addon (one per process, whatever copy of this module loads it). */
 const ADDON_KEY = Symbol.for('priorclip-kit.nativeKernels.addon');
 
 /** Names of the kernels the native path replaces on the wasm backend, in registration order. */
-export const NATIVE_KIT_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'FusedBatchNorm'] as const;
+export const NATIVE_KIT_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'FusedBatchNorm', 'Sum', 'Tile', 'AvgPoolGrad'] as const;
+
+/** The replacements round 4 added (bench/native.ts puts the previous kernels back for its round-3 mode). */
+export const ROUND4_KERNELS = ['Sum', 'Tile', 'AvgPoolGrad'] as const;
 
 /** The addon's functions (native/kit_native.c). Sizes are element counts; arrays are written in place. */
 export interface NativeAddon {
@@ -108,6 +111,10 @@ export interface NativeAddon {
   dropoutMask(out: Float32Array, rate: number, seed: number): void;
   /** Σ x² in double (fixed summation order). */
   sumSquares(x: Float32Array): number;
+  /** out[o, j] = Σ_r x[o, r, j] for x viewed as [outer, red, inner], float sums with r ascending (tfjs-wasm's Sum bits). */
+  sumAxes(x: Float32Array, out: Float32Array, outer: number, red: number, inner: number): void;
+  /** dx (overwritten) = the unpadded average-pool gradient, in the double arithmetic of the kit's JS kernel (same bits). */
+  avgPoolGrad(dy: Float32Array, dx: Float32Array, n: number, h: number, w: number, c: number, oh: number, ow: number, sh: number, sw: number, fh: number, fw: number): void;
   /** OpenBLAS thread count. */
   setThreads(n: number): void;
   getThreads(): number;
@@ -418,6 +425,87 @@ function batchNorm(addon: NativeAddon): tf.KernelFunc {
       addon.batchNorm(f32(backend, x), f32(backend, mean), f32(backend, variance), offset ? f32(backend, offset) : none, scale ? f32(backend, scale) : none, f32(backend, out), rows, c, varianceEpsilon);
     }
     return out;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sum over a block of adjacent axes, Tile, AvgPoolGrad (round 4: what the profile showed next)
+
+/**
+ * Sum over adjacent axes with at least one axis after them (a conv's bias gradient: [B, H, W, C] → [C]).
+ * tfjs-wasm transposes the reduced axes innermost first (a copy of the whole input; 2.5 ms of a pir-small step
+ * for [32, 32, 32, 32]); the native kernel reads in place with the same float sums in the same order (same bits,
+ * test/backend_native.test.ts). Innermost reductions, other dtypes, and axes that are not an ascending run
+ * (wasm sums in the order they are given) run wasm's own.
+ */
+function sum(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
+    // wasm adds the reduced values in the order the axes are given (row-major over them): only ascending runs match
+    const axes = tf.util.parseAxisParam(axis, x.shape);
+    const adjacent = axes.length > 0 && axes.every((a, i) => i === 0 || a === axes[i - 1] + 1);
+    const last = axes.length > 0 ? axes[axes.length - 1] : -1;
+    if (x.dtype !== 'float32' || !adjacent || last === x.shape.length - 1) return fallback('Sum', args);
+    const outer = prod(x.shape.slice(0, axes[0]));
+    const red = prod(x.shape.slice(axes[0], last + 1));
+    const inner = prod(x.shape.slice(last + 1));
+    const outShape = x.shape.flatMap((d, i) => (axes.includes(i) ? (keepDims ? [1] : []) : [d]));
+    const backend = heapBackend(args.backend);
+    return withOutput(backend, outShape, [x], ([xv], out) => addon.sumAxes(xv, out, outer, red, inner)); // x [outer, red, inner] → [outer, inner]
+  };
+}
+
+/**
+ * Tile by block copies on the heap (wasm's kernel computes every output index: 2.3 ms for [32, 1, 64] × [1, 16, 1]
+ * in the Spatial-PAE's broadcastTo). A copy: the same values on every backend.
+ */
+function tile(): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    const { reps } = args.attrs as unknown as { reps: number[] };
+    if ((x.dtype !== 'float32' && x.dtype !== 'int32') || reps.length !== x.shape.length || x.shape.length === 0) return fallback('Tile', args);
+    const backend = heapBackend(args.backend);
+    const shape = x.shape;
+    const outShape = shape.map((d, i) => d * reps[i]);
+    const out = backend.makeOutput(outShape, x.dtype);
+    if (prod(outShape) === 0) return out;
+    const src = backend.typedArrayFromHeap(x) as Float32Array | Int32Array;
+    const dst = backend.typedArrayFromHeap(out) as Float32Array | Int32Array;
+    const rank = shape.length;
+    // inSize[i] / outSize[i]: elements of one index of axis i (the product of the later axes) in x / out
+    const inSize = shape.map((_, i) => prod(shape.slice(i + 1)));
+    const outSize = outShape.map((_, i) => prod(outShape.slice(i + 1)));
+    const fill = (axis: number, srcOff: number, dstOff: number): void => {
+      if (axis === rank - 1) {
+        const run = src.subarray(srcOff, srcOff + shape[axis]);
+        for (let r = 0; r < reps[axis]; r++) dst.set(run, dstOff + r * shape[axis]);
+        return;
+      }
+      for (let i = 0; i < shape[axis]; i++) fill(axis + 1, srcOff + i * inSize[axis], dstOff + i * outSize[axis]);
+      // the first copy of this axis is written; the other reps repeat it as one block
+      const block = shape[axis] * outSize[axis];
+      for (let r = 1; r < reps[axis]; r++) dst.copyWithin(dstOff + r * block, dstOff, dstOff + block);
+    };
+    fill(0, 0, 0);
+    return out;
+  };
+}
+
+/** The unpadded AvgPoolGrad in C (the kit's JS scatter's arithmetic: same bits); padded windows run the previous kernel. */
+function avgPoolGrad(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
+    const a = args.attrs as unknown as { filterSize: [number, number] | number; strides: [number, number] | number; pad: 'valid' | 'same' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
+    if (dy.dtype !== 'float32' || input.shape.length !== 4) return fallback('AvgPoolGrad', args);
+    const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+    const p = info.padInfo;
+    if (p.top !== 0 || p.left !== 0 || p.bottom !== 0 || p.right !== 0) return fallback('AvgPoolGrad', args);
+    const [n, h, w, c] = input.shape;
+    const backend = heapBackend(args.backend);
+    return withOutput(backend, [...input.shape], [dy], ([dyv], out) =>
+      addon.avgPoolGrad(dyv, out, n, h, w, c, info.outHeight, info.outWidth, info.strideHeight, info.strideWidth, info.effectiveFilterHeight, info.effectiveFilterWidth),
+    );
   };
 }
 
@@ -937,6 +1025,9 @@ export function registerNativeKernels(addon: NativeAddon): string[] {
     Conv2DBackpropInput: conv2DBackpropInput(addon),
     Conv2DBackpropFilter: conv2DBackpropFilter(addon),
     FusedBatchNorm: batchNorm(addon),
+    Sum: sum(addon),
+    Tile: tile(),
+    AvgPoolGrad: avgPoolGrad(addon),
   };
   const done: string[] = [];
   for (const name of NATIVE_KIT_KERNELS) {
