@@ -522,6 +522,9 @@ static napi_value gelu_backward(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Rows of a LayerNorm whose sums run interleaved (independent dependency chains). */
+#define LN_ROWS 4
+
 /*
  * layerNormForward(x, gamma, beta, y, xhat, rstd, rows, d, eps): per row of d values, μ and the biased σ² (sums in
  * double, in index order), rstd = 1/√(σ² + eps), xhat = (x − μ)·rstd, y = xhat·γ + β. One pass per row.
@@ -544,23 +547,33 @@ static napi_value layer_norm_forward(napi_env env, napi_callback_info info) {
     return throw_msg(env, "kit_native.layerNormForward: an operand is smaller than its shape");
   const float *x = a[0], *g = a[1], *b = a[2];
   float *y = a[3], *xh = a[4], *rs = a[5];
-  for (int64_t r = 0; r < rows; r++) {
-    const float *xr = x + r * d;
-    double s = 0.0;
-    for (int64_t j = 0; j < d; j++) s += xr[j];
-    const double mu = s / (double)d;
-    double ss = 0.0;
-    for (int64_t j = 0; j < d; j++) {
-      const double c = (double)xr[j] - mu;
-      ss += c * c;
-    }
-    const double rstd = 1.0 / sqrt(ss / (double)d + eps);
-    rs[r] = (float)rstd;
-    float *xhr = xh + r * d, *yr = y + r * d;
-    for (int64_t j = 0; j < d; j++) {
-      const float h = (float)(((double)xr[j] - mu) * rstd);
-      xhr[j] = h;
-      yr[j] = h * g[j] + b[j];
+  /*
+   * LN_ROWS rows at a time: each row's sums are one chain of dependent double adds (latency-bound), so the rows'
+   * chains are interleaved (every row still adds its values in index order: the same bits as one row at a time).
+   */
+  for (int64_t r0 = 0; r0 < rows; r0 += LN_ROWS) {
+    const int64_t nr = rows - r0 < LN_ROWS ? rows - r0 : LN_ROWS;
+    const float *xr[LN_ROWS];
+    double s[LN_ROWS] = {0}, ss[LN_ROWS] = {0}, mu[LN_ROWS], rstd[LN_ROWS];
+    for (int64_t q = 0; q < LN_ROWS; q++) xr[q] = x + (r0 + (q < nr ? q : 0)) * d; /* padding lanes repeat row r0 */
+    for (int64_t j = 0; j < d; j++)
+      for (int q = 0; q < LN_ROWS; q++) s[q] += xr[q][j];
+    for (int q = 0; q < LN_ROWS; q++) mu[q] = s[q] / (double)d;
+    for (int64_t j = 0; j < d; j++)
+      for (int q = 0; q < LN_ROWS; q++) {
+        const double c = (double)xr[q][j] - mu[q];
+        ss[q] += c * c;
+      }
+    for (int q = 0; q < LN_ROWS; q++) rstd[q] = 1.0 / sqrt(ss[q] / (double)d + eps);
+    for (int64_t q = 0; q < nr; q++) {
+      const int64_t r = r0 + q;
+      rs[r] = (float)rstd[q];
+      float *xhr = xh + r * d, *yr = y + r * d;
+      for (int64_t j = 0; j < d; j++) {
+        const float h = (float)(((double)xr[q][j] - mu[q]) * rstd[q]);
+        xhr[j] = h;
+        yr[j] = h * g[j] + b[j];
+      }
     }
   }
   return NULL;
@@ -589,23 +602,42 @@ static napi_value layer_norm_backward(napi_env env, napi_callback_info info) {
   float *dx = a[4], *dg = a[5], *db = a[6];
   double *acc = (double *)calloc((size_t)(2 * d), sizeof(double));
   if (!acc) return throw_msg(env, "kit_native.layerNormBackward: out of memory");
-  for (int64_t r = 0; r < rows; r++) {
-    const float *dyr = dy + r * d, *xhr = xh + r * d;
-    double m1 = 0.0, m2 = 0.0;
-    for (int64_t j = 0; j < d; j++) {
-      const double gh = (double)dyr[j] * (double)g[j];
-      m1 += gh;
-      m2 += gh * (double)xhr[j];
-      acc[j] += (double)dyr[j] * (double)xhr[j];
-      acc[d + j] += (double)dyr[j];
+  /*
+   * LN_ROWS rows at a time, as in the forward pass: the rows' mean chains interleaved, then dγ/dβ and dx as
+   * loops over j (vectorisable); dγ/dβ still add the rows in row order for every j (the bits of one row at a time).
+   */
+  for (int64_t r0 = 0; r0 < rows; r0 += LN_ROWS) {
+    const int64_t nr = rows - r0 < LN_ROWS ? rows - r0 : LN_ROWS;
+    const float *dyr[LN_ROWS], *xhr[LN_ROWS];
+    for (int64_t q = 0; q < LN_ROWS; q++) {
+      const int64_t r = r0 + (q < nr ? q : 0); /* padding lanes repeat row r0 and are not used */
+      dyr[q] = dy + r * d;
+      xhr[q] = xh + r * d;
     }
-    m1 /= (double)d;
-    m2 /= (double)d;
-    const double rstd = (double)rs[r];
-    float *dxr = dx + r * d;
+    double m1[LN_ROWS] = {0}, m2[LN_ROWS] = {0};
     for (int64_t j = 0; j < d; j++) {
-      const double gh = (double)dyr[j] * (double)g[j];
-      dxr[j] = (float)(rstd * (gh - m1 - (double)xhr[j] * m2));
+      const double gj = (double)g[j];
+      for (int q = 0; q < LN_ROWS; q++) {
+        const double gh = (double)dyr[q][j] * gj;
+        m1[q] += gh;
+        m2[q] += gh * (double)xhr[q][j];
+      }
+    }
+    for (int64_t q = 0; q < nr; q++) {
+      const float *dq = dyr[q], *hq = xhr[q];
+      for (int64_t j = 0; j < d; j++) {
+        acc[j] += (double)dq[j] * (double)hq[j];
+        acc[d + j] += (double)dq[j];
+      }
+    }
+    for (int64_t q = 0; q < nr; q++) {
+      const double mm1 = m1[q] / (double)d, mm2 = m2[q] / (double)d, rstd = (double)rs[r0 + q];
+      const float *dq = dyr[q], *hq = xhr[q];
+      float *dxr = dx + (r0 + q) * d;
+      for (int64_t j = 0; j < d; j++) {
+        const double gh = (double)dq[j] * (double)g[j];
+        dxr[j] = (float)(rstd * (gh - mm1 - (double)hq[j] * mm2));
+      }
     }
   }
   for (int64_t j = 0; j < d; j++) {
