@@ -825,3 +825,30 @@ for (const c of POOL_CASES) {
     await agree(`avgPoolGrad ${c.x}`, fn);
   });
 }
+
+test('Slice and SplitV on heap views: equal to cpu (float32, int32, bool; whole trailing axes merged; size −1)', { skip }, async () => {
+  const xv = randn('slice.x', [4, 5, 6, 3]);
+  const fn = () => {
+    const x = t(xv);
+    const xi = tf.tensor(Int32Array.from(xv.data, (v) => Math.round(v * 100)), xv.shape, 'int32');
+    const xb = tf.greater(x, 0);
+    return [
+      tf.slice(x, [1, 0, 0, 0], [2, 5, 6, 3]), // one run (trailing axes whole)
+      tf.slice(x, [0, 1, 2, 1], [4, 3, 2, 2]), // innermost runs of 2
+      tf.slice(x, [2, 1, 0, 0], [-1, 2, -1, -1]),
+      tf.slice(xi, [0, 0, 3, 0], [4, 5, 3, 3]).toFloat(),
+      tf.slice(xb, [1, 2, 0, 1], [2, 2, 6, 2]).toFloat(),
+      tf.slice(tf.reshape(x, [120, 3]), [7, 1], [13, 2]),
+      ...tf.split(x, [1, 3, 1], 1), // SplitV along a middle axis
+      ...tf.split(x, 3, 2),
+      ...tf.split(xi, [2, 1], 3).map((s) => s.toFloat()),
+    ];
+  };
+  const cpu = await run('cpu', fn);
+  const native = await run('native', fn);
+  assert.equal(native.length, cpu.length);
+  for (let k = 0; k < cpu.length; k++) {
+    assert.deepEqual(native[k].shape, cpu[k].shape, `output ${k} shape`);
+    assert.deepEqual(native[k].values, cpu[k].values, `output ${k}`);
+  }
+});

@@ -52,10 +52,10 @@ const PREVIOUS_KEY = Symbol.for('priorclip-kit.nativeKernels.previous');
 const ADDON_KEY = Symbol.for('priorclip-kit.nativeKernels.addon');
 
 /** Names of the kernels the native path replaces on the wasm backend, in registration order. */
-export const NATIVE_KIT_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'FusedBatchNorm', 'Sum', 'Tile', 'AvgPoolGrad'] as const;
+export const NATIVE_KIT_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'FusedBatchNorm', 'Sum', 'Tile', 'AvgPoolGrad', 'Slice', 'SplitV'] as const;
 
 /** The replacements round 4 added (bench/native.ts puts the previous kernels back for its round-3 mode). */
-export const ROUND4_KERNELS = ['Sum', 'Tile', 'AvgPoolGrad'] as const;
+export const ROUND4_KERNELS = ['Sum', 'Tile', 'AvgPoolGrad', 'Slice', 'SplitV'] as const;
 
 /** The addon's functions (native/kit_native.c). Sizes are element counts; arrays are written in place. */
 export interface NativeAddon {
@@ -489,6 +489,74 @@ function tile(): tf.KernelFunc {
     };
     fill(0, 0, 0);
     return out;
+  };
+}
+
+/** A heap view of a float32 / int32 / bool tensor (the typed array matching its dtype). */
+type HeapArray = Float32Array | Int32Array | Uint8Array;
+
+/**
+ * Copy the box `begin`/`size` of x (shape `xShape`, row-major) into dst, one `set` per innermost run. Trailing axes
+ * taken whole are merged into the run, so a slice along the first axis is a single copy.
+ */
+function copyBox(src: HeapArray, xShape: number[], begin: number[], size: number[], dst: HeapArray): void {
+  const rank = xShape.length;
+  let runAxis = rank - 1; // the run spans axes runAxis… (taken whole after the first)
+  while (runAxis > 0 && begin[runAxis] === 0 && size[runAxis] === xShape[runAxis]) runAxis--;
+  const strides = xShape.map((_, i) => prod(xShape.slice(i + 1)));
+  const run = size[runAxis] * strides[runAxis];
+  let out = 0;
+  const walk = (axis: number, off: number): void => {
+    if (axis === runAxis) {
+      const from = off + begin[axis] * strides[axis];
+      dst.set(src.subarray(from, from + run), out);
+      out += run;
+      return;
+    }
+    for (let i = begin[axis]; i < begin[axis] + size[axis]; i++) walk(axis + 1, off + i * strides[axis]);
+  };
+  walk(0, 0);
+}
+
+const COPYABLE = new Set<tf.DataType>(['float32', 'int32', 'bool']);
+
+/**
+ * Slice on heap views. tfjs-wasm 4.22's Slice starts with `readSync`, a copy of the WHOLE input into a new JS
+ * buffer, for every slice (and SplitV calls it once per output): for ViT-B/32's qkv split, 17 MB of fresh pages per
+ * image batch. Same values (a copy).
+ */
+function sliceKernel(): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    const { begin, size } = args.attrs as unknown as { begin: number | number[]; size: number | number[] };
+    if (!COPYABLE.has(x.dtype) || x.shape.length === 0) return fallback('Slice', args);
+    const [b, sz] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, begin, size);
+    const backend = heapBackend(args.backend);
+    const out = backend.makeOutput(sz, x.dtype);
+    if (prod(sz) > 0) copyBox(backend.typedArrayFromHeap(x), x.shape, b, sz, backend.typedArrayFromHeap(out));
+    return out;
+  };
+}
+
+/** SplitV as one heap-view slice per output (see sliceKernel). */
+function splitVKernel(): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    const { numOrSizeSplits, axis } = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
+    if (!COPYABLE.has(x.dtype) || x.shape.length === 0) return fallback('SplitV', args);
+    const ax = tf.util.parseAxisParam(axis, x.shape)[0];
+    const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, numOrSizeSplits, ax);
+    const backend = heapBackend(args.backend);
+    // allocate every output first, THEN take the heap views (an allocation may grow and detach the heap)
+    const outs = sizes.map((n) => backend.makeOutput(x.shape.map((d, i) => (i === ax ? n : d)), x.dtype));
+    const src = backend.typedArrayFromHeap(x);
+    let at = 0;
+    outs.forEach((o, k) => {
+      const begin = x.shape.map((_, i) => (i === ax ? at : 0));
+      if (prod(o.shape) > 0) copyBox(src, x.shape, begin, o.shape, backend.typedArrayFromHeap(o));
+      at += sizes[k];
+    });
+    return outs;
   };
 }
 
@@ -1028,6 +1096,8 @@ export function registerNativeKernels(addon: NativeAddon): string[] {
     Sum: sum(addon),
     Tile: tile(),
     AvgPoolGrad: avgPoolGrad(addon),
+    Slice: sliceKernel(),
+    SplitV: splitVKernel(),
   };
   const done: string[] = [];
   for (const name of NATIVE_KIT_KERNELS) {
