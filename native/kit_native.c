@@ -465,20 +465,36 @@ static int same_len_f32(napi_env env, napi_value *argv, int k, float **arr, size
 }
 
 /*
- * geluForward(x, y, cdf): cdf = Φ(x) = (1 + erf(x/√2))·0.5, y = x·cdf, with erf the rational form of
- * src/models/layers.ts `erfRational` on x/√2 clamped to [−4, 4]: the same float32 operations in the same order as
- * the kit's tfjs composition (so the same bits as on cpu / wasm). One pass instead of ~28 kernel launches.
+ * Element-wise loops compiled twice: for AVX2 and for the x86-64 baseline (SSE2); the first call picks one for
+ * this CPU (KIT_NATIVE_NO_AVX2=1 forces the baseline). The same IEEE float operations in the same order either way (no FMA: -ffp-contract=off; gcc inlines
+ * the one body into both), so the values do not depend on which one runs: AVX2 only makes the vector loops wider.
  */
-static napi_value gelu_forward(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  float *a[3];
-  size_t n;
-  if (argc != 3 || !same_len_f32(env, argv, 3, a, &n)) return throw_msg(env, "kit_native.geluForward: x, y, cdf must be Float32Arrays of one length");
-  const float *x = a[0];
-  float *y = a[1], *cdf = a[2];
-  const float sqrt2 = (float)sqrt(2.0); /* Math.SQRT2 in float32 */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+static int kit_has_avx2(void) {
+  static int v = -1;
+  if (v < 0) {
+    const char *off = getenv("KIT_NATIVE_NO_AVX2"); /* "1": the baseline loops (tests compare the two) */
+    __builtin_cpu_init();
+    v = (off == NULL || strcmp(off, "1") != 0) && __builtin_cpu_supports("avx2") ? 1 : 0;
+  }
+  return v;
+}
+#define KIT_TWO_BUILDS(name, params, args)                                                         \
+  __attribute__((target("avx2"))) static void name##_avx2 params { name##_body args; }               \
+  static void name##_base params { name##_body args; }                                               \
+  static void name params {                                                                          \
+    if (kit_has_avx2()) name##_avx2 args;                                                            \
+    else name##_base args;                                                                           \
+  }
+#else
+#define KIT_TWO_BUILDS(name, params, args) \
+  static void name params { name##_body args; }
+#endif
+
+#define KIT_BODY static inline __attribute__((always_inline)) void
+
+/* GELU forward over n values (see geluForward). */
+KIT_BODY gelu_fwd_body(const float *x, float *y, float *cdf, size_t n, const float sqrt2) {
   for (size_t i = 0; i < n; i++) {
     const float xi = x[i];
     float xc = xi / sqrt2;
@@ -500,53 +516,24 @@ static napi_value gelu_forward(napi_env env, napi_callback_info info) {
     cdf[i] = c;
     y[i] = xi * c;
   }
-  return NULL;
 }
+KIT_TWO_BUILDS(gelu_fwd, (const float *x, float *y, float *cdf, size_t n, const float sqrt2), (x, y, cdf, n, sqrt2))
 
-/* geluBackward(dy, x, cdf, dx): dx = dy·(cdf + x·φ(x)), φ(x) = exp((x·x)·(−0.5))·(1/√(2π)) (order of layers.ts). */
-static napi_value gelu_backward(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  float *a[4];
-  size_t n;
-  if (argc != 4 || !same_len_f32(env, argv, 4, a, &n)) return throw_msg(env, "kit_native.geluBackward: dy, x, cdf, dx must be Float32Arrays of one length");
-  const float *dy = a[0], *x = a[1], *cdf = a[2];
-  float *dx = a[3];
-  const float inv_sqrt_2pi = (float)(1.0 / sqrt(2.0 * 3.141592653589793)); /* 1 / Math.sqrt(2·Math.PI) in float32 */
+/* GELU gradient over n values (see geluBackward). */
+KIT_BODY gelu_bwd_body(const float *dy, const float *x, const float *cdf, float *dx, size_t n, const float inv_sqrt_2pi) {
   for (size_t i = 0; i < n; i++) {
     const float xi = x[i];
     const float pdf = expf((xi * xi) * -0.5f) * inv_sqrt_2pi;
     dx[i] = dy[i] * (cdf[i] + xi * pdf);
   }
-  return NULL;
 }
+KIT_TWO_BUILDS(gelu_bwd, (const float *dy, const float *x, const float *cdf, float *dx, size_t n, const float inv_sqrt_2pi), (dy, x, cdf, dx, n, inv_sqrt_2pi))
 
 /* Rows of a LayerNorm whose sums run interleaved (independent dependency chains). */
 #define LN_ROWS 4
 
-/*
- * layerNormForward(x, gamma, beta, y, xhat, rstd, rows, d, eps): per row of d values, μ and the biased σ² (sums in
- * double, in index order), rstd = 1/√(σ² + eps), xhat = (x − μ)·rstd, y = xhat·γ + β. One pass per row.
- */
-static napi_value layer_norm_forward(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 9) return throw_msg(env, "kit_native.layerNormForward: expected 6 Float32Arrays and 3 numbers");
-  float *a[6];
-  size_t len[6];
-  for (int i = 0; i < 6; i++)
-    if (!get_f32(env, argv[i], &a[i], &len[i])) return throw_msg(env, "kit_native.layerNormForward: Float32Arrays expected");
-  int64_t rows, d;
-  double eps;
-  if (!get_i64(env, argv[6], &rows) || !get_i64(env, argv[7], &d) || napi_get_value_double(env, argv[8], &eps) != napi_ok || rows < 0 || d < 1)
-    return throw_msg(env, "kit_native.layerNormForward: rows, d, eps expected");
-  const size_t n = (size_t)(rows * d);
-  if (len[0] < n || len[1] < (size_t)d || len[2] < (size_t)d || len[3] < n || len[4] < n || len[5] < (size_t)rows)
-    return throw_msg(env, "kit_native.layerNormForward: an operand is smaller than its shape");
-  const float *x = a[0], *g = a[1], *b = a[2];
-  float *y = a[3], *xh = a[4], *rs = a[5];
+/* LayerNorm forward over rows × d (see layerNormForward). */
+KIT_BODY ln_forward_body(const float *x, const float *g, const float *b, float *y, float *xh, float *rs, int64_t rows, int64_t d, double eps) {
   /*
    * LN_ROWS rows at a time: each row's sums are one chain of dependent double adds (latency-bound), so the rows'
    * chains are interleaved (every row still adds its values in index order: the same bits as one row at a time).
@@ -576,32 +563,11 @@ static napi_value layer_norm_forward(napi_env env, napi_callback_info info) {
       }
     }
   }
-  return NULL;
 }
+KIT_TWO_BUILDS(ln_forward, (const float *x, const float *g, const float *b, float *y, float *xh, float *rs, int64_t rows, int64_t d, double eps), (x, g, b, y, xh, rs, rows, d, eps))
 
-/*
- * layerNormBackward(dy, xhat, rstd, gamma, dx, dgamma, dbeta, rows, d): with ĝ = dy·γ,
- * dx = rstd·(ĝ − mean(ĝ) − xhat·mean(ĝ·xhat)) per row; dγ = Σ_rows dy·xhat, dβ = Σ_rows dy (double sums, row order).
- */
-static napi_value layer_norm_backward(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 9) return throw_msg(env, "kit_native.layerNormBackward: expected 7 Float32Arrays and 2 integers");
-  float *a[7];
-  size_t len[7];
-  for (int i = 0; i < 7; i++)
-    if (!get_f32(env, argv[i], &a[i], &len[i])) return throw_msg(env, "kit_native.layerNormBackward: Float32Arrays expected");
-  int64_t rows, d;
-  if (!get_i64(env, argv[7], &rows) || !get_i64(env, argv[8], &d) || rows < 0 || d < 1)
-    return throw_msg(env, "kit_native.layerNormBackward: rows, d expected");
-  const size_t n = (size_t)(rows * d);
-  if (len[0] < n || len[1] < n || len[2] < (size_t)rows || len[3] < (size_t)d || len[4] < n || len[5] < (size_t)d || len[6] < (size_t)d)
-    return throw_msg(env, "kit_native.layerNormBackward: an operand is smaller than its shape");
-  const float *dy = a[0], *xh = a[1], *rs = a[2], *g = a[3];
-  float *dx = a[4], *dg = a[5], *db = a[6];
-  double *acc = (double *)calloc((size_t)(2 * d), sizeof(double));
-  if (!acc) return throw_msg(env, "kit_native.layerNormBackward: out of memory");
+/* LayerNorm gradient over rows × d (see layerNormBackward); acc [2d] gathers Σ dy·xhat and Σ dy. */
+KIT_BODY ln_backward_body(const float *dy, const float *xh, const float *rs, const float *g, float *dx, double *acc, int64_t rows, int64_t d) {
   /*
    * LN_ROWS rows at a time, as in the forward pass: the rows' mean chains interleaved, then dγ/dβ and dx as
    * loops over j (vectorisable); dγ/dβ still add the rows in row order for every j (the bits of one row at a time).
@@ -640,6 +606,93 @@ static napi_value layer_norm_backward(napi_env env, napi_callback_info info) {
       }
     }
   }
+}
+KIT_TWO_BUILDS(ln_backward, (const float *dy, const float *xh, const float *rs, const float *g, float *dx, double *acc, int64_t rows, int64_t d), (dy, xh, rs, g, dx, acc, rows, d))
+
+/*
+ * geluForward(x, y, cdf): cdf = Φ(x) = (1 + erf(x/√2))·0.5, y = x·cdf, with erf the rational form of
+ * src/models/layers.ts `erfRational` on x/√2 clamped to [−4, 4]: the same float32 operations in the same order as
+ * the kit's tfjs composition (so the same bits as on cpu / wasm). One pass instead of ~28 kernel launches.
+ */
+static napi_value gelu_forward(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *a[3];
+  size_t n;
+  if (argc != 3 || !same_len_f32(env, argv, 3, a, &n)) return throw_msg(env, "kit_native.geluForward: x, y, cdf must be Float32Arrays of one length");
+  const float *x = a[0];
+  float *y = a[1], *cdf = a[2];
+  const float sqrt2 = (float)sqrt(2.0); /* Math.SQRT2 in float32 */
+  gelu_fwd(x, y, cdf, n, sqrt2);
+  return NULL;
+}
+
+/* geluBackward(dy, x, cdf, dx): dx = dy·(cdf + x·φ(x)), φ(x) = exp((x·x)·(−0.5))·(1/√(2π)) (order of layers.ts). */
+static napi_value gelu_backward(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *a[4];
+  size_t n;
+  if (argc != 4 || !same_len_f32(env, argv, 4, a, &n)) return throw_msg(env, "kit_native.geluBackward: dy, x, cdf, dx must be Float32Arrays of one length");
+  const float *dy = a[0], *x = a[1], *cdf = a[2];
+  float *dx = a[3];
+  const float inv_sqrt_2pi = (float)(1.0 / sqrt(2.0 * 3.141592653589793)); /* 1 / Math.sqrt(2·Math.PI) in float32 */
+  gelu_bwd(dy, x, cdf, dx, n, inv_sqrt_2pi);
+  return NULL;
+}
+
+/*
+ * layerNormForward(x, gamma, beta, y, xhat, rstd, rows, d, eps): per row of d values, μ and the biased σ² (sums in
+ * double, in index order), rstd = 1/√(σ² + eps), xhat = (x − μ)·rstd, y = xhat·γ + β. One pass per row.
+ */
+static napi_value layer_norm_forward(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 9) return throw_msg(env, "kit_native.layerNormForward: expected 6 Float32Arrays and 3 numbers");
+  float *a[6];
+  size_t len[6];
+  for (int i = 0; i < 6; i++)
+    if (!get_f32(env, argv[i], &a[i], &len[i])) return throw_msg(env, "kit_native.layerNormForward: Float32Arrays expected");
+  int64_t rows, d;
+  double eps;
+  if (!get_i64(env, argv[6], &rows) || !get_i64(env, argv[7], &d) || napi_get_value_double(env, argv[8], &eps) != napi_ok || rows < 0 || d < 1)
+    return throw_msg(env, "kit_native.layerNormForward: rows, d, eps expected");
+  const size_t n = (size_t)(rows * d);
+  if (len[0] < n || len[1] < (size_t)d || len[2] < (size_t)d || len[3] < n || len[4] < n || len[5] < (size_t)rows)
+    return throw_msg(env, "kit_native.layerNormForward: an operand is smaller than its shape");
+  const float *x = a[0], *g = a[1], *b = a[2];
+  float *y = a[3], *xh = a[4], *rs = a[5];
+  ln_forward(x, g, b, y, xh, rs, rows, d, eps);
+  return NULL;
+}
+
+/*
+ * layerNormBackward(dy, xhat, rstd, gamma, dx, dgamma, dbeta, rows, d): with ĝ = dy·γ,
+ * dx = rstd·(ĝ − mean(ĝ) − xhat·mean(ĝ·xhat)) per row; dγ = Σ_rows dy·xhat, dβ = Σ_rows dy (double sums, row order).
+ */
+static napi_value layer_norm_backward(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 9) return throw_msg(env, "kit_native.layerNormBackward: expected 7 Float32Arrays and 2 integers");
+  float *a[7];
+  size_t len[7];
+  for (int i = 0; i < 7; i++)
+    if (!get_f32(env, argv[i], &a[i], &len[i])) return throw_msg(env, "kit_native.layerNormBackward: Float32Arrays expected");
+  int64_t rows, d;
+  if (!get_i64(env, argv[7], &rows) || !get_i64(env, argv[8], &d) || rows < 0 || d < 1)
+    return throw_msg(env, "kit_native.layerNormBackward: rows, d expected");
+  const size_t n = (size_t)(rows * d);
+  if (len[0] < n || len[1] < n || len[2] < (size_t)rows || len[3] < (size_t)d || len[4] < n || len[5] < (size_t)d || len[6] < (size_t)d)
+    return throw_msg(env, "kit_native.layerNormBackward: an operand is smaller than its shape");
+  const float *dy = a[0], *xh = a[1], *rs = a[2], *g = a[3];
+  float *dx = a[4], *dg = a[5], *db = a[6];
+  double *acc = (double *)calloc((size_t)(2 * d), sizeof(double));
+  if (!acc) return throw_msg(env, "kit_native.layerNormBackward: out of memory");
+  ln_backward(dy, xh, rs, g, dx, acc, rows, d);
   for (int64_t j = 0; j < d; j++) {
     dg[j] = (float)acc[j];
     db[j] = (float)acc[d + j];
@@ -1059,6 +1112,19 @@ static napi_value get_threads(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* simdLevel(): which build of the element-wise loops runs here, "avx2" or "baseline". */
+static napi_value simd_level(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  const char *level = kit_has_avx2() ? "avx2" : "baseline";
+#else
+  const char *level = "baseline";
+#endif
+  CHECK(napi_create_string_utf8(env, level, NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
 static napi_value get_config(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value out;
@@ -1094,10 +1160,11 @@ static napi_value init(napi_env env, napi_value exports) {
       {"getThreads", NULL, get_threads, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setSmallGemm", NULL, set_small_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
       {"blasConfig", NULL, get_config, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"simdLevel", NULL, simd_level, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value version;
-  if (napi_create_int32(env, 13, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
+  if (napi_create_int32(env, 14, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }
 

@@ -123,6 +123,7 @@ test('initBackend("native") registers the native kernels on wasm and reports thr
   assert.ok(info.native.threads >= 1);
   assert.equal(nativeThreads(), info.native.threads);
   assert.match(info.native.blas, /OpenBLAS/);
+  assert.match(info.native.simd, /^(avx2|baseline)$/);
   for (const k of NATIVE_KIT_KERNELS) assert.ok(info.kitKernels.includes(k), k);
 });
 
@@ -851,4 +852,49 @@ test('Slice and SplitV on heap views: equal to cpu (float32, int32, bool; whole 
     assert.deepEqual(native[k].shape, cpu[k].shape, `output ${k} shape`);
     assert.deepEqual(native[k].values, cpu[k].values, `output ${k}`);
   }
+});
+
+test('the AVX2 and baseline builds of the element-wise loops (LayerNorm, GELU) give the same bits (KIT_NATIVE_NO_AVX2=1)', { skip }, (t2) => {
+  // a child process per variant: the choice is made once per process
+  const root = projectRoot();
+  const script = `
+    import * as tf from '@tensorflow/tfjs';
+    import { createHash } from 'crypto';
+    import { initBackend } from '${path.join(root, 'src/backends/backend')}';
+    import { gelu, layerNorm } from '${path.join(root, 'src/models/layers')}';
+    import { loadNativeAddon } from '${path.join(root, 'src/backends/native_kernels')}';
+    (async () => {
+      await initBackend('native', { quiet: true });
+      const x = tf.randomNormal([37, 96], 0, 2, 'float32', 3);
+      const g = tf.randomNormal([96], 1, 0.1, 'float32', 4);
+      const b = tf.randomNormal([96], 0, 0.1, 'float32', 5);
+      const w = tf.randomNormal([37, 96], 0, 1, 'float32', 6);
+      const f = (a: tf.Tensor) => tf.sum(tf.mul(gelu(layerNorm(a, g, b, 1e-5)), w));
+      const outs = [layerNorm(x, g, b, 1e-5), gelu(x), tf.grad(f)(x)];
+      const h = createHash('sha256');
+      for (const o of outs) h.update(Buffer.from((o.dataSync() as Float32Array).buffer));
+      const a = loadNativeAddon();
+      console.log(('addon' in a ? a.addon.simdLevel() : 'none') + ' ' + h.digest('hex'));
+    })();`;
+  fs.mkdirSync(path.join(root, 'build'), { recursive: true });
+  const dir = fs.mkdtempSync(path.join(root, 'build', 'test-avx2-')); // inside the project: the child resolves its packages
+  const file = path.join(dir, 'variant.ts');
+  fs.writeFileSync(file, script);
+  const hash = (env: Record<string, string>): string => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', file], { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  let wide: string;
+  let base: string;
+  try {
+    wide = hash({ KIT_NATIVE_NO_AVX2: '0' });
+    base = hash({ KIT_NATIVE_NO_AVX2: '1' });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  assert.match(wide, /^(avx2|baseline) [0-9a-f]{64}$/);
+  assert.match(base, /^baseline /, 'KIT_NATIVE_NO_AVX2=1 runs the baseline loops');
+  if (!wide.startsWith('avx2')) t2.diagnostic('this CPU has no AVX2: both runs used the baseline loops');
+  assert.equal(wide.split(' ')[1], base.split(' ')[1], 'the same bits');
 });

@@ -44,7 +44,7 @@ export interface BackendInfo {
   /** Kernels the kit registered or replaced on this backend. */
   kitKernels: string[];
   /** `native` only: the OpenBLAS thread count and build (e.g. "OpenBLAS 0.3.21 …; core SkylakeX"). */
-  native?: { threads: number; blas: string; kernels: string[] };
+  native?: { threads: number; blas: string; simd: 'avx2' | 'baseline'; kernels: string[] };
   /** One human sentence for logs and notebooks. */
   summary: string;
 }
@@ -183,7 +183,7 @@ export async function initBackend(
           ...wasmKernels.filter((k) => !(NATIVE_KIT_KERNELS as readonly string[]).includes(k)),
           ...nativeKernels,
         ]);
-        current.native = { threads, blas, kernels: nativeKernels };
+        current.native = { threads, blas, simd: loaded.addon.simdLevel(), kernels: nativeKernels };
         current.summary = current.summary.replace(
           `backend: native (`,
           `backend: native (OpenBLAS kernels, ${threads} thread${threads === 1 ? '' : 's'}, on `,

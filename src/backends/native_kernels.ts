@@ -45,7 +45,7 @@ type Backend = tf.KernelBackend;
 
 const BACKEND = 'wasm';
 /** The addon's ABI version this module speaks (native/kit_native.c `abiVersion`). */
-const ADDON_ABI = 13;
+const ADDON_ABI = 14;
 /** globalThis key: kernels that were registered before the native ones (fallback and restore). */
 const PREVIOUS_KEY = Symbol.for('priorclip-kit.nativeKernels.previous');
 /** globalThis key: the loaded addon (one per process, whatever copy of this module loads it). */
@@ -120,6 +120,8 @@ export interface NativeAddon {
   getThreads(): number;
   /** Products of at most this many multiply-adds run on one thread (default 2²²; 0 = never). */
   setSmallGemm(macs: number): void;
+  /** Which build of the element-wise loops runs on this CPU: "avx2" or "baseline" (KIT_NATIVE_NO_AVX2=1 forces the baseline). */
+  simdLevel(): 'avx2' | 'baseline';
   /** OpenBLAS build config and the core type it picked, e.g. "OpenBLAS 0.3.21 … ; core SkylakeX". */
   blasConfig(): string;
 }
