@@ -14,6 +14,10 @@
  * | `Conv2DBackpropInput` | `dy · Wᵀ` + col2im |
  * | `Conv2DBackpropFilter` | `im2col(x)ᵀ · dy`, chunks accumulated in order |
  * | `FusedBatchNorm` | one pass over NHWC with the per-channel factor scale/√(var + eps) computed once (the RN50 prior's frozen BN) |
+ * | `Sum` | over an ascending run of adjacent axes with axes after it (a conv's bias gradient), read in place: wasm's bits without its transpose |
+ * | `Tile` | block copies on the heap (wasm's kernel computes every output index) |
+ * | `AvgPoolGrad` | unpadded windows in C, the arithmetic (and bits) of the kit's JS kernel |
+ * | `Slice`, `SplitV` | copies between heap views (wasm's Slice first copies the whole input out with `readSync`) |
  *
  * | `KitAdamW` (new kernel) | one AdamW step of every parameter in one launch (`fusedAdamW`, used by src/training/adamw.ts when `fusedAdamWActive()`) |
  * | `KitLayerNorm`, `KitLayerNormGrad` (new) | LayerNorm over the last axis forward / gradient (x̂, rstd, dγ, dβ), one launch each, double sums (`fusedLayerNorm`, used by src/models/layers.ts `layerNorm`) |
@@ -31,7 +35,8 @@
  *
  * Determinism: OpenBLAS's thread count is set once (`setNativeThreads`); sgemm splits M and N among
  * threads, never the reduction over K, so the numbers do not depend on the thread count (checked in
- * test/backend_native.test.ts); im2col/col2im run single-threaded in a fixed order.
+ * test/backend_native.test.ts); im2col/col2im run single-threaded in a fixed order. The LayerNorm and GELU loops
+ * exist as an AVX2 and a baseline build with the same float operations (same bits; `KIT_NATIVE_NO_AVX2=1`).
  */
 import * as fs from 'fs';
 import * as os from 'os';
