@@ -5,8 +5,8 @@
  * of the WebAssembly.Memory heap, so nothing is copied). Row-major, NHWC, HWIO filters, as tfjs stores them.
  * Products go to OpenBLAS's cblas_sgemm (multi-threaded: the thread count is fixed by setThreads, and OpenBLAS
  * splits M and N among threads, never K, so a product's values do not depend on it). im2col / col2im run on the
- * calling thread, in a fixed order (deterministic). The im2col scratch buffer is kept between calls, in row chunks of at
- * most KIT_COLS_CHUNK floats.
+ * calling thread, in a fixed order (deterministic). The im2col scratch buffer is kept between calls, in row
+ * chunks of at most KIT_COLS_CHUNK floats.
  *
  * Build: native/build.sh (gcc + libopenblas-dev + Node's own headers; no download).
  */
@@ -466,8 +466,9 @@ static int same_len_f32(napi_env env, napi_value *argv, int k, float **arr, size
 
 /*
  * Element-wise loops compiled twice: for AVX2 and for the x86-64 baseline (SSE2); the first call picks one for
- * this CPU (KIT_NATIVE_NO_AVX2=1 forces the baseline). The same IEEE float operations in the same order either way (no FMA: -ffp-contract=off; gcc inlines
- * the one body into both), so the values do not depend on which one runs: AVX2 only makes the vector loops wider.
+ * this CPU (KIT_NATIVE_NO_AVX2=1 forces the baseline). The same IEEE float operations in the same order either
+ * way (no FMA: -ffp-contract=off; gcc inlines the one body into both), so the values do not depend on which one
+ * runs: AVX2 only makes the vector loops wider. (gcc 12's target_clones cannot clone static functions.)
  */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 static int kit_has_avx2(void) {
