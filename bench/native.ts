@@ -6,7 +6,7 @@
  * 1. The machine's own sgemm peak: the kit's OpenBLAS addon on 1024² and 2048² at 1 thread and at all
  *    cores; tfjs-wasm's 1024² matMul; PyTorch's 1024² matmul (1 and 2 threads).
  * 2. The default training step (pir-small, stage 2, batch 32; bench/lib/train_step.ts) on `wasm` (before),
- *    `native` round 4 (round 3 + Sum over adjacent axes, Tile, AvgPoolGrad in place; faster im2col) at all cores and at 1 thread,
+ *    `native` round 4 (round 3 + Sum over adjacent axes, Tile, AvgPoolGrad, Slice, SplitV in place) at all cores and at 1 thread,
  *    `native` round 3 (round 2 + the fused attention, linear gradient, dropout mask and global norm; the round-4 kernels put back),
  *    `native` round 2 (products + the fused AdamW / GELU / LayerNorm kernels + BatchNorm; the round-3 kernels unregistered)
  *    and `native` round 1 (products only: the fused kernels unregistered, wasm's own FusedBatchNorm), steps interleaved on one model (see trainInterleaved);
@@ -97,7 +97,7 @@ interface StepResult {
   threads: number | null;
   /** Native only: the kit's fused kernels on (round 2 or 3) or off (round 1: products only). */
   fused: boolean | null;
-  /** Native only: 1 products only, 2 + AdamW/GELU/LayerNorm/BatchNorm, 3 + attention/linear gradient/dropout mask/global norm, 4 + Sum/Tile/AvgPoolGrad. */
+  /** Native only: 1 products only, 2 + AdamW/GELU/LayerNorm/BatchNorm, 3 + attention/linear gradient/dropout mask/global norm, 4 + Sum/Tile/AvgPoolGrad/Slice/SplitV. */
   round: Round | null;
   medianMs: number;
   minMs: number;
@@ -140,7 +140,7 @@ async function useMode(m: Mode, addon: NativeAddon): Promise<void> {
 /** Row label of a mode. */
 function modeLabel(m: { backend: string; round: Round | null }): string {
   if (m.backend === 'wasm') return 'wasm';
-  if (m.round === 4) return 'native round 4 (round 3 + Sum, Tile, AvgPoolGrad)';
+  if (m.round === 4) return 'native round 4 (round 3 + Sum, Tile, AvgPoolGrad, Slice, SplitV)';
   if (m.round === 3) return 'native round 3 (round 2 + fused attention, linear gradient, dropout mask, global norm)';
   return `native ${m.round === 2 ? 'round 2 (products + fused AdamW/GELU/LayerNorm, BatchNorm)' : 'round 1 (products only)'}`;
 }

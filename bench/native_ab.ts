@@ -6,6 +6,7 @@
  *   npx tsx bench/native_ab.ts --baseline-addon /tmp/old/kit_native.node   # B = the same kernels from another build
  * With --baseline-addon, mode B registers every native kernel from that addon (e.g. built from an earlier commit by
  * `bash native/build.sh` in a clone of it): an A/B of two builds of native/kit_native.c, e.g. a faster im2col.
+ * The baseline must export every function the kernels call (the same addon ABI); an older one fails at its first call.
  * With --vit B the work is PriorCLIP ViT-B/32 `encodeImage` of B random 224-px images (eval mode) instead of the step.
  * Prints the median (and min) wall time of a step in each mode, the median process CPU time (user + system: at 1
  * thread it is the step's own work, much less sensitive to other jobs on the machine than wall time), B / A, and the
