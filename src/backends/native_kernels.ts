@@ -43,6 +43,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { projectRoot } from '../utils/fs';
+import { unpaddedAvgPoolGrad } from './wasm_kernels';
 
 type TensorInfo = tf.TensorInfo;
 type KernelArgs = Parameters<tf.KernelFunc>[0];
@@ -454,10 +455,11 @@ function sum(addon: NativeAddon): tf.KernelFunc {
     const adjacent = axes.length > 0 && axes.every((a, i) => i === 0 || a === axes[i - 1] + 1);
     const last = axes.length > 0 ? axes[axes.length - 1] : -1;
     if (x.dtype !== 'float32' || !adjacent || last === x.shape.length - 1) return fallback('Sum', args);
+    const [kept, reduced] = tf.backend_util.computeOutAndReduceShapes(x.shape, axes);
     const outer = prod(x.shape.slice(0, axes[0]));
-    const red = prod(x.shape.slice(axes[0], last + 1));
     const inner = prod(x.shape.slice(last + 1));
-    const outShape = x.shape.flatMap((d, i) => (axes.includes(i) ? (keepDims ? [1] : []) : [d]));
+    const red = prod(reduced);
+    const outShape = keepDims ? tf.backend_util.expandShapeToKeepDim(kept, axes) : kept;
     const backend = heapBackend(args.backend);
     return withOutput(backend, outShape, [x], ([xv], out) => addon.sumAxes(xv, out, outer, red, inner)); // x [outer, red, inner] → [outer, inner]
   };
@@ -480,9 +482,9 @@ function tile(): tf.KernelFunc {
     const src = backend.typedArrayFromHeap(x) as Float32Array | Int32Array;
     const dst = backend.typedArrayFromHeap(out) as Float32Array | Int32Array;
     const rank = shape.length;
-    // inSize[i] / outSize[i]: elements of one index of axis i (the product of the later axes) in x / out
-    const inSize = shape.map((_, i) => prod(shape.slice(i + 1)));
-    const outSize = outShape.map((_, i) => prod(outShape.slice(i + 1)));
+    // inSize[i] / outSize[i]: elements of one index of axis i (the row-major strides) in x / out
+    const inSize = [...tf.util.computeStrides(shape), 1];
+    const outSize = [...tf.util.computeStrides(outShape), 1];
     const fill = (axis: number, srcOff: number, dstOff: number): void => {
       if (axis === rank - 1) {
         const run = src.subarray(srcOff, srcOff + shape[axis]);
@@ -510,7 +512,7 @@ function copyBox(src: HeapArray, xShape: number[], begin: number[], size: number
   const rank = xShape.length;
   let runAxis = rank - 1; // the run spans axes runAxis… (taken whole after the first)
   while (runAxis > 0 && begin[runAxis] === 0 && size[runAxis] === xShape[runAxis]) runAxis--;
-  const strides = xShape.map((_, i) => prod(xShape.slice(i + 1)));
+  const strides = [...tf.util.computeStrides(xShape), 1];
   const run = size[runAxis] * strides[runAxis];
   let out = 0;
   const walk = (axis: number, off: number): void => {
@@ -571,15 +573,11 @@ function splitVKernel(): tf.KernelFunc {
 function avgPoolGrad(addon: NativeAddon): tf.KernelFunc {
   return (args: KernelArgs) => {
     const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
-    const a = args.attrs as unknown as { filterSize: [number, number] | number; strides: [number, number] | number; pad: 'valid' | 'same' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
-    if (dy.dtype !== 'float32' || input.shape.length !== 4) return fallback('AvgPoolGrad', args);
-    const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
-    const p = info.padInfo;
-    if (p.top !== 0 || p.left !== 0 || p.bottom !== 0 || p.right !== 0) return fallback('AvgPoolGrad', args);
-    const [n, h, w, c] = input.shape;
+    const g = unpaddedAvgPoolGrad(args);
+    if (!g) return fallback('AvgPoolGrad', args);
     const backend = heapBackend(args.backend);
     return withOutput(backend, [...input.shape], [dy], ([dyv], out) =>
-      addon.avgPoolGrad(dyv, out, n, h, w, c, info.outHeight, info.outWidth, info.strideHeight, info.strideWidth, info.effectiveFilterHeight, info.effectiveFilterWidth),
+      addon.avgPoolGrad(dyv, out, g.n, g.h, g.w, g.c, g.oh, g.ow, g.sh, g.sw, g.fh, g.fw),
     );
   };
 }

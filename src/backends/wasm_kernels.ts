@@ -634,22 +634,47 @@ function maxPoolGrad({ inputs, backend: b, attrs }: KernelArgs): TensorInfo {
 // a 3×3 conv on it; the scatter below takes ~1–2 ms. Unpadded windows only (every window averages
 // fh·fw real cells); padded ones go to the original kernel.
 
-function avgPoolGrad(args: KernelArgs): TensorInfo {
-  const { inputs, backend: b, attrs } = args;
-  const backend = asBackend(b);
-  const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
-  const a = attrs as unknown as MaxPoolGradAttrs;
+/** The geometry of an AvgPoolGrad whose windows are all unpadded (every window averages fh·fw cells). */
+export interface UnpaddedPool {
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  oh: number;
+  ow: number;
+  sh: number;
+  sw: number;
+  fh: number;
+  fw: number;
+}
+
+/**
+ * The unpadded geometry of a float32 NHWC AvgPoolGrad, or null when a window is padded (or dy is not float32):
+ * the cases the kit's scatter covers (here, and natively in src/backends/native_kernels.ts).
+ */
+export function unpaddedAvgPoolGrad(args: KernelArgs): UnpaddedPool | null {
+  const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
+  if (dy.dtype !== 'float32' || input.shape.length !== 4) return null;
+  const a = args.attrs as unknown as MaxPoolGradAttrs;
   const info = tf.backend_util.computePool2DInfo(
     input.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode,
   );
   const p = info.padInfo;
-  if (p.top !== 0 || p.left !== 0 || p.bottom !== 0 || p.right !== 0 || dy.dtype !== 'float32') return one(orig('AvgPoolGrad')(args));
+  if (p.top !== 0 || p.left !== 0 || p.bottom !== 0 || p.right !== 0) return null;
   const [n, h, w, c] = input.shape;
-  const { outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw } = info;
-  const fh = info.effectiveFilterHeight;
-  const fw = info.effectiveFilterWidth;
+  return {
+    n, h, w, c, oh: info.outHeight, ow: info.outWidth, sh: info.strideHeight, sw: info.strideWidth,
+    fh: info.effectiveFilterHeight, fw: info.effectiveFilterWidth,
+  };
+}
+
+function avgPoolGrad(args: KernelArgs): TensorInfo {
+  const backend = asBackend(args.backend);
+  const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
+  const g = unpaddedAvgPoolGrad(args);
+  if (!g) return one(orig('AvgPoolGrad')(args));
   return jsKernel(backend, [...input.shape], 'float32', [dy], ([dyIn], outIn) => {
-    avgPoolGradScatter(dyIn as Float32Array, outIn as Float32Array, n, h, w, c, oh, ow, sh, sw, fh, fw);
+    avgPoolGradScatter(dyIn as Float32Array, outIn as Float32Array, g.n, g.h, g.w, g.c, g.oh, g.ow, g.sh, g.sw, g.fh, g.fw);
   });
 }
 
