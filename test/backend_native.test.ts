@@ -83,6 +83,11 @@ async function run(backend: 'cpu' | 'wasm' | 'native', fn: () => tf.Tensor[]): P
     // (before the fix in initBackend, a repeated initBackend('native') left tfjs on cpu: this compared cpu with cpu)
     assert.equal(tf.getBackend(), 'wasm', 'the native path runs on the wasm backend');
   }
+  return collect(fn);
+}
+
+/** Run `fn` in a tidy on the current backend and download its outputs. */
+function collect(fn: () => tf.Tensor[]): Outs {
   const outs = tf.tidy(fn);
   const res = outs.map((o) => ({ shape: o.shape.slice(), values: Float32Array.from(o.dataSync()) }));
   tf.dispose(outs);
@@ -753,10 +758,7 @@ async function countingCalls(name: 'sumAxes' | 'avgPoolGrad', fn: () => tf.Tenso
   });
   registerNativeKernels(counting);
   try {
-    const outs = tf.tidy(fn);
-    const res = outs.map((o) => ({ shape: o.shape.slice(), values: Float32Array.from(o.dataSync()) }));
-    tf.dispose(outs);
-    return { outs: res, calls };
+    return { outs: collect(fn), calls };
   } finally {
     registerNativeKernels(loaded.addon);
   }
