@@ -770,6 +770,86 @@ static inline float kit_expf(float x) {
   return x < -87.0f ? 0.0f : (x != x ? x : y);
 }
 
+/* Rows interleaved in the softmax chains (max, Σ, Σ dP∘P), as in LayerNorm: each row's chain is latency-bound. */
+#define SM_ROWS 8
+
+/*
+ * One head's scores p [Lq, Lk] in place: s = p·scale (+ mask [Lq, Lk]), P = softmax over each row, max subtracted.
+ * The scale/mask, exp and division loops run over j (vectorisable); SM_ROWS rows' max and Σ chains are interleaved,
+ * every row still adding its values in index order (the bits of one row at a time). The row max is exact in any
+ * order (a NaN score is skipped by the comparison in every order, and ±0 give the same exp(s − max)).
+ */
+KIT_BODY softmax_rows_body(float *p, const float *mask, int64_t Lq, int64_t Lk, float sc) {
+  for (int64_t i0 = 0; i0 < Lq; i0 += SM_ROWS) {
+    const int64_t nr = Lq - i0 < SM_ROWS ? Lq - i0 : SM_ROWS;
+    float *row[SM_ROWS];
+    float mx[SM_ROWS], sum[SM_ROWS];
+    for (int q = 0; q < SM_ROWS; q++) {
+      row[q] = p + (i0 + (q < nr ? q : 0)) * Lk; /* padding lanes repeat row i0 and are not written */
+      mx[q] = -INFINITY;
+      sum[q] = 0.0f;
+    }
+    for (int64_t q = 0; q < nr; q++) {
+      float *r = row[q];
+      if (mask) {
+        const float *mr = mask + (i0 + q) * Lk;
+        for (int64_t j = 0; j < Lk; j++) r[j] = r[j] * sc + mr[j];
+      } else {
+        for (int64_t j = 0; j < Lk; j++) r[j] = r[j] * sc;
+      }
+    }
+    for (int64_t j = 0; j < Lk; j++)
+      for (int q = 0; q < SM_ROWS; q++) {
+        const float v = row[q][j];
+        mx[q] = v > mx[q] ? v : mx[q];
+      }
+    for (int64_t q = 0; q < nr; q++) {
+      float *r = row[q];
+      const float m = mx[q];
+      for (int64_t j = 0; j < Lk; j++) r[j] = kit_expf(r[j] - m);
+    }
+    for (int64_t j = 0; j < Lk; j++)
+      for (int q = 0; q < SM_ROWS; q++) sum[q] += row[q][j];
+    for (int64_t q = 0; q < nr; q++) {
+      float *r = row[q];
+      const float t = sum[q];
+      for (int64_t j = 0; j < Lk; j++) r[j] = r[j] / t;
+    }
+  }
+}
+KIT_TWO_BUILDS(softmax_rows, (float *p, const float *mask, int64_t Lq, int64_t Lk, float sc), (p, mask, Lq, Lk, sc))
+
+/*
+ * One head's softmax gradient in place: dz [Lq, Lk] holds dA = dO·Vᵀ on entry; g = dA∘drop (+ dprobs), then
+ * dZ = P∘(g − Σ_j g∘P) per row. drop / dprobs may be NULL. SM_ROWS rows' Σ chains interleaved (index order per row).
+ */
+KIT_BODY softmax_grad_rows_body(float *dz, const float *p, const float *drop, const float *dprobs, int64_t Lq, int64_t Lk) {
+  const int64_t n = Lq * Lk;
+  if (drop)
+    for (int64_t i = 0; i < n; i++) dz[i] = dz[i] * drop[i];
+  if (dprobs)
+    for (int64_t i = 0; i < n; i++) dz[i] = dz[i] + dprobs[i];
+  for (int64_t i0 = 0; i0 < Lq; i0 += SM_ROWS) {
+    const int64_t nr = Lq - i0 < SM_ROWS ? Lq - i0 : SM_ROWS;
+    const float *pr[SM_ROWS], *gr[SM_ROWS];
+    float dot[SM_ROWS];
+    for (int q = 0; q < SM_ROWS; q++) {
+      const int64_t i = i0 + (q < nr ? q : 0); /* padding lanes repeat row i0 and are not written */
+      pr[q] = p + i * Lk;
+      gr[q] = dz + i * Lk;
+      dot[q] = 0.0f;
+    }
+    for (int64_t j = 0; j < Lk; j++)
+      for (int q = 0; q < SM_ROWS; q++) dot[q] += gr[q][j] * pr[q][j];
+    for (int64_t q = 0; q < nr; q++) {
+      float *r = dz + (i0 + q) * Lk;
+      const float *pq = pr[q], d = dot[q];
+      for (int64_t j = 0; j < Lk; j++) r[j] = (r[j] - d) * pq[j];
+    }
+  }
+}
+KIT_TWO_BUILDS(softmax_grad_rows, (float *dz, const float *p, const float *drop, const float *dprobs, int64_t Lq, int64_t Lk), (dz, p, drop, dprobs, Lq, Lk))
+
 /*
  * Scaled dot-product attention, heads as contiguous slices of the width (src/models/layers.ts
  * `attentionWithProbabilities`), one launch for all B·H heads, no transposes: head h of q [B, Lq, D] is the
@@ -814,21 +894,7 @@ static napi_value attention_forward(napi_env env, napi_callback_info info) {
       float *p = probs + (b * H + h) * Lq * Lk;
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Lq, (int)Lk, (int)dh, 1.0f, qh, (int)D, kh, (int)D, 0.0f, p,
                   (int)Lk);
-      for (int64_t i = 0; i < Lq; i++) {
-        float *row = p + i * Lk;
-        const float *mrow = has_mask ? mask + i * Lk : NULL;
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < Lk; j++) {
-          float s = row[j] * sc;
-          if (mrow) s = s + mrow[j];
-          row[j] = s;
-          mx = s > mx ? s : mx;
-        }
-        for (int64_t j = 0; j < Lk; j++) row[j] = kit_expf(row[j] - mx);
-        float sum = 0.0f;
-        for (int64_t j = 0; j < Lk; j++) sum += row[j];
-        for (int64_t j = 0; j < Lk; j++) row[j] = row[j] / sum;
-      }
+      softmax_rows(p, has_mask ? mask : NULL, Lq, Lk, sc);
       const float *att = p;
       if (has_drop) {
         const float *dm = drop + (b * H + h) * Lq * Lk;
@@ -894,20 +960,7 @@ static napi_value attention_backward(napi_env env, napi_callback_info info) {
       /* dA = dO·Vᵀ  [Lq, Lk] into dz */
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Lq, (int)Lk, (int)dh, 1.0f, dout + o, (int)D, vv + ok, (int)D,
                   0.0f, dz, (int)Lk);
-      for (int64_t i = 0; i < Lq; i++) {
-        float *r = dz + i * Lk;
-        const float *pr = p + i * Lk;
-        const float *dr = has_drop ? drop + op + i * Lk : NULL;
-        const float *er = has_dp ? dprobs + op + i * Lk : NULL;
-        float dot = 0.0f;
-        for (int64_t j = 0; j < Lk; j++) {
-          float g = dr ? r[j] * dr[j] : r[j];
-          if (er) g = g + er[j];
-          r[j] = g;
-          dot += g * pr[j];
-        }
-        for (int64_t j = 0; j < Lk; j++) r[j] = (r[j] - dot) * pr[j];
-      }
+      softmax_grad_rows(dz, p, has_drop ? drop + op : NULL, has_dp ? dprobs + op : NULL, Lq, Lk);
       if (has_dm)
         for (int64_t i = 0; i < Lq * Lk; i++) dmask[i] += dz[i];
       for (int64_t i = 0; i < Lq * Lk; i++) dz[i] = dz[i] * sc;
@@ -919,6 +972,53 @@ static napi_value attention_backward(napi_env env, napi_callback_info info) {
     }
   }
   free(att);
+  return NULL;
+}
+
+/*
+ * Element-wise a op b (op 0 add, 1 sub, 2 mul, 3 div) over [outer, inner], each operand either whole
+ * ([outer, inner]) or repeated over the outer axis ([inner]: a bias, a per-channel scale).
+ * One IEEE float operation per value: the bits of tfjs-wasm's (and any backend's) binary kernels.
+ */
+#define BIN_LOOP(expr)                                                                                  \
+  do {                                                                                                  \
+    for (int64_t r = 0; r < outer; r++) {                                                               \
+      const float *restrict ar = a + (ra ? 0 : r * inner), *restrict br = b + (rb ? 0 : r * inner);     \
+      float *restrict orow = o + r * inner;                                                             \
+      for (int64_t i = 0; i < inner; i++) {                                                             \
+        const float x = ar[i], y = br[i];                                                               \
+        orow[i] = expr;                                                                                 \
+      }                                                                                                 \
+    }                                                                                                   \
+  } while (0)
+
+KIT_BODY binary_body(const float *a, const float *b, float *o, int op, int64_t outer, int64_t inner, int ra, int rb) {
+  switch (op) {
+    case 0: BIN_LOOP(x + y); break;
+    case 1: BIN_LOOP(x - y); break;
+    case 2: BIN_LOOP(x * y); break;
+    default: BIN_LOOP(x / y); break;
+  }
+}
+KIT_TWO_BUILDS(binary, (const float *a, const float *b, float *o, int op, int64_t outer, int64_t inner, int ra, int rb), (a, b, o, op, outer, inner, ra, rb))
+
+/* binaryOp(a, b, out, op, outer, inner): out [outer·inner]; a and b each of outer·inner or inner values. */
+static napi_value binary_op(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *a, *b, *o;
+  size_t la, lb, lo;
+  int64_t v[3];
+  if (argc != 6 || !get_f32(env, argv[0], &a, &la) || !get_f32(env, argv[1], &b, &lb) || !get_f32(env, argv[2], &o, &lo) ||
+      !get_ints(env, argv, 3, 3, v))
+    return throw_msg(env, "kit_native.binaryOp: expected (Float32Array a, Float32Array b, Float32Array out, op, outer, inner)");
+  const int64_t op = v[0], outer = v[1], inner = v[2], n = outer * inner;
+  if (op < 0 || op > 3 || outer < 0 || inner < 1 || (int64_t)lo != n || ((int64_t)la != n && (int64_t)la != inner) ||
+      ((int64_t)lb != n && (int64_t)lb != inner))
+    return throw_msg(env, "kit_native.binaryOp: op in 0..3 and operands of outer·inner or inner values expected");
+  const int ra = (int64_t)la != n, rb = (int64_t)lb != n;
+  binary(a, b, o, (int)op, outer, inner, ra, rb);
   return NULL;
 }
 
@@ -1062,6 +1162,28 @@ static napi_value linear_backward(napi_env env, napi_callback_info info) {
  * mulberry32 from seed (uint32 arithmetic = JS's |0, >>>, Math.imul), u = draw·2⁻³² in double, element kept (value
  * (float)(1/(1−rate))) iff u ≥ rate, else 0. Written straight into a heap tensor: no JS loop, no upload.
  */
+/*
+ * The inverted-dropout mask of src/models/layers.ts `dropoutMask` (mulberry32), bit for bit. mulberry32's state after
+ * i + 1 draws is seed + (i + 1)·0x6d2b79f5 (mod 2³²), so every value is computed from its index (no serial chain:
+ * the loop vectorises). u = t·2⁻³² is exact in double, so "u ≥ rate" is the integer test t ≥ ⌈rate·2³²⌉.
+ */
+KIT_BODY dropout_fill_body(float *out, size_t n, double rate, uint32_t seed) {
+  const float scale = (float)(1.0 / (1.0 - rate));
+  const double thr = ceil(rate * 4294967296.0); /* in [0, 2³²] */
+  if (thr > 4294967295.0) {
+    for (size_t i = 0; i < n; i++) out[i] = 0.0f;
+    return;
+  }
+  const uint32_t th = (uint32_t)thr;
+  for (size_t i = 0; i < n; i++) {
+    const uint32_t s = seed + (uint32_t)(i + 1) * 0x6d2b79f5u;
+    uint32_t t = (s ^ (s >> 15)) * (1u | s);
+    t = (t + (t ^ (t >> 7)) * (61u | t)) ^ t;
+    out[i] = (t ^ (t >> 14)) >= th ? scale : 0.0f;
+  }
+}
+KIT_TWO_BUILDS(dropout_fill, (float *out, size_t n, double rate, uint32_t seed), (out, n, rate, seed))
+
 static napi_value dropout_mask(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -1072,15 +1194,7 @@ static napi_value dropout_mask(napi_env env, napi_callback_info info) {
   if (argc != 3 || !get_f32(env, argv[0], &out, &n) || napi_get_value_double(env, argv[1], &rate) != napi_ok ||
       napi_get_value_double(env, argv[2], &seed) != napi_ok || !(rate >= 0.0 && rate < 1.0))
     return throw_msg(env, "kit_native.dropoutMask: out (Float32Array), rate in [0, 1), seed expected");
-  const float scale = (float)(1.0 / (1.0 - rate));
-  uint32_t s = (uint32_t)(int32_t)(int64_t)seed; /* seed | 0 */
-  for (size_t i = 0; i < n; i++) {
-    s += 0x6d2b79f5u;
-    uint32_t t = (s ^ (s >> 15)) * (1u | s);
-    t = (t + (t ^ (t >> 7)) * (61u | t)) ^ t;
-    const double u = (double)(t ^ (t >> 14)) * (1.0 / 4294967296.0);
-    out[i] = u >= rate ? scale : 0.0f;
-  }
+  dropout_fill(out, n, rate, (uint32_t)(int32_t)(int64_t)seed /* seed | 0 */);
   return NULL;
 }
 
@@ -1154,6 +1268,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"attentionBackward", NULL, attention_backward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sumSquares", NULL, sum_squares, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sumAxes", NULL, sum_axes, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"binaryOp", NULL, binary_op, NULL, NULL, NULL, napi_enumerable, NULL},
       {"avgPoolGrad", NULL, avg_pool_grad, NULL, NULL, NULL, napi_enumerable, NULL},
       {"linearBackward", NULL, linear_backward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"dropoutMask", NULL, dropout_mask, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -1165,7 +1280,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value version;
-  if (napi_create_int32(env, 14, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
+  if (napi_create_int32(env, 15, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }
 

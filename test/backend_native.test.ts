@@ -724,7 +724,7 @@ for (const c of [{ x: [5, 7], w: [7, 3], bias: true }, { x: [4, 33, 64], w: [64,
 test('native dropout mask: the bits of layers.ts dropoutMask (rates, seeds up to 2³² − 1); dropout() on native = on cpu', { skip }, async () => {
   await initBackend('native', { quiet: true });
   assert.ok(nativeDropoutMaskActive());
-  for (const [n, rate, seed] of [[1, 0.1, 0], [1000, 0.1, 12345], [4097, 0.5, 2 ** 31 + 7], [300, 0.9, 2 ** 32 - 1], [64, 0, 99], [5000, 0.2, 123456789]]) {
+  for (const [n, rate, seed] of [[1, 0.1, 0], [1000, 0.1, 12345], [4097, 0.5, 2 ** 31 + 7], [300, 0.9, 2 ** 32 - 1], [64, 0, 99], [5000, 0.2, 123456789], [3000, 1 / 3, 5], [200, 0.9999999999, 6], [2000, 2 ** -33, 8]]) {
     const m = nativeDropoutMask([n], rate, seed);
     const got = Float32Array.from(m.dataSync());
     m.dispose();
@@ -743,7 +743,7 @@ test('native dropout mask: the bits of layers.ts dropoutMask (rates, seeds up to
  * `fn` on the native path with the kernels registered from a copy of the addon whose function `name` counts its
  * calls (the addon's own properties are read-only); the real addon is registered again afterwards.
  */
-async function countingCalls(name: 'sumAxes' | 'avgPoolGrad', fn: () => tf.Tensor[]): Promise<{ outs: Outs; calls: number }> {
+async function countingCalls(name: 'sumAxes' | 'avgPoolGrad' | 'binaryOp', fn: () => tf.Tensor[]): Promise<{ outs: Outs; calls: number }> {
   await initBackend('native', { quiet: true });
   const loaded = loadNativeAddon();
   if ('reason' in loaded) throw new Error(loaded.reason);
@@ -806,6 +806,54 @@ test('Tile: block copies equal to cpu (float32 and int32, reps on every axis)', 
   }
 });
 
+// ---------------------------------------------------------------------------------------------
+// Round 5: element-wise Add / Sub / Multiply / RealDiv on the heap
+
+const BINARY_CASES: { a: number[]; b: number[]; native: boolean }[] = [
+  { a: [32, 8, 8, 16], b: [16], native: true }, // a conv's bias
+  { a: [16], b: [4, 5, 16], native: true }, // the repeated operand first
+  { a: [3, 5, 7], b: [1, 7], native: true }, // leading 1s of the repeated operand
+  { a: [32, 32, 64], b: [32, 32, 64], native: false }, // one shape: wasm's SIMD kernels (as fast)
+  { a: [6, 5], b: [], native: false }, // scalar second: wasm's
+  { a: [], b: [6, 5], native: false }, // scalar first: wasm's
+  { a: [4, 1, 6], b: [4, 3, 6], native: false }, // a middle axis broadcast: wasm's
+  { a: [3, 1, 7], b: [5, 7], native: false }, // each broadcast on some axis: wasm's
+  { a: [0, 4], b: [4], native: false }, // empty
+];
+
+for (const c of BINARY_CASES) {
+  test(`binary ops [${c.a}]·[${c.b}]: ${c.native ? 'native' : 'falls back to wasm'}; values equal to cpu, gradients too`, { skip }, async () => {
+    const av = randn(`bin.a${c.a.join('x')}`, c.a);
+    const bv = Float32Array.from(randn(`bin.b${c.b.join('x')}`, c.b).data, (v) => v + (v >= 0 ? 0.5 : -0.5)); // no divisor near 0
+    const B = { data: bv, shape: c.b };
+    const fn = () => [tf.add(t(av), t(B)), tf.sub(t(av), t(B)), tf.mul(t(av), t(B)), tf.div(t(av), t(B))];
+    const cpu = await run('cpu', fn);
+    const { outs: native, calls } = await countingCalls('binaryOp', fn);
+    assert.equal(calls, c.native ? 4 : 0, 'native binaryOp calls');
+    for (let k = 0; k < 4; k++) {
+      assert.deepEqual(native[k].shape, cpu[k].shape, `output ${k} shape`);
+      assert.deepEqual(native[k].values, cpu[k].values, `output ${k}: one IEEE operation per value, the same bits`);
+    }
+    if (c.a.includes(0)) return; // an empty gradient tells nothing (agree refuses all-zero outputs)
+    await agree(`binary grads ${c.a}·${c.b}`, () => {
+      const g = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.div(tf.mul(tf.sub(tf.add(x, y), y), x), y)));
+      return g([t(av), t(B)]);
+    });
+  });
+}
+
+test('binary ops: int32 operands run wasm\'s kernels (same values as cpu)', { skip }, async () => {
+  const fn = () => {
+    const a = tf.tensor([1, 2, 3, 4, 5, 6], [2, 3], 'int32');
+    const b = tf.tensor([7, 8, 9], [3], 'int32');
+    return [tf.add(a, b).toFloat(), tf.mul(a, b).toFloat(), tf.sub(a, b).toFloat(), tf.div(a, b)];
+  };
+  const cpu = await run('cpu', fn);
+  const { outs: native, calls } = await countingCalls('binaryOp', fn);
+  assert.equal(calls, 0);
+  for (let k = 0; k < 4; k++) assert.deepEqual(native[k].values, cpu[k].values, `output ${k}`);
+});
+
 const POOL_CASES: { x: [number, number, number, number]; size: number | [number, number]; stride: number | [number, number]; pad: 'valid' | 'same'; native: boolean }[] = [
   { x: [32, 32, 32, 32], size: 2, stride: 2, pad: 'valid', native: true }, // pir-small's pools
   { x: [2, 9, 9, 3], size: 3, stride: 2, pad: 'valid', native: true }, // overlapping windows
@@ -856,15 +904,16 @@ test('Slice and SplitV on heap views: equal to cpu (float32, int32, bool; whole 
   }
 });
 
-test('the AVX2 and baseline builds of the element-wise loops (LayerNorm, GELU) give the same bits (KIT_NATIVE_NO_AVX2=1)', { skip }, (t2) => {
+test('the AVX2 and baseline builds of the element-wise loops (LayerNorm, GELU, attention softmax, dropout mask, bias add) give the same bits (KIT_NATIVE_NO_AVX2=1)', { skip }, (t2) => {
   // a child process per variant: the choice is made once per process
   const root = projectRoot();
   const script = `
     import * as tf from '@tensorflow/tfjs';
     import { createHash } from 'crypto';
     import { initBackend } from '${path.join(root, 'src/backends/backend')}';
-    import { gelu, layerNorm } from '${path.join(root, 'src/models/layers')}';
-    import { loadNativeAddon } from '${path.join(root, 'src/backends/native_kernels')}';
+    import { attentionWithProbabilities, causalMask, gelu, layerNorm } from '${path.join(root, 'src/models/layers')}';
+    import { loadNativeAddon, nativeDropoutMask } from '${path.join(root, 'src/backends/native_kernels')}';
+    import { SeedStream } from '${path.join(root, 'src/utils/random')}';
     (async () => {
       await initBackend('native', { quiet: true });
       const x = tf.randomNormal([37, 96], 0, 2, 'float32', 3);
@@ -872,7 +921,11 @@ test('the AVX2 and baseline builds of the element-wise loops (LayerNorm, GELU) g
       const b = tf.randomNormal([96], 0, 0.1, 'float32', 5);
       const w = tf.randomNormal([37, 96], 0, 1, 'float32', 6);
       const f = (a: tf.Tensor) => tf.sum(tf.mul(gelu(layerNorm(a, g, b, 1e-5)), w));
-      const outs = [layerNorm(x, g, b, 1e-5), gelu(x), tf.grad(f)(x)];
+      const q = tf.randomNormal([3, 13, 24], 0, 2, 'float32', 7); // 13 rows: one full and one partial block of interleaved rows
+      const wa = tf.randomNormal([3, 13, 24], 0, 1, 'float32', 8);
+      const fa = (a: tf.Tensor) =>
+        tf.sum(tf.mul(attentionWithProbabilities(a, a, a, 3, { mask: causalMask(13), dropout: { rate: 0.2, seeds: new SeedStream(9) } }).out, wa));
+      const outs = [layerNorm(x, g, b, 1e-5), gelu(x), tf.grad(f)(x), attentionWithProbabilities(q, q, q, 3).probabilities, tf.grad(fa)(q), nativeDropoutMask([1001], 0.3, 77), tf.div(tf.add(x, g), b)];
       const h = createHash('sha256');
       for (const o of outs) h.update(Buffer.from((o.dataSync() as Float32Array).buffer));
       const a = loadNativeAddon();

@@ -18,6 +18,7 @@
  * | `Tile` | block copies on the heap (wasm's kernel computes every output index) |
  * | `AvgPoolGrad` | unpadded windows in C, the arithmetic (and bits) of the kit's JS kernel |
  * | `Slice`, `SplitV` | copies between heap views (wasm's Slice first copies the whole input out with `readSync`) |
+ * | `Add`, `Sub`, `Multiply`, `RealDiv` | float32 with one operand repeated over the other's leading axes (a bias, a per-channel scale): one vector loop (wasm computes every source index) |
  *
  * | `KitAdamW` (new kernel) | one AdamW step of every parameter in one launch (`fusedAdamW`, used by src/training/adamw.ts when `fusedAdamWActive()`) |
  * | `KitLayerNorm`, `KitLayerNormGrad` (new) | LayerNorm over the last axis forward / gradient (x̂, rstd, dγ, dβ), one launch each, double sums (`fusedLayerNorm`, used by src/models/layers.ts `layerNorm`) |
@@ -29,14 +30,15 @@
  *
  * Cases the native kernels do not cover (non-float32, NCHW, general batch broadcasting, the prelu epilogue) run the kernel that was registered before (the kit's wasm kernel or wasm's own).
  *
- * Element-wise ops stay on wasm: a native Add/Sub/Multiply/RealDiv (one C loop on the heap views, tried
- * in this branch) was slower than wasm's SIMD kernels on [32, 32, 128] (160 vs 69 µs, best of 6) and
- * only faster on tiny tensors, so it was removed.
+ * Element-wise ops of operands of one shape, or with a scalar, stay on wasm: a native loop on the heap views was
+ * slower than wasm's SIMD kernels in round 2 (160 vs 69 µs on [32, 32, 128]) and as fast in round 5 (28–53 µs
+ * each, interleaved). Only the repeated-operand form (a bias or a per-channel factor) is native, 3× wasm's.
  *
  * Determinism: OpenBLAS's thread count is set once (`setNativeThreads`); sgemm splits M and N among
  * threads, never the reduction over K, so the numbers do not depend on the thread count (checked in
- * test/backend_native.test.ts); im2col/col2im run single-threaded in a fixed order. The LayerNorm and GELU loops
- * exist as an AVX2 and a baseline build with the same float operations (same bits; `KIT_NATIVE_NO_AVX2=1`).
+ * test/backend_native.test.ts); im2col/col2im run single-threaded in a fixed order. The LayerNorm, GELU, attention
+ * softmax, dropout-mask and binary loops exist as an AVX2 and a baseline build with the same float operations (same
+ * bits; `KIT_NATIVE_NO_AVX2=1`).
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -51,17 +53,23 @@ type Backend = tf.KernelBackend;
 
 const BACKEND = 'wasm';
 /** The addon's ABI version this module speaks (native/kit_native.c `abiVersion`). */
-const ADDON_ABI = 14;
+const ADDON_ABI = 15;
 /** globalThis key: kernels that were registered before the native ones (fallback and restore). */
 const PREVIOUS_KEY = Symbol.for('priorclip-kit.nativeKernels.previous');
 /** globalThis key: the loaded addon (one per process, whatever copy of this module loads it). */
 const ADDON_KEY = Symbol.for('priorclip-kit.nativeKernels.addon');
 
 /** Names of the kernels the native path replaces on the wasm backend, in registration order. */
-export const NATIVE_KIT_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'FusedBatchNorm', 'Sum', 'Tile', 'AvgPoolGrad', 'Slice', 'SplitV'] as const;
+export const NATIVE_KIT_KERNELS = [
+  'BatchMatMul', '_FusedMatMul', 'Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'FusedBatchNorm', 'Sum', 'Tile', 'AvgPoolGrad', 'Slice', 'SplitV',
+  'Add', 'Sub', 'Multiply', 'RealDiv',
+] as const;
 
 /** The replacements round 4 added (bench/native.ts puts the previous kernels back for its round-3 mode). */
 export const ROUND4_KERNELS = ['Sum', 'Tile', 'AvgPoolGrad', 'Slice', 'SplitV'] as const;
+
+/** The replacements round 5 added (bench/native.ts puts the previous kernels back for its round-4 mode). */
+export const ROUND5_KERNELS = ['Add', 'Sub', 'Multiply', 'RealDiv'] as const;
 
 /** The addon's functions (native/kit_native.c). Sizes are element counts; arrays are written in place. */
 export interface NativeAddon {
@@ -119,6 +127,8 @@ export interface NativeAddon {
   sumSquares(x: Float32Array): number;
   /** out[o, j] = Σ_r x[o, r, j] for x viewed as [outer, red, inner], float sums with r ascending (tfjs-wasm's Sum bits). */
   sumAxes(x: Float32Array, out: Float32Array, outer: number, red: number, inner: number): void;
+  /** out = a op b over [outer, inner] (op 0 add, 1 sub, 2 mul, 3 div); a and b each of outer·inner values or inner (repeated over outer). */
+  binaryOp(a: Float32Array, b: Float32Array, out: Float32Array, op: number, outer: number, inner: number): void;
   /** dx (overwritten) = the unpadded average-pool gradient, in the double arithmetic of the kit's JS kernel (same bits). */
   avgPoolGrad(dy: Float32Array, dx: Float32Array, n: number, h: number, w: number, c: number, oh: number, ow: number, sh: number, sw: number, fh: number, fw: number): void;
   /** OpenBLAS thread count. */
@@ -462,6 +472,48 @@ function sum(addon: NativeAddon): tf.KernelFunc {
     const outShape = keepDims ? tf.backend_util.expandShapeToKeepDim(kept, axes) : kept;
     const backend = heapBackend(args.backend);
     return withOutput(backend, outShape, [x], ([xv], out) => addon.sumAxes(xv, out, outer, red, inner)); // x [outer, red, inner] → [outer, inner]
+  };
+}
+
+/** The addon's op codes of the element-wise binary kernels (native/kit_native.c `binaryOp`). */
+const BINARY_OPS = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3 } as const;
+
+/** `small` without its leading 1s equals the trailing axes of `big` (a bias [C] on [B, H, W, C], a scalar). */
+function isTrailing(small: number[], big: number[]): boolean {
+  let i = 0;
+  while (i < small.length && small[i] === 1) i++;
+  const t = small.slice(i);
+  return t.length <= big.length && t.every((d, j) => d === big[big.length - t.length + j]);
+}
+
+/**
+ * The geometry of a binary kernel the addon runs: one operand repeated over the other's leading axes (a conv's bias
+ * [C] on [B, H, W, C], a per-channel scale), at least two values wide. Null: same shapes, a scalar, or another
+ * broadcast, which wasm's own kernels run as fast or faster (bench/README.md, round 5).
+ */
+export function planBinary(aShape: number[], bShape: number[]): { outShape: number[]; outer: number; inner: number } | null {
+  const outShape = tf.backend_util.assertAndGetBroadcastShape(aShape, bShape);
+  const n = prod(outShape), na = prod(aShape), nb = prod(bShape);
+  if (n === 0 || na === nb) return null;
+  if (na === n && nb >= 2 && isTrailing(bShape, aShape)) return { outShape, outer: n / nb, inner: nb };
+  if (nb === n && na >= 2 && isTrailing(aShape, bShape)) return { outShape, outer: n / na, inner: na };
+  return null;
+}
+
+/**
+ * Add / Sub / Multiply / RealDiv of float32 operands where one is repeated over the other's leading axes: one
+ * vectorised loop on the heap. tfjs-wasm's broadcasting loop computes every value's source index: 850 µs for a
+ * conv's bias add on [32, 32, 32, 32] + [32], 3–3.5× the native loop's. One IEEE operation per value: the same
+ * numbers as every backend. Same shapes and scalars stay on wasm's SIMD kernels (measured as fast), as do other
+ * dtypes and broadcasts.
+ */
+function binaryKernel(addon: NativeAddon, name: keyof typeof BINARY_OPS): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+    const plan = a.dtype === 'float32' && b.dtype === 'float32' ? planBinary(a.shape, b.shape) : null;
+    if (!plan) return fallback(name, args);
+    const backend = heapBackend(args.backend);
+    return withOutput(backend, plan.outShape, [a, b], ([av, bv], out) => addon.binaryOp(av, bv, out, BINARY_OPS[name], plan.outer, plan.inner));
   };
 }
 
@@ -1103,6 +1155,10 @@ export function registerNativeKernels(addon: NativeAddon): string[] {
     AvgPoolGrad: avgPoolGrad(addon),
     Slice: sliceKernel(),
     SplitV: splitVKernel(),
+    Add: binaryKernel(addon, 'Add'),
+    Sub: binaryKernel(addon, 'Sub'),
+    Multiply: binaryKernel(addon, 'Multiply'),
+    RealDiv: binaryKernel(addon, 'RealDiv'),
   };
   const done: string[] = [];
   for (const name of NATIVE_KIT_KERNELS) {
