@@ -6,13 +6,14 @@
  * 1. The machine's own sgemm peak: the kit's OpenBLAS addon on 1024² and 2048² at 1 thread and at all
  *    cores; tfjs-wasm's 1024² matMul; PyTorch's 1024² matmul (1 and 2 threads).
  * 2. The default training step (pir-small, stage 2, batch 32; bench/lib/train_step.ts) on `wasm` (before),
- *    `native` round 4 (round 3 + Sum over adjacent axes, Tile, AvgPoolGrad, Slice, SplitV in place) at all cores and at 1 thread,
+ *    `native` round 5 (round 4 + Add, Sub, Multiply, RealDiv on the heap) at all cores and at 1 thread,
+ *    `native` round 4 (round 3 + Sum over adjacent axes, Tile, AvgPoolGrad, Slice, SplitV in place; the round-5 kernels put back),
  *    `native` round 3 (round 2 + the fused attention, linear gradient, dropout mask and global norm; the round-4 kernels put back),
  *    `native` round 2 (products + the fused AdamW / GELU / LayerNorm kernels + BatchNorm; the round-3 kernels unregistered)
  *    and `native` round 1 (products only: the fused kernels unregistered, wasm's own FusedBatchNorm), steps interleaved on one model (see trainInterleaved);
  *    its GEMM+conv FLOPs counted from a tf.profile of one step (bench/lib/flops.ts) and the achieved GFLOP/s.
  * 3. PyTorch's same step (bench/torch_reference.py) at 2 and 1 threads.
- * 4. PriorCLIP ViT-B/32 image encoding (224 px) on `native` round 4, round 3, round 2 and round 1 (and `wasm` with --vit-wasm, slow),
+ * 4. PriorCLIP ViT-B/32 image encoding (224 px) on `native` round 5, round 4, round 3, round 2 and round 1 (and `wasm` with --vit-wasm, slow),
  *    batches interleaved on one model, and in
  *    PyTorch (bench/torch_vitb32_encode.py) at the SAME batch, 1 and 2 threads; the torch model's state_dict
  *    keys and shapes are checked against the kit's image side.
@@ -26,7 +27,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backends/backend';
 import {
   loadNativeAddon, setNativeThreads, defaultNativeThreads, registerNativeKernels, unregisterFusedKernels, restorePreviousKernel, NativeAddon,
-  KIT_ATTENTION, KIT_ATTENTION_GRAD, KIT_LINEAR_GRAD, KIT_DROPOUT_MASK, KIT_GLOBAL_NORM, ROUND4_KERNELS,
+  KIT_ATTENTION, KIT_ATTENTION_GRAD, KIT_LINEAR_GRAD, KIT_DROPOUT_MASK, KIT_GLOBAL_NORM, ROUND4_KERNELS, ROUND5_KERNELS,
 } from '../src/backends/native_kernels';
 import { SeedStream } from '../src/utils/random';
 import { atomicWriteJson, projectRoot } from '../src/utils/fs';
@@ -97,7 +98,7 @@ interface StepResult {
   threads: number | null;
   /** Native only: the kit's fused kernels on (round 2 or 3) or off (round 1: products only). */
   fused: boolean | null;
-  /** Native only: 1 products only, 2 + AdamW/GELU/LayerNorm/BatchNorm, 3 + attention/linear gradient/dropout mask/global norm, 4 + Sum/Tile/AvgPoolGrad/Slice/SplitV. */
+  /** Native only: 1 products only, 2 + AdamW/GELU/LayerNorm/BatchNorm, 3 + attention/linear gradient/dropout mask/global norm, 4 + Sum/Tile/AvgPoolGrad/Slice/SplitV, 5 + Add/Sub/Multiply/RealDiv. */
   round: Round | null;
   medianMs: number;
   minMs: number;
@@ -115,7 +116,7 @@ interface StepResult {
  * wasm backend; only the registered kernels differ), and the timed steps are interleaved — wasm, native ×
  * all cores, native × 1, wasm, … — so that a load change on this shared machine hits all three alike.
  */
-type Round = 1 | 2 | 3 | 4;
+type Round = 1 | 2 | 3 | 4 | 5;
 type Mode = { backend: 'wasm' | 'native'; threads: number | null; round: Round | null };
 
 /** The kernels round 3 added (unregistered for the round-2 mode). */
@@ -135,20 +136,24 @@ async function useMode(m: Mode, addon: NativeAddon): Promise<void> {
   if (m.round === 2) for (const k of ROUND3_KERNELS) if (tf.getKernel(k, 'wasm')) tf.unregisterKernel(k, 'wasm');
   // rounds 1–3: the kernels that round 4 replaced are back (im2col's rewrite is inside Conv2D: not switchable)
   if (m.round <= 3) for (const k of ROUND4_KERNELS) restorePreviousKernel(k);
+  // rounds 1–4: the element-wise kernels round 5 replaced are back (the softmax and dropout loops are inside kernels)
+  if (m.round <= 4) for (const k of ROUND5_KERNELS) restorePreviousKernel(k);
 }
 
 /** Row label of a mode. */
 function modeLabel(m: { backend: string; round: Round | null }): string {
   if (m.backend === 'wasm') return 'wasm';
+  if (m.round === 5) return 'native round 5 (round 4 + Add, Sub, Multiply, RealDiv)';
   if (m.round === 4) return 'native round 4 (round 3 + Sum, Tile, AvgPoolGrad, Slice, SplitV)';
   if (m.round === 3) return 'native round 3 (round 2 + fused attention, linear gradient, dropout mask, global norm)';
   return `native ${m.round === 2 ? 'round 2 (products + fused AdamW/GELU/LayerNorm, BatchNorm)' : 'round 1 (products only)'}`;
 }
 
 async function trainInterleaved(o: Opts, cores: number, addon: NativeAddon): Promise<StepResult[]> {
-  // index 1 = the native path as shipped (all cores, round 4); then round 4 at 1 thread, round 3, round 2, and round 1 last
-  const modes: Mode[] = [{ backend: 'wasm', threads: null, round: null }, { backend: 'native', threads: cores, round: 4 }];
-  if (cores > 1) modes.push({ backend: 'native', threads: 1, round: 4 });
+  // index 1 = the native path as shipped (all cores, round 5); then round 5 at 1 thread, rounds 4, 3, 2, and round 1 last
+  const modes: Mode[] = [{ backend: 'wasm', threads: null, round: null }, { backend: 'native', threads: cores, round: 5 }];
+  if (cores > 1) modes.push({ backend: 'native', threads: 1, round: 5 });
+  modes.push({ backend: 'native', threads: cores, round: 4 });
   modes.push({ backend: 'native', threads: cores, round: 3 });
   modes.push({ backend: 'native', threads: cores, round: 2 });
   modes.push({ backend: 'native', threads: cores, round: 1 });
@@ -296,6 +301,8 @@ async function main(): Promise<void> {
   const r1 = steps[steps.length - 1];
   const r2 = steps[steps.length - 2];
   const r3 = steps[steps.length - 3];
+  const r4 = steps[steps.length - 4];
+  const oneThread = cores > 1 ? steps[2] : null;
   for (const st of steps) log(`step ${modeLabel(st)}${st.threads ? ` × ${st.threads}` : ''}: ${st.medianMs.toFixed(1)} ms`);
   res.train = { config: 'pir-small', stage: 2, batch: STAGE2_BATCH, interleaved: true, steps };
   for (const s of steps) {
@@ -321,7 +328,7 @@ async function main(): Promise<void> {
     const best = Math.min(torch.twoThreads ?? Infinity, torch.oneThread ?? Infinity);
     rows.push(['PyTorch step 2 / 1 threads', `${torch.twoThreads?.toFixed(1) ?? '—'} / ${torch.oneThread?.toFixed(1) ?? '—'} ms`, torch.skipped ?? 'OMP_WAIT_POLICY=PASSIVE']);
     if (Number.isFinite(best)) {
-      rows.push(['kit / PyTorch best step time: wasm → native round 1 → round 2 → round 3 → round 4', [steps[0], r1, r2, r3, steps[1]].map((x) => `${(x.medianMs / best).toFixed(2)}×`).join(' → '), `round 4 at 1 thread: ${steps.length > 5 ? (steps[2].medianMs / best).toFixed(2) + '×' : '—'}`]);
+      rows.push(['kit / PyTorch best step time: wasm → native round 1 → 2 → 3 → 4 → 5', [steps[0], r1, r2, r3, r4, steps[1]].map((x) => `${(x.medianMs / best).toFixed(2)}×`).join(' → '), `round 5 at 1 thread: ${oneThread ? (oneThread.medianMs / best).toFixed(2) + '×' : '—'}`]);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -330,24 +337,26 @@ async function main(): Promise<void> {
   // 4. ViT-B/32 encoding at the same batch.
   if (o.vit) {
     const iters = o.quick ? 2 : 3;
-    const native4: Mode = { backend: 'native', threads: defaultNativeThreads(), round: 4 };
-    const vitModes: Mode[] = [native4, { ...native4, round: 1 }, { ...native4, round: 2 }, { ...native4, round: 3 }];
+    const native5: Mode = { backend: 'native', threads: defaultNativeThreads(), round: 5 };
+    const vitModes: Mode[] = [native5, { ...native5, round: 1 }, { ...native5, round: 2 }, { ...native5, round: 3 }, { ...native5, round: 4 }];
     if (o.vitWasm) vitModes.push({ backend: 'wasm', threads: null, round: null });
     const vitRes = await kitVit(vitModes, o.vitBatch, iters, addon);
-    await useMode(native4, addon);
+    await useMode(native5, addon);
     const kitN = { r: vitRes.r[0], keys: vitRes.keys };
     const kitN1 = { r: vitRes.r[1] };
     const kitN2 = { r: vitRes.r[2] };
     const kitN3 = { r: vitRes.r[3] };
-    const kitW = o.vitWasm ? { r: vitRes.r[4] } : null;
-    log(`vit native round 4 / round 1 / round 2 / round 3${kitW ? ' / wasm' : ''}: ${vitRes.r.map((x) => x.imagesPerSec.toFixed(2)).join(' / ')} images/s`);
+    const kitN4 = { r: vitRes.r[4] };
+    const kitW = o.vitWasm ? { r: vitRes.r[5] } : null;
+    log(`vit native round 5 / round 1 / round 2 / round 3 / round 4${kitW ? ' / wasm' : ''}: ${vitRes.r.map((x) => x.imagesPerSec.toFixed(2)).join(' / ')} images/s`);
     const tv2 = torchVit(o.vitBatch, iters, Math.min(2, cores));
     const tv1 = torchVit(o.vitBatch, iters, 1);
     const keys = tv2.ok ? compareKeys(kitN.keys, tv2.keys) : null;
-    res.vit = { batch: o.vitBatch, kitNative: kitN.r, kitNativeRound1: kitN1.r, kitNativeRound2: kitN2.r, kitNativeRound3: kitN3.r, kitWasm: kitW?.r ?? null, torch2: tv2, torch1: tv1, keys: keys && { ...keys, torchParams: tv2.ok ? tv2.params : null } };
+    res.vit = { batch: o.vitBatch, kitNative: kitN.r, kitNativeRound1: kitN1.r, kitNativeRound2: kitN2.r, kitNativeRound3: kitN3.r, kitNativeRound4: kitN4.r, kitWasm: kitW?.r ?? null, torch2: tv2, torch1: tv1, keys: keys && { ...keys, torchParams: tv2.ok ? tv2.params : null } };
     if (tv2.ok) delete (tv2 as { keys?: unknown }).keys;
     if (tv1.ok) delete (tv1 as { keys?: unknown }).keys;
-    rows.push([`ViT-B/32 encodeImage native round 4 (B${o.vitBatch})`, `${kitN.r.imagesPerSec.toFixed(2)} images/s`, `${kitN.r.medianS.toFixed(2)} s per batch`]);
+    rows.push([`ViT-B/32 encodeImage native round 5 (B${o.vitBatch})`, `${kitN.r.imagesPerSec.toFixed(2)} images/s`, `${kitN.r.medianS.toFixed(2)} s per batch`]);
+    rows.push([`ViT-B/32 encodeImage native round 4 (B${o.vitBatch})`, `${kitN4.r.imagesPerSec.toFixed(2)} images/s`, `${kitN4.r.medianS.toFixed(2)} s per batch`]);
     rows.push([`ViT-B/32 encodeImage native round 3 (B${o.vitBatch})`, `${kitN3.r.imagesPerSec.toFixed(2)} images/s`, `${kitN3.r.medianS.toFixed(2)} s per batch`]);
     rows.push([`ViT-B/32 encodeImage native round 2 (B${o.vitBatch})`, `${kitN2.r.imagesPerSec.toFixed(2)} images/s`, `${kitN2.r.medianS.toFixed(2)} s per batch`]);
     rows.push([`ViT-B/32 encodeImage native round 1 (B${o.vitBatch})`, `${kitN1.r.imagesPerSec.toFixed(2)} images/s`, `${kitN1.r.medianS.toFixed(2)} s per batch`]);
