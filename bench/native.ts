@@ -6,7 +6,7 @@
  * 1. The machine's own sgemm peak: the kit's OpenBLAS addon on 1024² and 2048² at 1 thread and at all
  *    cores; tfjs-wasm's 1024² matMul; PyTorch's 1024² matmul (1 and 2 threads).
  * 2. The default training step (pir-small, stage 2, batch 32; bench/lib/train_step.ts) on `wasm` (before),
- *    `native` round 5 (round 4 + Add, Sub, Multiply, RealDiv on the heap) at all cores and at 1 thread,
+ *    `native` round 5 (round 4 + Add, Sub, Multiply, RealDiv on the heap, AdamW in place) at all cores and at 1 thread,
  *    `native` round 4 (round 3 + Sum over adjacent axes, Tile, AvgPoolGrad, Slice, SplitV in place; the round-5 kernels put back),
  *    `native` round 3 (round 2 + the fused attention, linear gradient, dropout mask and global norm; the round-4 kernels put back),
  *    `native` round 2 (products + the fused AdamW / GELU / LayerNorm kernels + BatchNorm; the round-3 kernels unregistered)
@@ -27,7 +27,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backends/backend';
 import {
   loadNativeAddon, setNativeThreads, defaultNativeThreads, registerNativeKernels, unregisterFusedKernels, restorePreviousKernel, NativeAddon,
-  KIT_ATTENTION, KIT_ATTENTION_GRAD, KIT_LINEAR_GRAD, KIT_DROPOUT_MASK, KIT_GLOBAL_NORM, ROUND4_KERNELS, ROUND5_KERNELS,
+  KIT_ATTENTION, KIT_ATTENTION_GRAD, KIT_LINEAR_GRAD, KIT_DROPOUT_MASK, KIT_GLOBAL_NORM, ROUND4_KERNELS, ROUND5_KERNELS, setAdamWInPlace,
 } from '../src/backends/native_kernels';
 import { SeedStream } from '../src/utils/random';
 import { atomicWriteJson, projectRoot } from '../src/utils/fs';
@@ -98,7 +98,7 @@ interface StepResult {
   threads: number | null;
   /** Native only: the kit's fused kernels on (round 2 or 3) or off (round 1: products only). */
   fused: boolean | null;
-  /** Native only: 1 products only, 2 + AdamW/GELU/LayerNorm/BatchNorm, 3 + attention/linear gradient/dropout mask/global norm, 4 + Sum/Tile/AvgPoolGrad/Slice/SplitV, 5 + Add/Sub/Multiply/RealDiv. */
+  /** Native only: 1 products only, 2 + AdamW/GELU/LayerNorm/BatchNorm, 3 + attention/linear gradient/dropout mask/global norm, 4 + Sum/Tile/AvgPoolGrad/Slice/SplitV, 5 + Add/Sub/Multiply/RealDiv and the in-place AdamW. */
   round: Round | null;
   medianMs: number;
   minMs: number;
@@ -136,14 +136,16 @@ async function useMode(m: Mode, addon: NativeAddon): Promise<void> {
   if (m.round === 2) for (const k of ROUND3_KERNELS) if (tf.getKernel(k, 'wasm')) tf.unregisterKernel(k, 'wasm');
   // rounds 1–3: the kernels that round 4 replaced are back (im2col's rewrite is inside Conv2D: not switchable)
   if (m.round <= 3) for (const k of ROUND4_KERNELS) restorePreviousKernel(k);
-  // rounds 1–4: the element-wise kernels round 5 replaced are back (the softmax and dropout loops are inside kernels)
+  // rounds 1–4: the element-wise kernels round 5 replaced are back and AdamW is one KitAdamW launch again (the
+  // softmax and dropout loops are inside kernels: not switchable)
   if (m.round <= 4) for (const k of ROUND5_KERNELS) restorePreviousKernel(k);
+  setAdamWInPlace(m.round >= 5);
 }
 
 /** Row label of a mode. */
 function modeLabel(m: { backend: string; round: Round | null }): string {
   if (m.backend === 'wasm') return 'wasm';
-  if (m.round === 5) return 'native round 5 (round 4 + Add, Sub, Multiply, RealDiv)';
+  if (m.round === 5) return 'native round 5 (round 4 + Add, Sub, Multiply, RealDiv, AdamW in place)';
   if (m.round === 4) return 'native round 4 (round 3 + Sum, Tile, AvgPoolGrad, Slice, SplitV)';
   if (m.round === 3) return 'native round 3 (round 2 + fused attention, linear gradient, dropout mask, global norm)';
   return `native ${m.round === 2 ? 'round 2 (products + fused AdamW/GELU/LayerNorm, BatchNorm)' : 'round 1 (products only)'}`;

@@ -494,6 +494,50 @@ static int kit_has_avx2(void) {
 
 #define KIT_BODY static inline __attribute__((always_inline)) void
 
+/*
+ * adamwInPlace(p, m, v, g, beta1, oneMinusBeta1, beta2, oneMinusBeta2, decayFactor, bc2Sqrt, eps, stepSize): the
+ * step of `adamw` with p, m, v overwritten (each value read before it is written, at the same index): the same
+ * float operations in the same order, so the same bits. The caller guarantees four distinct buffers.
+ */
+KIT_BODY adamw_inplace_body(float *restrict p, float *restrict m, float *restrict v, const float *restrict g, size_t n, const float *c) {
+  const float b1 = c[0], omb1 = c[1], b2 = c[2], omb2 = c[3], df = c[4], bc2 = c[5], eps = c[6], step = c[7];
+  for (size_t i = 0; i < n; i++) {
+    const float gi = g[i];
+    const float mi = m[i] * b1 + gi * omb1;
+    const float vi = v[i] * b2 + (gi * gi) * omb2;
+    const float denom = sqrtf(vi) / bc2 + eps;
+    p[i] = p[i] * df - (mi / denom) * step;
+    m[i] = mi;
+    v[i] = vi;
+  }
+}
+KIT_TWO_BUILDS(adamw_inplace, (float *restrict p, float *restrict m, float *restrict v, const float *restrict g, size_t n, const float *c), (p, m, v, g, n, c))
+
+static napi_value adamw_in_place(napi_env env, napi_callback_info info) {
+  size_t argc = 12;
+  napi_value argv[12];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 12) return throw_msg(env, "kit_native.adamwInPlace: expected 4 Float32Arrays and 8 numbers");
+  float *arr[4];
+  size_t len[4];
+  for (int i = 0; i < 4; i++)
+    if (!get_f32(env, argv[i], &arr[i], &len[i])) return throw_msg(env, "kit_native.adamwInPlace: the first 4 arguments must be Float32Arrays");
+  for (int i = 1; i < 4; i++)
+    if (len[i] != len[0]) return throw_msg(env, "kit_native.adamwInPlace: p, m, v and g must have the same length");
+  for (int i = 0; i < 4; i++)
+    for (int j = i + 1; j < 4; j++)
+      if (len[0] > 0 && arr[i] < arr[j] + len[0] && arr[j] < arr[i] + len[0])
+        return throw_msg(env, "kit_native.adamwInPlace: p, m, v and g must not overlap");
+  float c[8];
+  for (int i = 0; i < 8; i++) {
+    double d;
+    if (napi_get_value_double(env, argv[4 + i], &d) != napi_ok) return throw_msg(env, "kit_native.adamwInPlace: numeric arguments expected");
+    c[i] = (float)d;
+  }
+  adamw_inplace(arr[0], arr[1], arr[2], arr[3], len[0], c);
+  return NULL;
+}
+
 /* GELU forward over n values (see geluForward). */
 KIT_BODY gelu_fwd_body(const float *x, float *y, float *cdf, size_t n, const float sqrt2) {
   for (size_t i = 0; i < n; i++) {
@@ -1259,6 +1303,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"conv2dBackpropFilter", NULL, conv2d_backprop_filter, NULL, NULL, NULL, napi_enumerable, NULL},
       {"biasAct", NULL, bias_act, NULL, NULL, NULL, napi_enumerable, NULL},
       {"adamw", NULL, adamw, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"adamwInPlace", NULL, adamw_in_place, NULL, NULL, NULL, napi_enumerable, NULL},
       {"geluForward", NULL, gelu_forward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"geluBackward", NULL, gelu_backward, NULL, NULL, NULL, napi_enumerable, NULL},
       {"layerNormForward", NULL, layer_norm_forward, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -362,20 +362,27 @@ test('batchNorm (NHWC, per-channel and scalar statistics, with and without offse
 // ---------------------------------------------------------------------------------------------
 // Fused AdamW (KitAdamW)
 
-/** 4 AdamW steps over decayed, non-decayed and gradient-less parameters; the final p, m, v bits. */
-async function adamwRun(backend: 'cpu' | 'wasm' | 'native'): Promise<{ values: Float32Array[]; fused: boolean; kernels: string[] }> {
+/**
+ * 4 AdamW steps over decayed, non-decayed and gradient-less parameters; the final p, m, v bits. holdClones: a
+ * clone of every parameter is taken before the last step and held through it (it shares the parameter's buffer, so
+ * the native path may not update in place); whether the clones still hold their values after it is returned too.
+ */
+const shapes4: [string, number[]][] = [['fc.weight', [7, 5]], ['fc.bias', [5]], ['blk.weight', [3, 4, 2]], ['unused.weight', [2, 2]]];
+async function adamwRun(backend: 'cpu' | 'wasm' | 'native', holdClones = false): Promise<{ values: Float32Array[]; fused: boolean; kernels: string[]; clonesKept: boolean | null }> {
   if (backend === 'cpu') await tf.setBackend('cpu');
   else await initBackend(backend, { quiet: true });
   const store = new ParamStore(new SeedStream(0));
-  const shapes: [string, number[]][] = [['fc.weight', [7, 5]], ['fc.bias', [5]], ['blk.weight', [3, 4, 2]], ['unused.weight', [2, 2]]];
-  const vars = shapes.map(([k, sh]) => {
+  const vars = shapes4.map(([k, sh]) => {
     const v = store.add(k, sh, constantInit(0), 'raw');
-    v.assign(t(randn(`adamw.p.${k}`, sh)));
+    const init = t(randn(`adamw.p.${k}`, sh));
+    v.assign(init);
+    init.dispose(); // the variable alone holds its buffer
     return v;
   });
   const opt = new AdamW(store.list(), { beta1: 0.9, beta2: 0.98, eps: 1e-8, weightDecay: 0.3, noDecay: 'open_clip' });
   const fused = fusedAdamWActive();
   let kernels: string[] = [];
+  let clonesKept: boolean | null = null;
   for (let step = 0; step < 4; step++) {
     const grads: Record<string, tf.Tensor> = {};
     // the last parameter gets no gradient (skipped, as PyTorch does); gradients span several magnitudes
@@ -383,30 +390,39 @@ async function adamwRun(backend: 'cpu' | 'wasm' | 'native'): Promise<{ values: F
       grads[v.name] = t(randn(`adamw.g.${step}.${i}`, v.shape, 10 ** (i - 2)));
     });
     const lr = [1e-3, 5e-2, 0.1, 3e-4][step];
-    if (step === 3) kernels = (await tf.profile(() => opt.apply(grads, lr))).kernels.map((k) => k.name);
-    else opt.apply(grads, lr);
+    if (step === 3) {
+      const held = holdClones ? vars.map((v) => tf.clone(v)) : [];
+      const before = held.map((c) => Float32Array.from(c.dataSync()));
+      kernels = (await tf.profile(() => opt.apply(grads, lr))).kernels.map((k) => k.name);
+      clonesKept = holdClones ? held.every((c, i) => Buffer.from(Float32Array.from(c.dataSync()).buffer).equals(Buffer.from(before[i].buffer))) : null;
+      tf.dispose(held);
+    } else opt.apply(grads, lr);
     tf.dispose(Object.values(grads));
   }
   const values = [...vars, ...opt.stateTensors().values()].map((v) => Float32Array.from(v.dataSync()));
   opt.dispose();
   store.dispose();
-  return { values, fused, kernels };
+  return { values, fused, kernels, clonesKept };
 }
 
-test('fused AdamW: one kernel launch, the same bits as the tfjs-op AdamW on cpu and wasm', { skip }, async () => {
+test('fused AdamW on native: in place (no launch), or one KitAdamW launch when a clone shares a buffer; the same bits as the tfjs-op AdamW on cpu and wasm', { skip }, async () => {
   const cpu = await adamwRun('cpu');
   const wasm = await adamwRun('wasm');
   const native = await adamwRun('native');
+  const shared = await adamwRun('native', true);
   assert.equal(cpu.fused, false);
   assert.equal(wasm.fused, false, 'plain wasm has no KitAdamW');
-  assert.equal(native.fused, true, 'the native path uses KitAdamW');
-  assert.deepEqual(native.kernels, [KIT_ADAMW], 'one launch per step');
+  assert.equal(native.fused, true, 'the native path has KitAdamW');
+  assert.deepEqual(native.kernels, [], 'in place: no kernel launch');
+  assert.deepEqual(shared.kernels, [KIT_ADAMW], 'a clone shares each parameter buffer: one launch');
   assert.ok(wasm.kernels.length > 20, `tfjs-op AdamW: ${wasm.kernels.length} launches`);
   assert.equal(native.values.length, 4 + 8);
   for (let k = 0; k < cpu.values.length; k++) {
-    assert.deepEqual(native.values[k], cpu.values[k], `tensor ${k}: native vs cpu`);
-    assert.deepEqual(native.values[k], wasm.values[k], `tensor ${k}: native vs wasm`);
+    assert.deepEqual(native.values[k], cpu.values[k], `tensor ${k}: native in place vs cpu`);
+    assert.deepEqual(native.values[k], wasm.values[k], `tensor ${k}: native in place vs wasm`);
+    assert.deepEqual(shared.values[k], cpu.values[k], `tensor ${k}: native KitAdamW vs cpu`);
   }
+  assert.equal(shared.clonesKept, true, 'the clones kept their values: nothing wrote into a shared buffer');
   // the gradient-less parameter and its moments were not touched
   assert.deepEqual(native.values[3], Float32Array.from(randn('adamw.p.unused.weight', [2, 2]).data));
   assert.ok(native.values[10].every((x) => x === 0) && native.values[11].every((x) => x === 0));

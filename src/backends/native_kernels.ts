@@ -96,6 +96,11 @@ export interface NativeAddon {
     p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, pOut: Float32Array, mOut: Float32Array, vOut: Float32Array,
     beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number, decayFactor: number, bc2Sqrt: number, eps: number, stepSize: number,
   ): void;
+  /** The same step with p, m, v overwritten (four distinct buffers; the same bits as `adamw`). */
+  adamwInPlace(
+    p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array,
+    beta1: number, oneMinusBeta1: number, beta2: number, oneMinusBeta2: number, decayFactor: number, bc2Sqrt: number, eps: number, stepSize: number,
+  ): void;
   /** cdf = Φ(x) by the kit's float32 erf rational form (src/models/layers.ts), y = x·cdf: the bits of the tfjs composition. */
   geluForward(x: Float32Array, y: Float32Array, cdf: Float32Array): void;
   /** dx = dy·(cdf + x·φ(x)). */
@@ -706,6 +711,54 @@ export function fusedAdamW(
   const attrs = { ...s, decayFactors: params.map((q) => q.decayFactor) };
   const out = tf.engine().runKernel(KIT_ADAMW, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
   return params.map((_, i) => [out[3 * i], out[3 * i + 1], out[3 * i + 2]]);
+}
+
+/** globalThis key: the in-place AdamW update is off (bench/native.ts round ≤ 4 modes). */
+const ADAMW_IN_PLACE_OFF_KEY = Symbol.for('priorclip-kit.nativeKernels.adamwInPlaceOff');
+
+/** Allow (default) or forbid `nativeAdamWInPlace` (forbidden: every native step is one KitAdamW launch, as in round 4). */
+export function setAdamWInPlace(on: boolean): void {
+  store<boolean>(ADAMW_IN_PLACE_OFF_KEY).set(!on);
+}
+
+/** The wasm backend's reference count of a buffer (how many tensors share it). */
+interface RefCounted {
+  refCount(dataId: tf.DataId): number;
+}
+
+/**
+ * One AdamW step of every parameter written IN PLACE into the buffers of p, m and v: no kernel launch, no new
+ * tensors, no assign (the kernel form allocates 3 outputs per parameter: ~450 per pir-small step). Only when each
+ * p, m and v is the sole holder of its heap buffer (reference count 1: no clone or snapshot of the parameter
+ * shares it, so nothing else sees the update) and no two of them, or a gradient, share one. Returns false and
+ * writes nothing otherwise (and off the native path): the caller then runs `fusedAdamW`. The same float
+ * operations as `fusedAdamW`, so the same bits (test/backend_native.test.ts).
+ */
+export function nativeAdamWInPlace(
+  params: { p: tf.Variable; m: tf.Variable; v: tf.Variable; g: tf.Tensor; decayFactor: number }[],
+  s: AdamWScalars,
+): boolean {
+  const addon = store<NativeAddon>(ADDON_KEY).get();
+  if (!addon || typeof addon.adamwInPlace !== 'function' || !fusedAdamWActive() || store<boolean>(ADAMW_IN_PLACE_OFF_KEY).get()) return false;
+  const backend = tf.backend() as unknown as Partial<HeapBackend & RefCounted>;
+  if (typeof backend.refCount !== 'function' || typeof backend.typedArrayFromHeap !== 'function') return false;
+  const seen = new Set<tf.DataId>();
+  for (const q of params) {
+    const ts = [q.p, q.m, q.v, q.g];
+    if (ts.some((x) => x.dtype !== 'float32' || x.size !== q.p.size || x.isDisposed)) return false;
+    for (const x of ts) {
+      if (seen.has(x.dataId)) return false;
+      seen.add(x.dataId);
+    }
+    if ([q.p, q.m, q.v].some((x) => backend.refCount!(x.dataId) !== 1)) return false;
+  }
+  const hb = backend as HeapBackend;
+  for (const q of params) {
+    if (q.p.size === 0) continue;
+    const [p, m, v, g] = [q.p, q.m, q.v, q.g].map((x) => f32(hb, x));
+    addon.adamwInPlace(p, m, v, g, s.beta1, s.oneMinusBeta1, s.beta2, s.oneMinusBeta2, q.decayFactor, s.bc2Sqrt, s.eps, s.stepSize);
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------

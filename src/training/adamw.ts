@@ -13,13 +13,14 @@
  *   `norm1.weight` or `norm2.weight` (so `temp`, `temp2` ARE decayed, as in the reference).
  * - `none`: every parameter decays.
  *
- * On the native backend the whole step is ONE kernel launch (`KitAdamW`, src/backends/native_kernels.ts: the
- * same float32 operations in the same order, so the same bits as the tfjs ops; tested); on every other
- * backend it is the tfjs ops below (~12 launches per parameter).
+ * On the native backend the whole step is written in place into the buffers of p, m, v when nothing else shares
+ * them (`nativeAdamWInPlace`: no launch, no new tensors), else ONE kernel launch (`KitAdamW`); both in
+ * src/backends/native_kernels.ts, the same float32 operations in the same order, so the same bits as the tfjs ops
+ * (tested); on every other backend it is the tfjs ops below (~12 launches per parameter).
  */
 import * as tf from '@tensorflow/tfjs';
 import { ParamEntry } from '../models/params';
-import { fusedAdamW, fusedAdamWActive, fusedGlobalNorm, fusedGlobalNormActive } from '../backends/native_kernels';
+import { fusedAdamW, fusedAdamWActive, fusedGlobalNorm, fusedGlobalNormActive, nativeAdamWInPlace } from '../backends/native_kernels';
 
 /** Which reference's no-decay rule to apply. */
 export type NoDecayRule = 'open_clip' | 'pir' | 'none';
@@ -128,20 +129,23 @@ export class AdamW {
     });
   }
 
-  /** The native path's one-launch update: the numbers of the tfjs formula in `apply`, bit for bit. */
+  /**
+   * The native path's update: in place in the buffers of p, m, v when nothing else shares them (no launch, no new
+   * tensors), else one KitAdamW launch and assigns. The numbers of the tfjs formula in `apply`, bit for bit.
+   */
   private applyFused(grads: Record<string, tf.Tensor>, lr: number, bc1: number, bc2Sqrt: number): void {
     const { beta1, beta2, eps, weightDecay } = this.config;
     const live = this.slots.filter((s) => grads[s.entry.variable.name] !== undefined);
-    const outs = fusedAdamW(
-      live.map((s) => ({
-        p: s.entry.variable,
-        m: s.m,
-        v: s.v,
-        g: grads[s.entry.variable.name],
-        decayFactor: s.decay && weightDecay > 0 ? 1 - lr * weightDecay : 1,
-      })),
-      { beta1, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, bc2Sqrt, eps, stepSize: lr / bc1 },
-    );
+    const params = live.map((s) => ({
+      p: s.entry.variable,
+      m: s.m,
+      v: s.v,
+      g: grads[s.entry.variable.name],
+      decayFactor: s.decay && weightDecay > 0 ? 1 - lr * weightDecay : 1,
+    }));
+    const scalars = { beta1, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, bc2Sqrt, eps, stepSize: lr / bc1 };
+    if (nativeAdamWInPlace(params, scalars)) return;
+    const outs = fusedAdamW(params, scalars);
     live.forEach((s, i) => {
       const [p, m, v] = outs[i];
       s.entry.variable.assign(p);
