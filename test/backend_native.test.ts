@@ -23,6 +23,7 @@ import {
   KIT_DROPOUT_MASK,
   nativeDropoutMask,
   nativeDropoutMaskActive,
+  KIT_LINEAR,
   KIT_LINEAR_GRAD,
   registerNativeKernels,
   KIT_GLOBAL_NORM,
@@ -697,7 +698,7 @@ test('fused global norm: one launch for every gradient; norm and clipped gradien
 });
 
 // ---------------------------------------------------------------------------------------------
-// Fused linear (_FusedMatMul forward, KitLinearGrad backward)
+// Fused linear (KitLinear forward, KitLinearGrad backward)
 
 for (const c of [{ x: [5, 7], w: [7, 3], bias: true }, { x: [4, 33, 64], w: [64, 128], bias: true }, { x: [2, 3, 9], w: [9, 6], bias: false }]) {
   test(`fused linear ${JSON.stringify(c)}: forward and gradients vs cpu; the bits of the composed linear on the native path`, { skip }, async () => {
@@ -720,7 +721,7 @@ for (const c of [{ x: [5, 7], w: [7, 3], bias: true }, { x: [4, 33, 64], w: [64,
     assert.ok(tf.tidy(() => fusedLinearActive(t(xv), t(wv), c.bias ? t(bv) : null)));
     const prof = await tf.profile(() => tf.dispose(fn()));
     const names = prof.kernels.map((k) => k.name);
-    assert.ok(names.includes(KIT_LINEAR_GRAD) && names.includes('_FusedMatMul') && !names.includes('BatchMatMul'), names.join(','));
+    assert.ok(names.includes(KIT_LINEAR_GRAD) && names.includes(KIT_LINEAR) && !names.includes('_FusedMatMul') && !names.includes('BatchMatMul'), names.join(','));
     tf.unregisterKernel(KIT_LINEAR_GRAD, 'wasm');
     try {
       const composed = await run('native', fn);

@@ -23,7 +23,7 @@
  * | `KitAdamW` (new kernel) | one AdamW step of every parameter in one launch (`fusedAdamW`, used by src/training/adamw.ts when `fusedAdamWActive()`) |
  * | `KitLayerNorm`, `KitLayerNormGrad` (new) | LayerNorm over the last axis forward / gradient (x̂, rstd, dγ, dβ), one launch each, double sums (`fusedLayerNorm`, used by src/models/layers.ts `layerNorm`) |
  * | `KitGelu`, `KitGeluGrad` (new) | the kit's exact GELU (erf rational form) forward / gradient, one launch each (`fusedGelu`, used by src/models/layers.ts `gelu`) |
- * | `KitLinearGrad` (new) | the gradient of `linear` (dx, dw, db: the same three sgemm calls as its tfjs matMuls, one launch; forward = the native `_FusedMatMul` with bias, `fusedLinear`, used by src/models/layers.ts `linear`) |
+ * | `KitLinear`, `KitLinearGrad` (new) | `linear` forward on x [..., in] as it is (the native `_FusedMatMul`'s sgemm + bias calls, no reshapes) and its gradient (dx, dw, db: the same three sgemm calls as the tfjs matMuls), one launch each (`fusedLinear`, used by src/models/layers.ts `linear`) |
  * | `KitDropoutMask` (new) | the inverted-dropout mask of layers.ts `dropoutMask` (same mulberry32 draws, same bits) written on the heap: no JS loop, no upload (`nativeDropoutMask`, used by layers.ts `dropout` and the fused attention) |
  * | `KitGlobalNorm` (new) | ‖(g₀, g₁, …)‖₂ of every gradient in one launch, sums of squares in double (`fusedGlobalNorm`, used by src/training/adamw.ts `clipByGlobalNorm`) |
  * | `KitAttention`, `KitAttentionGrad` (new) | multi-head scaled dot-product attention (scores, mask, softmax, dropout map, ·V) over every batch entry and head in one launch, and its gradient (q, k, v, mask, probabilities) in one more; no head transposes (`fusedAttention`, used by src/models/layers.ts `attentionWithProbabilities`) |
@@ -1029,24 +1029,48 @@ export function fusedAttention(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fused linear: forward = the native _FusedMatMul (product + bias, one launch), gradient = one KitLinearGrad launch
+// Fused linear: forward = one KitLinear launch (the native _FusedMatMul's product + bias), gradient = one KitLinearGrad launch
 
+export const KIT_LINEAR = 'KitLinear';
 export const KIT_LINEAR_GRAD = 'KitLinearGrad';
 
-/** dy [N, out], x [N, in], w [in, out], bias (its [out] values, or a [0] tensor: none) → [dx [N, in], dw [in, out], db [out] or [0]]. */
+/** x [..., in], w [in, out], bias [out] (optional input) → y [..., out] = x·w (+ bias): the calls of the native `_FusedMatMul`. */
+function kitLinear(addon: NativeAddon): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const { x, w, bias } = args.inputs as { x: TensorInfo; w: TensorInfo; bias?: TensorInfo };
+    const fin = x.shape[x.shape.length - 1];
+    const fout = w.shape[1];
+    const ok = [x, w, ...(bias ? [bias] : [])].every((t) => t.dtype === 'float32') && x.shape.length >= 1 && w.shape.length === 2;
+    if (!ok || w.shape[0] !== fin || (bias && prod(bias.shape) !== fout)) {
+      throw new Error(`${KIT_LINEAR}: expected float32 x [..., in], w [in, out], bias [out] or none; got [${x.shape}], [${w.shape}]${bias ? `, [${bias.shape}]` : ''}`);
+    }
+    const n = prod(x.shape) / fin;
+    const backend = heapBackend(args.backend);
+    const ins = bias ? [x, w, bias] : [x, w];
+    return withOutput(backend, [...x.shape.slice(0, -1), fout], ins, ([xv, wv, bv], y) => {
+      addon.sgemmBatched(xv, wv, y, 1, n, fout, fin, 0, 0, 0, 0, n * fout, 0); // [N, in]·[in, out] → [N, out]
+      if (bv) addon.biasAct(y, bv, n, fout, 0, 0.2);
+    });
+  };
+}
+
+/** dy [..., out], x [..., in], w [in, out]; attrs hasBias → [dx (x's shape), dw [in, out], db [out] or [0]]. */
 function kitLinearGrad(addon: NativeAddon): tf.KernelFunc {
   return (args: KernelArgs) => {
-    const { dy, x, w, bias } = args.inputs as { dy: TensorInfo; x: TensorInfo; w: TensorInfo; bias: TensorInfo };
-    const ok = [dy, x, w].every((t) => t.dtype === 'float32' && t.shape.length === 2);
-    const [n, fin] = x.shape;
+    const { dy, x, w } = args.inputs as { dy: TensorInfo; x: TensorInfo; w: TensorInfo };
+    const { hasBias } = args.attrs as unknown as { hasBias: boolean };
+    const ok = [dy, x, w].every((t) => t.dtype === 'float32') && w.shape.length === 2 && x.shape.length >= 1;
+    const fin = x.shape[x.shape.length - 1];
     const fout = w.shape[1];
-    if (!ok || w.shape[0] !== fin || dy.shape[0] !== n || dy.shape[1] !== fout || (prod(bias.shape) !== 0 && prod(bias.shape) !== fout)) {
-      throw new Error(`${KIT_LINEAR_GRAD}: expected dy [N, out], x [N, in], w [in, out], bias [out] or none; got [${dy.shape}], [${x.shape}], [${w.shape}], [${bias.shape}]`);
+    const n = ok && fin > 0 ? prod(x.shape) / fin : 0;
+    const dyOk = dy.shape[dy.shape.length - 1] === fout && prod(dy.shape) === n * fout && tf.util.arraysEqual(dy.shape.slice(0, -1), x.shape.slice(0, -1));
+    if (!ok || w.shape[0] !== fin || !dyOk) {
+      throw new Error(`${KIT_LINEAR_GRAD}: expected dy [..., out], x [..., in], w [in, out]; got [${dy.shape}], [${x.shape}], [${w.shape}]`);
     }
     const backend = heapBackend(args.backend);
-    const dx = backend.makeOutput([n, fin], 'float32');
+    const dx = backend.makeOutput([...x.shape], 'float32');
     const dw = backend.makeOutput([fin, fout], 'float32');
-    const db = backend.makeOutput([prod(bias.shape) === 0 ? 0 : fout], 'float32');
+    const db = backend.makeOutput([hasBias ? fout : 0], 'float32');
     if (n === 0) {
       f32(backend, dw).fill(0);
       f32(backend, db).fill(0);
@@ -1057,45 +1081,45 @@ function kitLinearGrad(addon: NativeAddon): tf.KernelFunc {
   };
 }
 
+/** globalThis key: KitLinear's gradient is registered (once per process). */
+const LINEAR_GRAD_KEY = Symbol.for('priorclip-kit.nativeKernels.linearGradient');
+
+/** KitLinear's gradient: one KitLinearGrad launch (dx, dw, db: the three sgemm calls of the tfjs composition). */
+function registerLinearGradient(): void {
+  const reg = store<boolean>(LINEAR_GRAD_KEY);
+  if (reg.get()) return;
+  reg.set(true);
+  tf.registerGradient({
+    kernelName: KIT_LINEAR,
+    inputsToSave: ['x', 'w'],
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs?: tf.NamedAttrMap) => {
+      const [x, w] = saved;
+      const hasBias = (attrs as unknown as { hasBias: boolean } | undefined)?.hasBias === true;
+      const [dx, dw, db] = tf.engine().runKernel(KIT_LINEAR_GRAD, { dy: dy as tf.Tensor, x, w } as unknown as tf.NamedTensorMap, { hasBias } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      const grads: Record<string, () => tf.Tensor> = { x: () => dx, w: () => dw };
+      if (hasBias) grads.bias = () => db;
+      return grads;
+    },
+  });
+}
+
 /** True when the fused linear can run here: native path active, float32 x, w [in, out] and b [out] (or none). */
 export function fusedLinearActive(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor | null | undefined): boolean {
   if (x.dtype !== 'float32' || w.dtype !== 'float32' || w.rank !== 2 || x.rank < 1) return false;
   if (b && (b.dtype !== 'float32' || b.rank !== 1 || b.size !== w.shape[1])) return false;
-  return tf.getBackend() === BACKEND && tf.getKernel(KIT_LINEAR_GRAD, BACKEND) !== undefined;
+  return tf.getBackend() === BACKEND && tf.getKernel(KIT_LINEAR, BACKEND) !== undefined && tf.getKernel(KIT_LINEAR_GRAD, BACKEND) !== undefined;
 }
 
 /**
  * `nn.functional.linear` in the kit layout (x [..., in] · w [in, out] + b) for src/models/layers.ts `linear` on the
- * native path (check `fusedLinearActive`): forward one `_FusedMatMul` launch, gradient one `KitLinearGrad` launch.
- * The products are the sgemm calls of the tfjs composition on the native path, so the values are its bits.
+ * native path (check `fusedLinearActive`): forward one `KitLinear` launch on x as it is (no reshapes), gradient one
+ * `KitLinearGrad` launch. The products are the sgemm calls of the tfjs composition on the native path (its
+ * `_FusedMatMul` and matMuls), so the values are its bits (tested).
  */
 export function fusedLinear(x: tf.Tensor, w: tf.Tensor2D, b: tf.Tensor | null): tf.Tensor {
-  const inF = w.shape[0];
-  const outF = w.shape[1];
-  const outShape = [...x.shape.slice(0, -1), outF];
-  const attrs = { transposeA: false, transposeB: false, activation: 'linear', leakyreluAlpha: 0 };
-  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const xs = args[0] as tf.Tensor;
-    const ws = args[1] as tf.Tensor2D;
-    const bs = b ? (args[2] as tf.Tensor) : null;
-    const save = args[b ? 3 : 2] as tf.GradSaveFunc;
-    const x2 = tf.reshape(xs, [-1, inF]); // [N, in]
-    save([x2, ws]);
-    const inputs = bs ? { a: x2, b: ws, bias: bs } : { a: x2, b: ws };
-    const y = tf.engine().runKernel('_FusedMatMul', inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor; // [N, in]·[in, out] + b → [N, out]
-    return {
-      value: tf.reshape(y, outShape), // [..., out]
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xv, wv] = saved;
-        const dy2 = tf.reshape(dy, [-1, outF]); // [N, out]
-        const none = tf.zeros([bs ? outF : 0]); // only its size is read: [out] = a bias gradient is wanted
-        const [dx, dw, db] = tf.engine().runKernel(KIT_LINEAR_GRAD, { dy: dy2, x: xv, w: wv, bias: none } as unknown as tf.NamedTensorMap, {}) as tf.Tensor[];
-        const dxs = tf.reshape(dx, xs.shape); // [N, in] → [..., in]
-        return bs ? [dxs, dw, db] : [dxs, dw];
-      },
-    };
-  });
-  return tf.tidy(() => (b ? f(x, w, b) : f(x, w)));
+  registerLinearGradient();
+  const inputs = b ? { x, w, bias: b } : { x, w };
+  return tf.engine().runKernel(KIT_LINEAR, inputs as unknown as tf.NamedTensorMap, { hasBias: b !== null } as unknown as tf.NamedAttrMap) as tf.Tensor;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1170,6 +1194,7 @@ function kitOwnKernels(addon: NativeAddon): [string, tf.KernelFunc][] {
     [KIT_GELU_GRAD, kitGeluGrad(addon)],
     [KIT_LAYER_NORM, kitLayerNorm(addon)],
     [KIT_LAYER_NORM_GRAD, kitLayerNormGrad(addon)],
+    [KIT_LINEAR, kitLinear(addon)],
     [KIT_LINEAR_GRAD, kitLinearGrad(addon)],
     [KIT_DROPOUT_MASK, kitDropoutMask(addon)],
     [KIT_GLOBAL_NORM, kitGlobalNorm(addon)],
@@ -1179,7 +1204,7 @@ function kitOwnKernels(addon: NativeAddon): [string, tf.KernelFunc][] {
 }
 
 /** Names of the kit's own native kernels (fused ops the kit calls only on the native path). */
-export const NATIVE_FUSED_KERNELS = [KIT_ADAMW, KIT_GELU, KIT_GELU_GRAD, KIT_LAYER_NORM, KIT_LAYER_NORM_GRAD, KIT_LINEAR_GRAD, KIT_DROPOUT_MASK, KIT_GLOBAL_NORM, KIT_ATTENTION, KIT_ATTENTION_GRAD] as const;
+export const NATIVE_FUSED_KERNELS = [KIT_ADAMW, KIT_GELU, KIT_GELU_GRAD, KIT_LAYER_NORM, KIT_LAYER_NORM_GRAD, KIT_LINEAR, KIT_LINEAR_GRAD, KIT_DROPOUT_MASK, KIT_GLOBAL_NORM, KIT_ATTENTION, KIT_ATTENTION_GRAD] as const;
 
 // ---------------------------------------------------------------------------------------------
 
