@@ -1,7 +1,7 @@
 /**
  * Floating-point operations of the GEMM-like kernels in a `tf.profile` record (2 per multiply-add):
  * MatMul / BatchMatMul / _FusedMatMul, Conv2D and both backprops, and the products inside the native path's fused
- * KitLinearGrad (dx, dw, db) and KitAttention / KitAttentionGrad (2 / 4 products per head). Element-wise work is not counted, so
+ * KitLinear / KitLinearGrad (x·w; dx, dw, db) and KitAttention / KitAttentionGrad (2 / 4 products per head). Element-wise work is not counted, so
  * "GFLOP/s of a step" means GEMM+conv FLOPs over the whole step's wall time (the usual MFU-style figure).
  */
 
@@ -29,12 +29,20 @@ export function kernelFlops(k: ProfiledKernel): number {
     const k2 = m > 0 ? aMat / m : 0;
     return 2 * prod(out) * k2;
   }
+  if (k.name === 'KitLinear') {
+    // inputs x [..., in], w [in, out]: the product x·w (N·in·out multiply-adds, N = the leading axes)
+    const x = ins[0];
+    const w = ins[1];
+    if (!x || !w || x.length < 1 || w.length !== 2) return 0;
+    return 2 * prod(x) * w[1];
+  }
   if (k.name === 'KitLinearGrad') {
-    // inputs dy [N, out], x [N, in]: dx = dy·wᵀ and dw = xᵀ·dy (N·in·out multiply-adds each) + db (N·out)
+    // inputs dy [..., out], x [..., in]: dx = dy·wᵀ and dw = xᵀ·dy (N·in·out multiply-adds each) + db (N·out)
     const dy = ins[0];
     const x = ins[1];
-    if (!dy || !x || dy.length !== 2 || x.length !== 2) return 0;
-    return 2 * (2 * dy[0] * x[1] * dy[1] + dy[0] * dy[1]);
+    if (!dy || !x || dy.length < 1 || x.length < 1) return 0;
+    const n = prod(dy) / dy[dy.length - 1];
+    return 2 * (2 * n * x[x.length - 1] * dy[dy.length - 1] + prod(dy));
   }
   if (k.name === 'KitAttention' || k.name === 'KitAttentionGrad') {
     // KitAttention inputs q [B, Lq, D], k [B, Lk, D]; KitAttentionGrad inputs dout [B, Lq, D], dprobs, q, k:
