@@ -406,46 +406,6 @@ static napi_value bias_act(napi_env env, napi_callback_info info) {
 }
 
 
-/*
- * adamw(p, m, v, g, pOut, mOut, vOut, beta1, oneMinusBeta1, beta2, oneMinusBeta2, decayFactor, bc2Sqrt, eps, stepSize):
- * one AdamW step of one parameter, element by element, as float32 operations in exactly the order of the tfjs
- * formula in src/training/adamw.ts (each constant rounded to float32 first, as tfjs does with a JS scalar):
- *   m' = m·β1 + g·(1−β1);  v' = v·β2 + (g·g)·(1−β2);  p' = p·decayFactor − (m' / (sqrt(v')/bc2Sqrt + ε))·stepSize
- * (decayFactor = 1 − lr·wd, or 1: p·1 is exact). IEEE single operations, no contraction into FMA (build.sh
- * passes -ffp-contract=off), so the results are the bits of the tfjs ops on cpu or wasm. One thread.
- */
-static napi_value adamw(napi_env env, napi_callback_info info) {
-  size_t argc = 15;
-  napi_value argv[15];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 15) return throw_msg(env, "kit_native.adamw: expected 7 Float32Arrays and 8 numbers");
-  float *arr[7];
-  size_t len[7];
-  for (int i = 0; i < 7; i++)
-    if (!get_f32(env, argv[i], &arr[i], &len[i])) return throw_msg(env, "kit_native.adamw: the first 7 arguments must be Float32Arrays");
-  const size_t n = len[0];
-  for (int i = 1; i < 7; i++)
-    if (len[i] != n) return throw_msg(env, "kit_native.adamw: p, m, v, g and the outputs must have the same length");
-  double c[8];
-  for (int i = 0; i < 8; i++)
-    if (napi_get_value_double(env, argv[7 + i], &c[i]) != napi_ok) return throw_msg(env, "kit_native.adamw: numeric arguments expected");
-  const float b1 = (float)c[0], omb1 = (float)c[1], b2 = (float)c[2], omb2 = (float)c[3], df = (float)c[4],
-              bc2 = (float)c[5], eps = (float)c[6], step = (float)c[7];
-  /* restrict: the outputs are fresh tensors (src/backends/native_kernels.ts allocates them), never the inputs */
-  const float *restrict p = arr[0], *restrict m = arr[1], *restrict v = arr[2], *restrict g = arr[3];
-  float *restrict po = arr[4], *restrict mo = arr[5], *restrict vo = arr[6];
-  for (size_t i = 0; i < n; i++) {
-    const float gi = g[i];
-    const float mi = m[i] * b1 + gi * omb1;
-    const float vi = v[i] * b2 + (gi * gi) * omb2;
-    const float denom = sqrtf(vi) / bc2 + eps;
-    po[i] = p[i] * df - (mi / denom) * step;
-    mo[i] = mi;
-    vo[i] = vi;
-  }
-  return NULL;
-}
-
 /* Coefficients of the float32 erf rational form (src/models/layers.ts ERF_P / ERF_Q, x² Horner, highest first): double
  * literals rounded to float, as tfjs rounds a JS number. */
 static const float ERF_P[7] = {-2.72614225801306e-10, 2.77068142495902e-8, -2.10102402082508e-6, -5.69250639462346e-5,
@@ -496,8 +456,8 @@ static int kit_has_avx2(void) {
 
 /*
  * adamwInPlace(p, m, v, g, beta1, oneMinusBeta1, beta2, oneMinusBeta2, decayFactor, bc2Sqrt, eps, stepSize): the
- * step of `adamw` with p, m, v overwritten (each value read before it is written, at the same index): the same
- * float operations in the same order, so the same bits. The caller guarantees four distinct buffers.
+ * step of `adamw` (its formula below) with p, m, v overwritten, each value read before it is written at the same
+ * index; `adamw` copies p, m, v into its outputs and runs this loop on them. The caller guarantees four distinct buffers.
  */
 KIT_BODY adamw_inplace_body(float *restrict p, float *restrict m, float *restrict v, const float *restrict g, size_t n, const float *c) {
   const float b1 = c[0], omb1 = c[1], b2 = c[2], omb2 = c[3], df = c[4], bc2 = c[5], eps = c[6], step = c[7];
@@ -512,6 +472,41 @@ KIT_BODY adamw_inplace_body(float *restrict p, float *restrict m, float *restric
   }
 }
 KIT_TWO_BUILDS(adamw_inplace, (float *restrict p, float *restrict m, float *restrict v, const float *restrict g, size_t n, const float *c), (p, m, v, g, n, c))
+
+/*
+ * adamw(p, m, v, g, pOut, mOut, vOut, beta1, oneMinusBeta1, beta2, oneMinusBeta2, decayFactor, bc2Sqrt, eps, stepSize):
+ * one AdamW step of one parameter, element by element, as float32 operations in exactly the order of the tfjs
+ * formula in src/training/adamw.ts (each constant rounded to float32 first, as tfjs does with a JS scalar):
+ *   m' = m·β1 + g·(1−β1);  v' = v·β2 + (g·g)·(1−β2);  p' = p·decayFactor − (m' / (sqrt(v')/bc2Sqrt + ε))·stepSize
+ * (decayFactor = 1 − lr·wd, or 1: p·1 is exact). IEEE single operations, no contraction into FMA (build.sh
+ * passes -ffp-contract=off), so the results are the bits of the tfjs ops on cpu or wasm. One thread.
+ */
+static napi_value adamw(napi_env env, napi_callback_info info) {
+  size_t argc = 15;
+  napi_value argv[15];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 15) return throw_msg(env, "kit_native.adamw: expected 7 Float32Arrays and 8 numbers");
+  float *arr[7];
+  size_t len[7];
+  for (int i = 0; i < 7; i++)
+    if (!get_f32(env, argv[i], &arr[i], &len[i])) return throw_msg(env, "kit_native.adamw: the first 7 arguments must be Float32Arrays");
+  const size_t n = len[0];
+  for (int i = 1; i < 7; i++)
+    if (len[i] != n) return throw_msg(env, "kit_native.adamw: p, m, v, g and the outputs must have the same length");
+  double c[8];
+  for (int i = 0; i < 8; i++)
+    if (napi_get_value_double(env, argv[7 + i], &c[i]) != napi_ok) return throw_msg(env, "kit_native.adamw: numeric arguments expected");
+  float cf[8];
+  for (int i = 0; i < 8; i++) cf[i] = (float)c[i];
+  /* the outputs are fresh tensors (src/backends/native_kernels.ts allocates them): copy, then the in-place step */
+  if (n > 0) {
+    memcpy(arr[4], arr[0], n * sizeof(float));
+    memcpy(arr[5], arr[1], n * sizeof(float));
+    memcpy(arr[6], arr[2], n * sizeof(float));
+  }
+  adamw_inplace(arr[4], arr[5], arr[6], arr[3], n, cf);
+  return NULL;
+}
 
 static napi_value adamw_in_place(napi_env env, napi_callback_info info) {
   size_t argc = 12;

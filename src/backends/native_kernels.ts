@@ -962,6 +962,14 @@ function kitAttentionGrad(addon: NativeAddon): tf.KernelFunc {
   };
 }
 
+/** Register a gradient once per process (the flag under `key` on globalThis: every copy of this module shares it). */
+function registerGradientOnce(key: symbol, config: tf.GradConfig): void {
+  const reg = store<boolean>(key);
+  if (reg.get()) return;
+  reg.set(true);
+  tf.registerGradient(config);
+}
+
 /** globalThis key: KitAttention's gradient is registered (once per process). */
 const ATTENTION_GRAD_KEY = Symbol.for('priorclip-kit.nativeKernels.attentionGradient');
 
@@ -970,10 +978,7 @@ const ATTENTION_GRAD_KEY = Symbol.for('priorclip-kit.nativeKernels.attentionGrad
  * passes zeros for an output no gradient reaches (here usually the probabilities), so dprobs is always a tensor.
  */
 function registerAttentionGradient(): void {
-  const reg = store<boolean>(ATTENTION_GRAD_KEY);
-  if (reg.get()) return;
-  reg.set(true);
-  tf.registerGradient({
+  registerGradientOnce(ATTENTION_GRAD_KEY, {
     kernelName: KIT_ATTENTION,
     inputsToSave: ['q', 'k', 'v', 'mask', 'drop'],
     outputsToSave: [false, true],
@@ -1086,10 +1091,7 @@ const LINEAR_GRAD_KEY = Symbol.for('priorclip-kit.nativeKernels.linearGradient')
 
 /** KitLinear's gradient: one KitLinearGrad launch (dx, dw, db: the three sgemm calls of the tfjs composition). */
 function registerLinearGradient(): void {
-  const reg = store<boolean>(LINEAR_GRAD_KEY);
-  if (reg.get()) return;
-  reg.set(true);
-  tf.registerGradient({
+  registerGradientOnce(LINEAR_GRAD_KEY, {
     kernelName: KIT_LINEAR,
     inputsToSave: ['x', 'w'],
     gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs?: tf.NamedAttrMap) => {
