@@ -429,6 +429,33 @@ test('fused AdamW on native: in place (no launch), or one KitAdamW launch when a
   assert.ok(native.values[10].every((x) => x === 0) && native.values[11].every((x) => x === 0));
 });
 
+test('in-place AdamW: two parameters given one gradient tensor still update in place, with the bits of cpu', { skip }, async () => {
+  const runOnce = async (backend: 'cpu' | 'native'): Promise<{ values: Float32Array[]; kernels: string[] }> => {
+    if (backend === 'cpu') await tf.setBackend('cpu');
+    else await initBackend(backend, { quiet: true });
+    const store = new ParamStore(new SeedStream(0));
+    const vars = ['a.weight', 'b.weight'].map((k) => {
+      const v = store.add(k, [3, 4], constantInit(0), 'raw');
+      const init = t(randn(`adamw.shared.${k}`, [3, 4]));
+      v.assign(init);
+      init.dispose();
+      return v;
+    });
+    const opt = new AdamW(store.list(), { beta1: 0.9, beta2: 0.98, eps: 1e-8, weightDecay: 0.1, noDecay: 'none' });
+    const g = t(randn('adamw.shared.g', [3, 4]));
+    const kernels = (await tf.profile(() => opt.apply({ [vars[0].name]: g, [vars[1].name]: g }, 1e-2))).kernels.map((k) => k.name);
+    const values = [...vars, ...opt.stateTensors().values()].map((v) => Float32Array.from(v.dataSync()));
+    g.dispose();
+    opt.dispose();
+    store.dispose();
+    return { values, kernels };
+  };
+  const cpu = await runOnce('cpu');
+  const native = await runOnce('native');
+  assert.deepEqual(native.kernels, [], 'in place: no launch');
+  for (let k = 0; k < cpu.values.length; k++) assert.deepEqual(native.values[k], cpu.values[k], `tensor ${k}`);
+});
+
 test('fused AdamW: no tensor or buffer growth across steps', { skip }, async () => {
   await initBackend('native', { quiet: true });
   const store = new ParamStore(new SeedStream(0));
@@ -734,6 +761,25 @@ for (const c of [{ x: [5, 7], w: [7, 3], bias: true }, { x: [4, 33, 64], w: [64,
     assert.ok(tf.tidy(() => fusedLinearActive(t(xv), t(wv), null)));
   });
 }
+
+test('fused linear on empty inputs: zero rows run natively (zero dw, db), zero input features take the composed form; values equal to cpu', { skip }, async () => {
+  for (const [xs, ws] of [[[0, 7], [7, 3]], [[2, 0, 7], [7, 3]], [[4, 0], [0, 3]]] as const) {
+    const fn = () => {
+      const x = tf.zeros([...xs]);
+      const w = tf.ones([...ws]);
+      const b = tf.fill([ws[1]], 0.5);
+      const g = tf.grads((a: tf.Tensor, e: tf.Tensor, c: tf.Tensor) => tf.sum(linear(a, e, c)))([x, w, b]);
+      return [linear(x, w, b), ...g];
+    };
+    const cpu = await run('cpu', fn);
+    const native = await run('native', fn);
+    for (let k = 0; k < cpu.length; k++) {
+      assert.deepEqual(native[k].shape, cpu[k].shape, `x [${xs}] output ${k} shape`);
+      assert.deepEqual(native[k].values, cpu[k].values, `x [${xs}] output ${k}`);
+    }
+    assert.equal(tf.tidy(() => fusedLinearActive(tf.zeros([...xs]), tf.zeros([...ws]), null)), ws[0] > 0);
+  }
+});
 
 // ---------------------------------------------------------------------------------------------
 // Dropout mask drawn natively (KitDropoutMask)

@@ -730,7 +730,7 @@ interface RefCounted {
  * One AdamW step of every parameter written IN PLACE into the buffers of p, m and v: no kernel launch, no new
  * tensors, no assign (the kernel form allocates 3 outputs per parameter: ~450 per pir-small step). Only when each
  * p, m and v is the sole holder of its heap buffer (reference count 1: no clone or snapshot of the parameter
- * shares it, so nothing else sees the update) and no two of them, or a gradient, share one. Returns false and
+ * shares it, so nothing else sees the update) and none of them shares a buffer with another or with a gradient. Returns false and
  * writes nothing otherwise (and off the native path): the caller then runs `fusedAdamW`. The same float
  * operations as `fusedAdamW`, so the same bits (test/backend_native.test.ts).
  */
@@ -742,15 +742,14 @@ export function nativeAdamWInPlace(
   if (!addon || typeof addon.adamwInPlace !== 'function' || !fusedAdamWActive() || store<boolean>(ADAMW_IN_PLACE_OFF_KEY).get()) return false;
   const backend = tf.backend() as unknown as Partial<HeapBackend & RefCounted>;
   if (typeof backend.refCount !== 'function' || typeof backend.typedArrayFromHeap !== 'function') return false;
-  const seen = new Set<tf.DataId>();
+  const written = new Set<tf.DataId>();
+  const read = new Set<tf.DataId>(params.map((q) => q.g.dataId)); // gradients may share buffers among themselves
   for (const q of params) {
-    const ts = [q.p, q.m, q.v, q.g];
-    if (ts.some((x) => x.dtype !== 'float32' || x.size !== q.p.size || x.isDisposed)) return false;
-    for (const x of ts) {
-      if (seen.has(x.dataId)) return false;
-      seen.add(x.dataId);
+    if ([q.p, q.m, q.v, q.g].some((x) => x.dtype !== 'float32' || x.size !== q.p.size || x.isDisposed)) return false;
+    for (const x of [q.p, q.m, q.v]) {
+      if (written.has(x.dataId) || read.has(x.dataId) || backend.refCount!(x.dataId) !== 1) return false;
+      written.add(x.dataId);
     }
-    if ([q.p, q.m, q.v].some((x) => backend.refCount!(x.dataId) !== 1)) return false;
   }
   const hb = backend as HeapBackend;
   for (const q of params) {
@@ -1049,7 +1048,7 @@ function kitLinear(addon: NativeAddon): tf.KernelFunc {
     if (!ok || w.shape[0] !== fin || (bias && prod(bias.shape) !== fout)) {
       throw new Error(`${KIT_LINEAR}: expected float32 x [..., in], w [in, out], bias [out] or none; got [${x.shape}], [${w.shape}]${bias ? `, [${bias.shape}]` : ''}`);
     }
-    const n = prod(x.shape) / fin;
+    const n = prod(x.shape.slice(0, -1)); // rows
     const backend = heapBackend(args.backend);
     const ins = bias ? [x, w, bias] : [x, w];
     return withOutput(backend, [...x.shape.slice(0, -1), fout], ins, ([xv, wv, bv], y) => {
@@ -1067,7 +1066,7 @@ function kitLinearGrad(addon: NativeAddon): tf.KernelFunc {
     const ok = [dy, x, w].every((t) => t.dtype === 'float32') && w.shape.length === 2 && x.shape.length >= 1;
     const fin = x.shape[x.shape.length - 1];
     const fout = w.shape[1];
-    const n = ok && fin > 0 ? prod(x.shape) / fin : 0;
+    const n = prod(x.shape.slice(0, -1)); // rows
     const dyOk = dy.shape[dy.shape.length - 1] === fout && prod(dy.shape) === n * fout && tf.util.arraysEqual(dy.shape.slice(0, -1), x.shape.slice(0, -1));
     if (!ok || w.shape[0] !== fin || !dyOk) {
       throw new Error(`${KIT_LINEAR_GRAD}: expected dy [..., out], x [..., in], w [in, out]; got [${dy.shape}], [${x.shape}], [${w.shape}]`);
@@ -1109,6 +1108,7 @@ function registerLinearGradient(): void {
 export function fusedLinearActive(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor | null | undefined): boolean {
   if (x.dtype !== 'float32' || w.dtype !== 'float32' || w.rank !== 2 || x.rank < 1) return false;
   if (b && (b.dtype !== 'float32' || b.rank !== 1 || b.size !== w.shape[1])) return false;
+  if (w.shape[0] === 0 || w.shape[1] === 0) return false; // no input or output features: the composed form
   return tf.getBackend() === BACKEND && tf.getKernel(KIT_LINEAR, BACKEND) !== undefined && tf.getKernel(KIT_LINEAR_GRAD, BACKEND) !== undefined;
 }
 

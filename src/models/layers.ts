@@ -55,13 +55,14 @@ export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor | null): tf.Ten
   }
   if (fusedLinearActive(x, w, b)) return fusedLinear(x, w as tf.Tensor2D, b ?? null);
   const lead = x.shape.slice(0, -1);
+  const rows = lead.reduce((p, d) => p * d, 1); // N (explicit: a -1 cannot be inferred when a width is 0)
   const outShape = [...lead, outF];
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const xs = args[0] as tf.Tensor;
     const ws = args[1] as tf.Tensor2D;
     const bs = b ? (args[2] as tf.Tensor) : null;
     const save = args[b ? 3 : 2] as tf.GradSaveFunc;
-    const x2 = tf.reshape(xs, [-1, inF]) as tf.Tensor2D; // [N, in]
+    const x2 = tf.reshape(xs, [rows, inF]) as tf.Tensor2D; // [N, in]
     save([x2, ws]);
     let y: tf.Tensor = tf.matMul(x2, ws); // [N, in]·[in, out] → [N, out]
     if (bs) y = tf.add(y, bs);
@@ -69,7 +70,7 @@ export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor | null): tf.Ten
       value: tf.reshape(y, outShape), // [..., out]
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xv, wv] = saved as tf.Tensor2D[];
-        const dy2 = tf.reshape(dy, [-1, outF]) as tf.Tensor2D; // [N, out]
+        const dy2 = tf.reshape(dy, [rows, outF]) as tf.Tensor2D; // [N, out]
         const dx = tf.reshape(tf.matMul(dy2, wv, false, true), xs.shape); // [N, out]·[in, out]ᵀ → [N, in] → [..., in]
         const dw = tf.matMul(xv, dy2, true, false); // [N, in]ᵀ·[N, out] → [in, out]
         if (!bs) return [dx, dw];
