@@ -62,6 +62,13 @@ static int get_f32(napi_env env, napi_value v, float **data, size_t *len) {
   return 1;
 }
 
+/* Read argv[0..k) as Float32Arrays into arr / len. */
+static int get_f32s(napi_env env, napi_value *argv, int k, float **arr, size_t *len) {
+  for (int i = 0; i < k; i++)
+    if (!get_f32(env, argv[i], &arr[i], &len[i])) return 0;
+  return 1;
+}
+
 static int get_i64(napi_env env, napi_value v, int64_t *out) {
   double d;
   if (napi_get_value_double(env, v, &d) != napi_ok) return 0;
@@ -488,8 +495,7 @@ static napi_value adamw(napi_env env, napi_callback_info info) {
   if (argc != 15) return throw_msg(env, "kit_native.adamw: expected 7 Float32Arrays and 8 numbers");
   float *arr[7];
   size_t len[7];
-  for (int i = 0; i < 7; i++)
-    if (!get_f32(env, argv[i], &arr[i], &len[i])) return throw_msg(env, "kit_native.adamw: the first 7 arguments must be Float32Arrays");
+  if (!get_f32s(env, argv, 7, arr, len)) return throw_msg(env, "kit_native.adamw: the first 7 arguments must be Float32Arrays");
   const size_t n = len[0];
   for (int i = 1; i < 7; i++)
     if (len[i] != n) return throw_msg(env, "kit_native.adamw: p, m, v, g and the outputs must have the same length");
@@ -515,8 +521,7 @@ static napi_value adamw_in_place(napi_env env, napi_callback_info info) {
   if (argc != 12) return throw_msg(env, "kit_native.adamwInPlace: expected 4 Float32Arrays and 8 numbers");
   float *arr[4];
   size_t len[4];
-  for (int i = 0; i < 4; i++)
-    if (!get_f32(env, argv[i], &arr[i], &len[i])) return throw_msg(env, "kit_native.adamwInPlace: the first 4 arguments must be Float32Arrays");
+  if (!get_f32s(env, argv, 4, arr, len)) return throw_msg(env, "kit_native.adamwInPlace: the first 4 arguments must be Float32Arrays");
   for (int i = 1; i < 4; i++)
     if (len[i] != len[0]) return throw_msg(env, "kit_native.adamwInPlace: p, m, v and g must have the same length");
   for (int i = 0; i < 4; i++)
@@ -694,8 +699,7 @@ static napi_value layer_norm_forward(napi_env env, napi_callback_info info) {
   if (argc != 9) return throw_msg(env, "kit_native.layerNormForward: expected 6 Float32Arrays and 3 numbers");
   float *a[6];
   size_t len[6];
-  for (int i = 0; i < 6; i++)
-    if (!get_f32(env, argv[i], &a[i], &len[i])) return throw_msg(env, "kit_native.layerNormForward: Float32Arrays expected");
+  if (!get_f32s(env, argv, 6, a, len)) return throw_msg(env, "kit_native.layerNormForward: Float32Arrays expected");
   int64_t rows, d;
   double eps;
   if (!get_i64(env, argv[6], &rows) || !get_i64(env, argv[7], &d) || napi_get_value_double(env, argv[8], &eps) != napi_ok || rows < 0 || d < 1)
@@ -720,8 +724,7 @@ static napi_value layer_norm_backward(napi_env env, napi_callback_info info) {
   if (argc != 9) return throw_msg(env, "kit_native.layerNormBackward: expected 7 Float32Arrays and 2 integers");
   float *a[7];
   size_t len[7];
-  for (int i = 0; i < 7; i++)
-    if (!get_f32(env, argv[i], &a[i], &len[i])) return throw_msg(env, "kit_native.layerNormBackward: Float32Arrays expected");
+  if (!get_f32s(env, argv, 7, a, len)) return throw_msg(env, "kit_native.layerNormBackward: Float32Arrays expected");
   int64_t rows, d;
   if (!get_i64(env, argv[7], &rows) || !get_i64(env, argv[8], &d) || rows < 0 || d < 1)
     return throw_msg(env, "kit_native.layerNormBackward: rows, d expected");
@@ -753,8 +756,7 @@ static napi_value batch_norm(napi_env env, napi_callback_info info) {
   if (argc != 9) return throw_msg(env, "kit_native.batchNorm: expected 6 Float32Arrays and 3 numbers");
   float *a[6];
   size_t len[6];
-  for (int i = 0; i < 6; i++)
-    if (!get_f32(env, argv[i], &a[i], &len[i])) return throw_msg(env, "kit_native.batchNorm: Float32Arrays expected");
+  if (!get_f32s(env, argv, 6, a, len)) return throw_msg(env, "kit_native.batchNorm: Float32Arrays expected");
   int64_t rows, c;
   double eps;
   if (!get_i64(env, argv[6], &rows) || !get_i64(env, argv[7], &c) || napi_get_value_double(env, argv[8], &eps) != napi_ok || rows < 0 || c < 1)
@@ -907,8 +909,7 @@ static napi_value attention_forward(napi_env env, napi_callback_info info) {
   if (argc != 12) return throw_msg(env, "kit_native.attentionForward: expected 7 Float32Arrays and 5 numbers");
   float *a[7];
   size_t len[7];
-  for (int i = 0; i < 7; i++)
-    if (!get_f32(env, argv[i], &a[i], &len[i])) return throw_msg(env, "kit_native.attentionForward: Float32Arrays expected");
+  if (!get_f32s(env, argv, 7, a, len)) return throw_msg(env, "kit_native.attentionForward: Float32Arrays expected");
   int64_t v[4];
   double scale;
   if (!get_ints(env, argv, 7, 4, v) || napi_get_value_double(env, argv[11], &scale) != napi_ok)
@@ -961,8 +962,7 @@ static napi_value attention_backward(napi_env env, napi_callback_info info) {
   if (argc != 16) return throw_msg(env, "kit_native.attentionBackward: expected 11 Float32Arrays and 5 numbers");
   float *a[11];
   size_t len[11];
-  for (int i = 0; i < 11; i++)
-    if (!get_f32(env, argv[i], &a[i], &len[i])) return throw_msg(env, "kit_native.attentionBackward: Float32Arrays expected");
+  if (!get_f32s(env, argv, 11, a, len)) return throw_msg(env, "kit_native.attentionBackward: Float32Arrays expected");
   int64_t v[4];
   double scale;
   if (!get_ints(env, argv, 11, 4, v) || napi_get_value_double(env, argv[15], &scale) != napi_ok)
@@ -1169,8 +1169,7 @@ static napi_value linear_backward(napi_env env, napi_callback_info info) {
   if (argc != 9) return throw_msg(env, "kit_native.linearBackward: expected 6 Float32Arrays and 3 integers");
   float *a[6];
   size_t len[6];
-  for (int i = 0; i < 6; i++)
-    if (!get_f32(env, argv[i], &a[i], &len[i])) return throw_msg(env, "kit_native.linearBackward: Float32Arrays expected");
+  if (!get_f32s(env, argv, 6, a, len)) return throw_msg(env, "kit_native.linearBackward: Float32Arrays expected");
   int64_t v[3];
   if (!get_ints(env, argv, 6, 3, v) || v[0] < 1 || v[1] < 1 || v[2] < 1) return throw_msg(env, "kit_native.linearBackward: n, in, out expected");
   const int64_t n = v[0], fin = v[1], fout = v[2];
