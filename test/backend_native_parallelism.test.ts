@@ -34,9 +34,9 @@ test('on wasm nothing is measured: min(maxWorkers, cores) workers × 1 thread', 
   assert.deepEqual(workerEnv(), {});
 });
 
-test('on native every worker count is measured and the fastest total wins', { skip: built ? false : 'native build missing', timeout: 120_000 }, async () => {
+test('on native with a thread-invariant OpenBLAS core every worker count is measured and the fastest total wins', { skip: built ? false : 'native build missing', timeout: 120_000 }, async () => {
   const lines: string[] = [];
-  const p = await chooseParallelism(2, { backend: 'native', log: (l) => lines.push(l) });
+  const p = await chooseParallelism(2, { backend: 'native', log: (l) => lines.push(l), core: 'SkylakeX' });
   assert.equal(parallelPlan(), p);
   assert.equal(p.backend, 'native');
   assert.ok(p.candidates.length >= 1);
@@ -46,4 +46,15 @@ test('on native every worker count is measured and the fastest total wins', { sk
   assert.ok(winner && winner.stepsPerSec === best);
   assert.deepEqual(workerEnv(), { KIT_NATIVE_THREADS: String(p.threads) });
   assert.match(lines[lines.length - 1], /\[parallelism\] \d worker\(s\) × \d thread\(s\) on native \(measured: /);
+});
+
+test('on native with a core whose bits depend on the thread count nothing is measured: min(maxWorkers, cores) workers × 1 thread', { skip: built ? false : 'native build missing' }, async () => {
+  const lines: string[] = [];
+  const p = await chooseParallelism(64, { backend: 'native', log: (l) => lines.push(l), core: 'Haswell' });
+  assert.equal(p.threads, 1);
+  assert.equal(p.candidates.length, 0, 'no probe ran');
+  assert.ok(p.workers >= 1 && p.workers <= 64);
+  assert.deepEqual(workerEnv(), { KIT_NATIVE_THREADS: '1' });
+  assert.match(lines[0], /not measured: on OpenBLAS's Haswell kernels the bits depend on the thread count/);
+  assert.equal((await chooseParallelism(1, { backend: 'native', core: 'Haswell' })).workers, 1, 'never more workers than jobs');
 });

@@ -55,6 +55,7 @@ test('auto picks the fastest working backend and explains why the native ones we
     kitKernels: string[];
     summary: string;
     same: boolean;
+    native?: { core: string | null; threadInvariant: boolean };
   };
   assert.equal(info.same, true);
   // On this machine (no libtensorflow) the kit's native path wins when it is built (build/native, by
@@ -66,7 +67,8 @@ test('auto picks the fastest working backend and explains why the native ones we
     assert.equal(info.tfjsBackend, 'wasm');
     assert.deepEqual(info.skipped.map((s) => s.name), ['tensorflow-gpu', 'tensorflow']);
     for (const k of NATIVE_KIT_KERNELS) assert.ok(info.kitKernels.includes(k), `native kernel ${k} listed`);
-    assert.match(info.summary, /backend: native \(OpenBLAS kernels, \d+ threads?, on @tensorflow\/tfjs-backend-wasm/);
+    assert.match(info.summary, /backend: native \(OpenBLAS \S+ kernels(, whose bits depend on the thread count)?, \d+ threads?, on @tensorflow\/tfjs-backend-wasm/);
+    assert.equal(info.summary.includes('whose bits depend on the thread count'), !info.native?.threadInvariant);
   }
   if (!nativeInstalled && !kitNativeBuilt) {
     assert.equal(info.name, 'wasm');

@@ -15,6 +15,7 @@
  * The kit states once which backend runs and why faster ones were skipped.
  */
 import * as tf from '@tensorflow/tfjs';
+import { coreOfBlasConfig, threadInvariantCore } from './blas_core';
 import { registerWasmKernels } from './wasm_kernels';
 import {
   defaultNativeThreads,
@@ -43,8 +44,12 @@ export interface BackendInfo {
   skipped: { name: BackendName; reason: string }[];
   /** Kernels the kit registered or replaced on this backend. */
   kitKernels: string[];
-  /** `native` only: the OpenBLAS thread count and build (e.g. "OpenBLAS 0.3.21 …; core SkylakeX"). */
-  native?: { threads: number; blas: string; simd: 'avx2' | 'baseline'; kernels: string[] };
+  /**
+   * `native` only: the OpenBLAS thread count, build (e.g. "OpenBLAS 0.3.21 …; core SkylakeX") and kernel set (`core`,
+   * which the bits depend on), whether that core gives the same bits at every thread count (blas_core.ts), the
+   * element-wise loops' SIMD build, and the kernels the addon serves.
+   */
+  native?: { threads: number; blas: string; core: string | null; threadInvariant: boolean; simd: 'avx2' | 'baseline'; kernels: string[] };
   /** One human sentence for logs and notebooks. */
   summary: string;
 }
@@ -183,10 +188,12 @@ export async function initBackend(
           ...wasmKernels.filter((k) => !(NATIVE_KIT_KERNELS as readonly string[]).includes(k)),
           ...nativeKernels,
         ]);
-        current.native = { threads, blas, simd: loaded.addon.simdLevel(), kernels: nativeKernels };
+        const core = coreOfBlasConfig(blas);
+        const threadInvariant = threadInvariantCore(core);
+        current.native = { threads, blas, core, threadInvariant, simd: loaded.addon.simdLevel(), kernels: nativeKernels };
         current.summary = current.summary.replace(
           `backend: native (`,
-          `backend: native (OpenBLAS kernels, ${threads} thread${threads === 1 ? '' : 's'}, on `,
+          `backend: native (OpenBLAS ${core ?? '?'} kernels${threadInvariant ? '' : ', whose bits depend on the thread count'}, ${threads} thread${threads === 1 ? '' : 's'}, on `,
         );
         break;
       } catch (e) {

@@ -35,8 +35,9 @@
  * each, interleaved). Only the repeated-operand form (a bias or a per-channel factor) is native, 3× wasm's.
  *
  * Determinism: OpenBLAS's thread count is set once (`setNativeThreads`); sgemm splits M and N among
- * threads, never the reduction over K, so the numbers do not depend on the thread count (checked in
- * test/backend_native.test.ts); im2col/col2im run single-threaded in a fixed order. The LayerNorm, GELU, attention
+ * threads, never the reduction over K. On OpenBLAS's AVX-512 kernels the numbers do not depend on the thread count
+ * (checked in test/backend_native.test.ts); on its AVX2 (Haswell/Zen) kernels a threaded product differs in the last
+ * bits (blas_core.ts). Products of ≤ small-gemm multiply-adds and im2col/col2im run single-threaded in a fixed order. The LayerNorm, GELU, attention
  * softmax, dropout-mask and binary loops exist as an AVX2 and a baseline build with the same float operations (same
  * bits; `KIT_NATIVE_NO_AVX2=1`).
  */

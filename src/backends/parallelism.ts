@@ -8,13 +8,15 @@
  * (./parallel_probe.ts: a conv + matmul + element-wise forward/backward mix like a training step), each for
  * PROBE_MS, and keeps the (w, t) with the highest total probe steps per second. The choice is kept for the
  * process; `workerEnv()` is the environment a training child process needs to use it. Without the native
- * path nothing is measured (one core per process: min(maxWorkers, cores) workers); `KIT_PARALLELISM=2x1`
- * forces a choice.
+ * path nothing is measured (one core per process: min(maxWorkers, cores) workers), nor on an OpenBLAS core whose
+ * bits depend on the thread count (blas_core.ts: min(maxWorkers, cores) workers × 1 thread, so that a command's
+ * numbers do not depend on a timing); `KIT_PARALLELISM=2x1` forces a choice.
  */
 import * as os from 'os';
 import * as path from 'path';
 import { spawn } from 'child_process';
 import { projectRoot } from '../utils/fs';
+import { coreOfBlasConfig, threadInvariantCore } from './blas_core';
 import { loadNativeAddon } from './native_kernels';
 
 /** Wall time each probe process measures for (after its warm-up). */
@@ -92,7 +94,17 @@ function probe(threads: number, backend: string): Promise<{ stepsPerSec: number;
  * native path threads do not matter and the plan is `min(maxWorkers, cores)` workers with 1 thread
  * (measured all the same, so the log shows what 1 vs more workers gives).
  */
-export async function chooseParallelism(maxWorkers: number, opts: { backend?: string; log?: (l: string) => void } = {}): Promise<ParallelPlan> {
+/** Options of chooseParallelism. */
+export interface ParallelismOptions {
+  /** Backend the probes ask for (default `KIT_BACKEND`, else auto). */
+  backend?: string;
+  /** Where the log lines go. */
+  log?: (l: string) => void;
+  /** OpenBLAS core to decide for (default: the loaded addon's; tests pass one to reach either rule). */
+  core?: string | null;
+}
+
+export async function chooseParallelism(maxWorkers: number, opts: ParallelismOptions = {}): Promise<ParallelPlan> {
   if (!Number.isInteger(maxWorkers) || maxWorkers < 1) throw new Error(`chooseParallelism: maxWorkers must be a positive integer, got ${maxWorkers}`);
   const n = cores();
   const backend = opts.backend ?? (process.env.KIT_BACKEND || 'auto');
@@ -104,7 +116,17 @@ export async function chooseParallelism(maxWorkers: number, opts: { backend?: st
     opts.log?.(chosen.summary);
     return chosen;
   }
-  const nativeLikely = (backend === 'native' || backend === 'auto') && !('reason' in loadNativeAddon());
+  const loaded = loadNativeAddon();
+  const nativeLikely = (backend === 'native' || backend === 'auto') && !('reason' in loaded);
+  const core = opts.core !== undefined ? opts.core : 'addon' in loaded ? coreOfBlasConfig(loaded.addon.blasConfig()) : null;
+  if (nativeLikely && !threadInvariantCore(core)) {
+    // The bits depend on the thread count on this core: a measured (timing-dependent) choice would make the
+    // numbers of one command differ from run to run, so every worker runs one thread, as the committed records do.
+    const w = Math.min(maxWorkers, n);
+    chosen = { workers: w, threads: 1, backend: 'native', candidates: [], summary: `[parallelism] ${w} worker(s) × 1 thread on native (not measured: on OpenBLAS's ${core ?? '?'} kernels the bits depend on the thread count, so it is fixed at 1; KIT_PARALLELISM overrides)` };
+    opts.log?.(chosen.summary);
+    return chosen;
+  }
   if (!nativeLikely) {
     // wasm / cpu use one core per process: the only choice is the worker count.
     const w = Math.min(maxWorkers, n);
