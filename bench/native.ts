@@ -3,10 +3,12 @@
  *
  *   npx tsx bench/native.ts [--quick] [--out file.json] [--vit-batch N] [--vit-wasm] [--no-vit]
  *
- * 1. The machine's own sgemm peak: the kit's OpenBLAS addon on 1024² and 2048² at 1 thread and at all
- *    cores; tfjs-wasm's 1024² matMul; PyTorch's 1024² matmul (1 and 2 threads).
+ * 1. The machine's own sgemm peak: the kit's addon on 1024² and 2048² at 1 thread and at all cores, on oneDNN (when
+ *    built with it) and on OpenBLAS; tfjs-wasm's 1024² matMul; PyTorch's 1024² matmul (1 and 2 threads).
  * 2. The default training step (pir-small, stage 2, batch 32; bench/lib/train_step.ts) on `wasm` (before),
- *    `native` round 5 (round 4 + Add, Sub, Multiply, RealDiv on the heap, AdamW in place) at all cores and at 1 thread,
+ *    `native` round 6 (round 5 with the products on oneDNN's dnnl_sgemm; when built with it) at all cores and at 1 thread,
+ *    `native` round 5 (round 4 + Add, Sub, Multiply, RealDiv on the heap, AdamW in place; products on OpenBLAS, as in every
+ *    round before 6) at all cores (and at 1 thread when the build has no oneDNN),
  *    `native` round 4 (round 3 + Sum over adjacent axes, Tile, AvgPoolGrad, Slice, SplitV in place; the round-5 kernels put back),
  *    `native` round 3 (round 2 + the fused attention, linear gradient, dropout mask and global norm; the round-4 kernels put back),
  *    `native` round 2 (products + the fused AdamW / GELU / LayerNorm kernels + BatchNorm; the round-3 kernels unregistered)
@@ -14,7 +16,7 @@
  *    its GEMM+conv FLOPs counted from a tf.profile of one step (bench/lib/flops.ts) and the achieved GFLOP/s.
  * 3. PyTorch's same step (bench/torch_reference.py) at 2 and 1 threads, just before and just after the kit's steps (the
  *    machine's speed drifts over minutes); the kit's step is compared with PyTorch's best of the four.
- * 4. PriorCLIP ViT-B/32 image encoding (224 px) on `native` round 5, round 4, round 3, round 2 and round 1 (and `wasm` with --vit-wasm, slow),
+ * 4. PriorCLIP ViT-B/32 image encoding (224 px) on `native` round 6 (when built with oneDNN), round 1, 2, 3, 4 and 5 (and `wasm` with --vit-wasm, slow),
  *    batches interleaved on one model, and in
  *    PyTorch (bench/torch_vitb32_encode.py) at the SAME batch, 1 and 2 threads; the torch model's state_dict
  *    keys and shapes are checked against the kit's image side.
@@ -27,7 +29,7 @@ import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backends/backend';
 import {
-  loadNativeAddon, setNativeThreads, defaultNativeThreads, registerNativeKernels, unregisterFusedKernels, restorePreviousKernel, NativeAddon,
+  loadNativeAddon, GemmLibrary, setNativeThreads, defaultNativeThreads, registerNativeKernels, unregisterFusedKernels, restorePreviousKernel, NativeAddon,
   KIT_ATTENTION, KIT_ATTENTION_GRAD, KIT_LINEAR_GRAD, KIT_DROPOUT_MASK, KIT_GLOBAL_NORM, ROUND4_KERNELS, ROUND5_KERNELS, setAdamWInPlace,
 } from '../src/backends/native_kernels';
 import { SeedStream } from '../src/utils/random';
@@ -117,7 +119,7 @@ interface StepResult {
  * wasm backend; only the registered kernels differ), and the timed steps are interleaved — wasm, native ×
  * all cores, native × 1, wasm, … — so that a load change on this shared machine hits all three alike.
  */
-type Round = 1 | 2 | 3 | 4 | 5;
+type Round = 1 | 2 | 3 | 4 | 5 | 6;
 type Mode = { backend: 'wasm' | 'native'; threads: number | null; round: Round | null };
 
 /** The kernels round 3 added (unregistered for the round-2 mode). */
@@ -128,6 +130,8 @@ async function useMode(m: Mode, addon: NativeAddon): Promise<void> {
   await initBackend(m.backend, { quiet: true });
   if (m.threads !== null) setNativeThreads(m.threads);
   if (m.round === null) return;
+  // round 6: round 5's kernels with the products on oneDNN's dnnl_sgemm; rounds 1–5 ran them on OpenBLAS
+  addon.setGemm(m.round === 6 ? 'onednn' : 'openblas');
   registerNativeKernels(addon); // idempotent: puts every native kernel back
   if (m.round === 1) {
     // round 1: the products only (no fused kernels, wasm's own FusedBatchNorm)
@@ -146,16 +150,24 @@ async function useMode(m: Mode, addon: NativeAddon): Promise<void> {
 /** Row label of a mode. */
 function modeLabel(m: { backend: string; round: Round | null }): string {
   if (m.backend === 'wasm') return 'wasm';
+  if (m.round === 6) return 'native round 6 (round 5, products on oneDNN)';
   if (m.round === 5) return 'native round 5 (round 4 + Add, Sub, Multiply, RealDiv, AdamW in place)';
   if (m.round === 4) return 'native round 4 (round 3 + Sum, Tile, AvgPoolGrad, Slice, SplitV)';
   if (m.round === 3) return 'native round 3 (round 2 + fused attention, linear gradient, dropout mask, global norm)';
   return `native ${m.round === 2 ? 'round 2 (products + fused AdamW/GELU/LayerNorm, BatchNorm)' : 'round 1 (products only)'}`;
 }
 
+/** The round the kit ships: 6 (oneDNN products) when the build has oneDNN, else 5. */
+function shippedRound(addon: NativeAddon): Round {
+  return addon.gemmBuilds().includes('onednn') ? 6 : 5;
+}
+
 async function trainInterleaved(o: Opts, cores: number, addon: NativeAddon): Promise<StepResult[]> {
-  // index 1 = the native path as shipped (all cores, round 5); then round 5 at 1 thread, rounds 4, 3, 2, and round 1 last
-  const modes: Mode[] = [{ backend: 'wasm', threads: null, round: null }, { backend: 'native', threads: cores, round: 5 }];
-  if (cores > 1) modes.push({ backend: 'native', threads: 1, round: 5 });
+  // index 1 = the native path as shipped (all cores); then it at 1 thread, the earlier rounds, and round 1 last
+  const shipped = shippedRound(addon);
+  const modes: Mode[] = [{ backend: 'wasm', threads: null, round: null }, { backend: 'native', threads: cores, round: shipped }];
+  if (cores > 1) modes.push({ backend: 'native', threads: 1, round: shipped });
+  if (shipped === 6) modes.push({ backend: 'native', threads: cores, round: 5 });
   modes.push({ backend: 'native', threads: cores, round: 4 });
   modes.push({ backend: 'native', threads: cores, round: 3 });
   modes.push({ backend: 'native', threads: cores, round: 2 });
@@ -271,17 +283,22 @@ async function main(): Promise<void> {
   const loaded = loadNativeAddon();
   if ('reason' in loaded) throw new Error(`bench/native.ts needs the native build: ${loaded.reason}`);
   const addon = loaded.addon;
-  const peak: { n: number; threads: number; gflops: number }[] = [];
-  for (const n of [1024, 2048]) {
-    const a = new Float32Array(n * n).map((_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
-    const b = a.slice();
-    const c = new Float32Array(n * n);
-    for (const th of [1, cores]) {
-      addon.setThreads(th);
-      const t = timeMs(() => addon.sgemmBatched(a, b, c, 1, n, n, n, 0, 0, 0, 0, 0, 0), n === 1024 ? 10 : 4, 2);
-      peak.push({ n, threads: th, gflops: (2 * n ** 3) / (t.medianMs * 1e6) });
+  const peak: { n: number; threads: number; gemm: GemmLibrary; gflops: number }[] = [];
+  const gemms: GemmLibrary[] = shippedRound(addon) === 6 ? ['onednn', 'openblas'] : ['openblas'];
+  for (const gemm of gemms) {
+    addon.setGemm(gemm);
+    for (const n of [1024, 2048]) {
+      const a = new Float32Array(n * n).map((_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+      const b = a.slice();
+      const c = new Float32Array(n * n);
+      for (const th of [1, cores]) {
+        addon.setThreads(th);
+        const t = timeMs(() => addon.sgemmBatched(a, b, c, 1, n, n, n, 0, 0, 0, 0, 0, 0), n === 1024 ? 10 : 4, 2);
+        peak.push({ n, threads: th, gemm, gflops: (2 * n ** 3) / (t.medianMs * 1e6) });
+      }
     }
   }
+  addon.setGemm(gemms[0]);
   addon.setThreads(defaultNativeThreads());
   const peakBest = Math.max(...peak.map((p) => p.gflops));
   await initBackend('wasm', { quiet: true });
@@ -293,9 +310,9 @@ async function main(): Promise<void> {
   tf.dispose([wa, wb]);
   const wasmGflops = (2 * 1024 ** 3) / (wt.medianMs * 1e6);
   const torchMm = { t1: torchMatmulGflops(1024, 1), t2: torchMatmulGflops(1024, Math.min(2, cores)) };
-  res.sgemm = { native: peak, wasm1024: wasmGflops, torch1024: torchMm, blas: addon.blasConfig() };
+  res.sgemm = { native: peak, wasm1024: wasmGflops, torch1024: torchMm, blas: addon.blasConfig(), gemmBuilds: addon.gemmBuilds() };
   log(`sgemm peak ${peakBest.toFixed(0)} GFLOP/s (native), wasm ${wasmGflops.toFixed(0)}, torch ${torchMm.t1?.toFixed(0)} / ${torchMm.t2?.toFixed(0)}`);
-  for (const p of peak) rows.push([`sgemm ${p.n}² native, ${p.threads} thread(s)`, `${p.gflops.toFixed(1)} GFLOP/s`, 'OpenBLAS via the kit addon']);
+  for (const p of peak) rows.push([`sgemm ${p.n}² native ${p.gemm === 'onednn' ? 'oneDNN' : 'OpenBLAS'}, ${p.threads} thread(s)`, `${p.gflops.toFixed(1)} GFLOP/s`, p.gemm === 'onednn' ? `${addon.gemmBuilds().split(',')[0]} via the kit addon` : `OpenBLAS (${addon.blasConfig().replace(/^.*; core /, 'core ')}) via the kit addon`]);
   rows.push(['matMul 1024² wasm (before)', `${wasmGflops.toFixed(1)} GFLOP/s`, 'tfjs-backend-wasm, 1 thread']);
   rows.push(['matmul 1024² PyTorch 1 / 2 threads', `${torchMm.t1?.toFixed(1) ?? '—'} / ${torchMm.t2?.toFixed(1) ?? '—'} GFLOP/s`, '']);
 
@@ -325,6 +342,8 @@ async function main(): Promise<void> {
     const r3 = steps[steps.length - 3];
     const r4 = steps[steps.length - 4];
     const oneThread = cores > 1 ? steps[2] : null;
+    const r5 = steps.find((x) => x.round === 5 && x.threads === cores) ?? steps[1];
+    const shipped = steps[1].round ?? 5;
     for (const st2 of steps) log(`step ${modeLabel(st2)}${st2.threads ? ` × ${st2.threads}` : ''}: ${st2.medianMs.toFixed(1)} ms`);
     res.train = { config: 'pir-small', stage: 2, batch: STAGE2_BATCH, interleaved: true, steps };
     for (const s2 of steps) {
@@ -341,7 +360,8 @@ async function main(): Promise<void> {
     res.torchStep = torch;
     rows.push(['PyTorch step 2 / 1 threads, before → after the kit\'s', `${torchBefore.twoThreads?.toFixed(1) ?? '—'} / ${torchBefore.oneThread?.toFixed(1) ?? '—'} → ${torchAfter.twoThreads?.toFixed(1) ?? '—'} / ${torchAfter.oneThread?.toFixed(1) ?? '—'} ms`, torch.skipped ?? 'OMP_WAIT_POLICY=PASSIVE; the kit is compared with the best of the four']);
     if (Number.isFinite(best)) {
-      rows.push(['kit / PyTorch best step time: wasm → native round 1 → 2 → 3 → 4 → 5', [steps[0], r1, r2, r3, r4, steps[1]].map((x) => `${(x.medianMs / best).toFixed(2)}×`).join(' → '), `round 5 at 1 thread: ${oneThread ? (oneThread.medianMs / best).toFixed(2) + '×' : '—'}`]);
+      const chain = shipped === 6 ? [steps[0], r1, r2, r3, r4, r5, steps[1]] : [steps[0], r1, r2, r3, r4, steps[1]];
+      rows.push([`kit / PyTorch best step time: wasm → native round 1 → … → ${shipped}`, chain.map((x) => `${(x.medianMs / best).toFixed(2)}×`).join(' → '), `round ${shipped} at 1 thread: ${oneThread ? (oneThread.medianMs / best).toFixed(2) + '×' : '—'}`]);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -350,25 +370,29 @@ async function main(): Promise<void> {
   // 4. ViT-B/32 encoding at the same batch.
   if (o.vit) {
     const iters = o.quick ? 2 : 3;
-    const native5: Mode = { backend: 'native', threads: defaultNativeThreads(), round: 5 };
-    const vitModes: Mode[] = [native5, { ...native5, round: 1 }, { ...native5, round: 2 }, { ...native5, round: 3 }, { ...native5, round: 4 }];
+    const shipped = shippedRound(addon);
+    const nativeS: Mode = { backend: 'native', threads: defaultNativeThreads(), round: shipped };
+    const vitModes: Mode[] = [nativeS, { ...nativeS, round: 1 }, { ...nativeS, round: 2 }, { ...nativeS, round: 3 }, { ...nativeS, round: 4 }];
+    if (shipped === 6) vitModes.push({ ...nativeS, round: 5 });
     if (o.vitWasm) vitModes.push({ backend: 'wasm', threads: null, round: null });
     const vitRes = await kitVit(vitModes, o.vitBatch, iters, addon);
-    await useMode(native5, addon);
+    await useMode(nativeS, addon);
     const kitN = { r: vitRes.r[0], keys: vitRes.keys };
     const kitN1 = { r: vitRes.r[1] };
     const kitN2 = { r: vitRes.r[2] };
     const kitN3 = { r: vitRes.r[3] };
     const kitN4 = { r: vitRes.r[4] };
-    const kitW = o.vitWasm ? { r: vitRes.r[5] } : null;
-    log(`vit native round 5 / round 1 / round 2 / round 3 / round 4${kitW ? ' / wasm' : ''}: ${vitRes.r.map((x) => x.imagesPerSec.toFixed(2)).join(' / ')} images/s`);
+    const kitN5 = shipped === 6 ? { r: vitRes.r[5] } : null;
+    const kitW = o.vitWasm ? { r: vitRes.r[vitRes.r.length - 1] } : null;
+    log(`vit native round ${shipped} / round 1 / round 2 / round 3 / round 4${kitN5 ? ' / round 5' : ''}${kitW ? ' / wasm' : ''}: ${vitRes.r.map((x) => x.imagesPerSec.toFixed(2)).join(' / ')} images/s`);
     const tv2 = torchVit(o.vitBatch, iters, Math.min(2, cores));
     const tv1 = torchVit(o.vitBatch, iters, 1);
     const keys = tv2.ok ? compareKeys(kitN.keys, tv2.keys) : null;
-    res.vit = { batch: o.vitBatch, kitNative: kitN.r, kitNativeRound1: kitN1.r, kitNativeRound2: kitN2.r, kitNativeRound3: kitN3.r, kitNativeRound4: kitN4.r, kitWasm: kitW?.r ?? null, torch2: tv2, torch1: tv1, keys: keys && { ...keys, torchParams: tv2.ok ? tv2.params : null } };
+    res.vit = { batch: o.vitBatch, kitNativeRound: shipped, kitNative: kitN.r, kitNativeRound5: kitN5?.r ?? null, kitNativeRound1: kitN1.r, kitNativeRound2: kitN2.r, kitNativeRound3: kitN3.r, kitNativeRound4: kitN4.r, kitWasm: kitW?.r ?? null, torch2: tv2, torch1: tv1, keys: keys && { ...keys, torchParams: tv2.ok ? tv2.params : null } };
     if (tv2.ok) delete (tv2 as { keys?: unknown }).keys;
     if (tv1.ok) delete (tv1 as { keys?: unknown }).keys;
-    rows.push([`ViT-B/32 encodeImage native round 5 (B${o.vitBatch})`, `${kitN.r.imagesPerSec.toFixed(2)} images/s`, `${kitN.r.medianS.toFixed(2)} s per batch`]);
+    rows.push([`ViT-B/32 encodeImage native round ${shipped} (B${o.vitBatch})`, `${kitN.r.imagesPerSec.toFixed(2)} images/s`, `${kitN.r.medianS.toFixed(2)} s per batch`]);
+    if (kitN5) rows.push([`ViT-B/32 encodeImage native round 5 (B${o.vitBatch})`, `${kitN5.r.imagesPerSec.toFixed(2)} images/s`, `${kitN5.r.medianS.toFixed(2)} s per batch`]);
     rows.push([`ViT-B/32 encodeImage native round 4 (B${o.vitBatch})`, `${kitN4.r.imagesPerSec.toFixed(2)} images/s`, `${kitN4.r.medianS.toFixed(2)} s per batch`]);
     rows.push([`ViT-B/32 encodeImage native round 3 (B${o.vitBatch})`, `${kitN3.r.imagesPerSec.toFixed(2)} images/s`, `${kitN3.r.medianS.toFixed(2)} s per batch`]);
     rows.push([`ViT-B/32 encodeImage native round 2 (B${o.vitBatch})`, `${kitN2.r.imagesPerSec.toFixed(2)} images/s`, `${kitN2.r.medianS.toFixed(2)} s per batch`]);

@@ -3,12 +3,14 @@
  *
  * Every function works in place on Float32Array views the caller passes (on the wasm backend these are views
  * of the WebAssembly.Memory heap, so nothing is copied). Row-major, NHWC, HWIO filters, as tfjs stores them.
- * Products go to OpenBLAS's cblas_sgemm (multi-threaded: the thread count is fixed by setThreads, and OpenBLAS
- * splits M and N among threads, never K, so a product's values do not depend on it). im2col / col2im run on the
- * calling thread, in a fixed order (deterministic). The im2col scratch buffer is kept between calls, in row
- * chunks of at most KIT_COLS_CHUNK floats.
+ * Products go through kit_sgemm to oneDNN's dnnl_sgemm when the addon is built with it (KIT_DNNL: Debian's
+ * libdnnl-dev; its JIT kernels use the CPU's widest vectors whatever OPENBLAS_CORETYPE says), else, or after
+ * setGemm("openblas"), to OpenBLAS's cblas_sgemm. Both are multi-threaded (the thread count is fixed by setThreads;
+ * whether a product's bits depend on it is in src/backends/blas_core.ts). im2col / col2im run on the calling
+ * thread, in a fixed order (deterministic). The im2col scratch buffer is kept between calls, in row chunks of at
+ * most KIT_COLS_CHUNK floats.
  *
- * Build: native/build.sh (gcc + libopenblas-dev + Node's own headers; no download).
+ * Build: native/build.sh (gcc + libopenblas-dev [+ libdnnl-dev] + Node's own headers; no download).
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -25,17 +27,62 @@ extern int openblas_get_num_threads(void);
 extern char *openblas_get_config(void);
 extern char *openblas_get_corename(void);
 
+#ifdef KIT_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
+#endif
+
+/* Which library runs the products: 1 = oneDNN's dnnl_sgemm (built with KIT_DNNL), 0 = OpenBLAS's cblas_sgemm. */
+#ifdef KIT_DNNL
+static int use_dnnl = 1;
+#else
+static int use_dnnl = 0;
+#endif
+
 /*
- * Products of at most small_macs multiply-adds run on one OpenBLAS thread: splitting them costs more than
- * it gains (measured: [1024,64]·[64,64] takes 0.2 ms on 1 thread, 0.37 ms on 2 of a loaded 2-core machine),
- * and a descheduled helper thread stalls the whole product. Values do not depend on the thread count.
+ * Products of at most small_macs multiply-adds run on one thread: splitting them costs more than it gains
+ * (measured with OpenBLAS: [1024,64]·[64,64] takes 0.2 ms on 1 thread, 0.37 ms on 2 of a loaded 2-core machine),
+ * and a descheduled helper thread stalls the whole product.
  */
 static int64_t small_macs = (int64_t)1 << 22;
 static int blas_threads = 1;
+/* The thread count the products run with now (threads_for), for both libraries. */
+static int gemm_threads = 1;
+
+static void set_gemm_threads(int want) {
+  if (use_dnnl) {
+#ifdef KIT_DNNL
+    if (omp_get_max_threads() != want) omp_set_num_threads(want);
+#endif
+  } else if (openblas_get_num_threads() != want) {
+    openblas_set_num_threads(want);
+  }
+  gemm_threads = want;
+}
 
 static void threads_for(int64_t macs) {
-  const int want = macs <= small_macs ? 1 : blas_threads;
-  if (openblas_get_num_threads() != want) openblas_set_num_threads(want);
+  set_gemm_threads(macs <= small_macs ? 1 : blas_threads);
+}
+
+/*
+ * C = alpha·op(A)·op(B) + beta·C, row-major (ta / tb: 1 = transposed), on the chosen library at the current
+ * thread count. oneDNN's matrix-vector path (M or N of 1) splits the K reduction among threads (measured: the
+ * bits of [1,768]·[768,768] differ between 1 and 2 threads), so it runs on one thread: then no product's bits
+ * depend on the thread count (measured on 48 shapes × transposes, src/backends/blas_core.ts).
+ */
+static void kit_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                      const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+#ifdef KIT_DNNL
+  if (use_dnnl) {
+    const int saved = gemm_threads;
+    if ((m == 1 || n == 1) && saved != 1) set_gemm_threads(1);
+    dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    if (gemm_threads != saved) set_gemm_threads(saved);
+    return;
+  }
+#endif
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha,
+              a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
 /* Largest im2col scratch, in floats (64 MB). */
@@ -118,7 +165,7 @@ static napi_value sgemm_batched(napi_env env, napi_callback_info info) {
       if (beta == 0.0f) memset(ci, 0, sizeof(float) * (size_t)(m * n));
       continue;
     }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n,
+    kit_sgemm(ta, tb, (int)m, (int)n,
                 (int)k, 1.0f, a + i * sa, lda, b + i * sb, ldb, beta, c + i * sc, (int)n);
   }
   return NULL;
@@ -289,7 +336,7 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
   if (rows == 0) return NULL;
   threads_for((rows < rows_per_chunk(&g) ? rows : rows_per_chunk(&g)) * kcols * g.cout);
   if (is_pointwise(&g)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)g.cout, (int)kcols, 1.0f, x, (int)kcols,
+    kit_sgemm(0, 0, (int)rows, (int)g.cout, (int)kcols, 1.0f, x, (int)kcols,
                 f, (int)g.cout, 0.0f, y, (int)g.cout);
     return NULL;
   }
@@ -299,7 +346,7 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
     const int64_t r1 = r0 + chunk < rows ? r0 + chunk : rows;
     im2col(&g, x, r0, r1, cols);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), (int)g.cout, (int)kcols, 1.0f, cols,
+    kit_sgemm(0, 0, (int)(r1 - r0), (int)g.cout, (int)kcols, 1.0f, cols,
                 (int)kcols, f, (int)g.cout, 0.0f, y + r0 * g.cout, (int)g.cout);
   }
   return NULL;
@@ -317,7 +364,7 @@ static napi_value conv2d_backprop_input(napi_env env, napi_callback_info info) {
     return throw_msg(env, "kit_native.conv2dBackpropInput: an operand is smaller than its shape");
   threads_for((rows < rows_per_chunk(&g) ? rows : rows_per_chunk(&g)) * kcols * g.cout);
   if (is_pointwise(&g)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)kcols, (int)g.cout, 1.0f, dy, (int)g.cout,
+    kit_sgemm(0, 1, (int)rows, (int)kcols, (int)g.cout, 1.0f, dy, (int)g.cout,
                 f, (int)g.cout, 0.0f, dx, (int)kcols);
     return NULL;
   }
@@ -328,7 +375,7 @@ static napi_value conv2d_backprop_input(napi_env env, napi_callback_info info) {
   if (!dcols) return throw_msg(env, "kit_native.conv2dBackpropInput: out of memory for the col buffer");
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
     const int64_t r1 = r0 + chunk < rows ? r0 + chunk : rows;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(r1 - r0), (int)kcols, (int)g.cout, 1.0f,
+    kit_sgemm(0, 1, (int)(r1 - r0), (int)kcols, (int)g.cout, 1.0f,
                 dy + r0 * g.cout, (int)g.cout, f, (int)g.cout, 0.0f, dcols, (int)kcols);
     col2im(&g, dcols, r0, r1, dx);
   }
@@ -351,7 +398,7 @@ static napi_value conv2d_backprop_filter(napi_env env, napi_callback_info info) 
   }
   threads_for((rows < rows_per_chunk(&g) ? rows : rows_per_chunk(&g)) * kcols * g.cout);
   if (is_pointwise(&g)) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kcols, (int)g.cout, (int)rows, 1.0f, x, (int)kcols,
+    kit_sgemm(1, 0, (int)kcols, (int)g.cout, (int)rows, 1.0f, x, (int)kcols,
                 dy, (int)g.cout, 0.0f, df, (int)g.cout);
     return NULL;
   }
@@ -361,7 +408,7 @@ static napi_value conv2d_backprop_filter(napi_env env, napi_callback_info info) 
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
     const int64_t r1 = r0 + chunk < rows ? r0 + chunk : rows;
     im2col(&g, x, r0, r1, cols);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kcols, (int)g.cout, (int)(r1 - r0), 1.0f, cols,
+    kit_sgemm(1, 0, (int)kcols, (int)g.cout, (int)(r1 - r0), 1.0f, cols,
                 (int)kcols, dy + r0 * g.cout, (int)g.cout, r0 == 0 ? 0.0f : 1.0f, df, (int)g.cout);
   }
   return NULL;
@@ -932,7 +979,7 @@ static napi_value attention_forward(napi_env env, napi_callback_info info) {
     for (int64_t h = 0; h < H; h++) {
       const float *qh = q + b * Lq * D + h * dh, *kh = k + b * Lk * D + h * dh, *vh = vv + b * Lk * D + h * dh;
       float *p = probs + (b * H + h) * Lq * Lk;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Lq, (int)Lk, (int)dh, 1.0f, qh, (int)D, kh, (int)D, 0.0f, p,
+      kit_sgemm(0, 1, (int)Lq, (int)Lk, (int)dh, 1.0f, qh, (int)D, kh, (int)D, 0.0f, p,
                   (int)Lk);
       softmax_rows(p, has_mask ? mask : NULL, Lq, Lk, sc);
       const float *att = p;
@@ -941,7 +988,7 @@ static napi_value attention_forward(napi_env env, napi_callback_info info) {
         for (int64_t i = 0; i < Lq * Lk; i++) tmp[i] = p[i] * dm[i];
         att = tmp;
       }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Lq, (int)dh, (int)Lk, 1.0f, att, (int)Lk, vh, (int)D, 0.0f,
+      kit_sgemm(0, 0, (int)Lq, (int)dh, (int)Lk, 1.0f, att, (int)Lk, vh, (int)D, 0.0f,
                   out + b * Lq * D + h * dh, (int)D);
     }
   }
@@ -994,19 +1041,19 @@ static napi_value attention_backward(napi_env env, napi_callback_info info) {
         A = att;
       }
       /* dV = Aᵀ·dO  [Lk, dh] */
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)Lk, (int)dh, (int)Lq, 1.0f, A, (int)Lk, dout + o, (int)D, 0.0f,
+      kit_sgemm(1, 0, (int)Lk, (int)dh, (int)Lq, 1.0f, A, (int)Lk, dout + o, (int)D, 0.0f,
                   dv + ok, (int)D);
       /* dA = dO·Vᵀ  [Lq, Lk] into dz */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Lq, (int)Lk, (int)dh, 1.0f, dout + o, (int)D, vv + ok, (int)D,
+      kit_sgemm(0, 1, (int)Lq, (int)Lk, (int)dh, 1.0f, dout + o, (int)D, vv + ok, (int)D,
                   0.0f, dz, (int)Lk);
       softmax_grad_rows(dz, p, has_drop ? drop + op : NULL, has_dp ? dprobs + op : NULL, Lq, Lk);
       if (has_dm)
         for (int64_t i = 0; i < Lq * Lk; i++) dmask[i] += dz[i];
       for (int64_t i = 0; i < Lq * Lk; i++) dz[i] = dz[i] * sc;
       /* dQ = dS·K  [Lq, dh];  dK = dSᵀ·Q  [Lk, dh] */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Lq, (int)dh, (int)Lk, 1.0f, dz, (int)Lk, k + ok, (int)D, 0.0f,
+      kit_sgemm(0, 0, (int)Lq, (int)dh, (int)Lk, 1.0f, dz, (int)Lk, k + ok, (int)D, 0.0f,
                   dq + o, (int)D);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)Lk, (int)dh, (int)Lq, 1.0f, dz, (int)Lk, q + o, (int)D, 0.0f,
+      kit_sgemm(1, 0, (int)Lk, (int)dh, (int)Lq, 1.0f, dz, (int)Lk, q + o, (int)D, 0.0f,
                   dk + ok, (int)D);
     }
   }
@@ -1181,15 +1228,15 @@ static napi_value linear_backward(napi_env env, napi_callback_info info) {
   float *dx = a[3], *dw = a[4], *db = a[5];
   /* dx = dy·wᵀ: m = n, n = in, k = out */
   threads_for(n * fin * fout);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)fin, (int)fout, 1.0f, dy, (int)fout, w, (int)fout, 0.0f, dx, (int)fin);
+  kit_sgemm(0, 1, (int)n, (int)fin, (int)fout, 1.0f, dy, (int)fout, w, (int)fout, 0.0f, dx, (int)fin);
   /* dw = xᵀ·dy: m = in, n = out, k = n */
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)fin, (int)fout, (int)n, 1.0f, x, (int)fin, dy, (int)fout, 0.0f, dw, (int)fout);
+  kit_sgemm(1, 0, (int)fin, (int)fout, (int)n, 1.0f, x, (int)fin, dy, (int)fout, 0.0f, dw, (int)fout);
   if (has_b) {
     float *ones = (float *)malloc(sizeof(float) * (size_t)n);
     if (!ones) return throw_msg(env, "kit_native.linearBackward: out of memory");
     for (int64_t i = 0; i < n; i++) ones[i] = 1.0f;
     threads_for(n * fout);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, (int)fout, (int)n, 1.0f, ones, (int)n, dy, (int)fout, 0.0f, db, (int)fout);
+    kit_sgemm(0, 0, 1, (int)fout, (int)n, 1.0f, ones, (int)n, dy, (int)fout, 0.0f, db, (int)fout);
     free(ones);
   }
   return NULL;
@@ -1243,8 +1290,52 @@ static napi_value set_threads(napi_env env, napi_callback_info info) {
   int64_t t;
   if (argc != 1 || !get_i64(env, argv[0], &t) || t < 1) return throw_msg(env, "kit_native.setThreads: a positive integer expected");
   blas_threads = (int)t;
-  openblas_set_num_threads((int)t);
+  set_gemm_threads((int)t);
   return NULL;
+}
+
+/* setGemm("onednn" | "openblas"): the library the products run on ("onednn" only in a KIT_DNNL build). */
+static napi_value set_gemm(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char name[16];
+  size_t len = 0;
+  if (argc != 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok)
+    return throw_msg(env, "kit_native.setGemm: \"onednn\" or \"openblas\" expected");
+  int want;
+  if (strcmp(name, "openblas") == 0) want = 0;
+  else if (strcmp(name, "onednn") == 0) want = 1;
+  else return throw_msg(env, "kit_native.setGemm: \"onednn\" or \"openblas\" expected");
+#ifndef KIT_DNNL
+  if (want) return throw_msg(env, "kit_native.setGemm: this build has no oneDNN (install libdnnl-dev and rebuild: bash native/build.sh --force)");
+#endif
+  use_dnnl = want;
+  set_gemm_threads(gemm_threads);
+  return NULL;
+}
+
+/* gemmLibrary(): "onednn" or "openblas", the library the products run on now. */
+static napi_value gemm_library(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  CHECK(napi_create_string_utf8(env, use_dnnl ? "onednn" : "openblas", NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
+/* gemmBuilds(): the libraries this build can use, e.g. "onednn 2.6.3,openblas". */
+static napi_value gemm_builds(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  char buf[64];
+#ifdef KIT_DNNL
+  const dnnl_version_t *v = dnnl_version();
+  snprintf(buf, sizeof buf, "onednn %d.%d.%d,openblas", v->major, v->minor, v->patch);
+#else
+  snprintf(buf, sizeof buf, "openblas");
+#endif
+  CHECK(napi_create_string_utf8(env, buf, NAPI_AUTO_LENGTH, &out));
+  return out;
 }
 
 /* setSmallGemm(macs): products of at most macs multiply-adds run on one thread (0 = always all threads). */
@@ -1292,6 +1383,9 @@ static napi_value get_config(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"sgemmBatched", NULL, sgemm_batched, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setGemm", NULL, set_gemm, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gemmLibrary", NULL, gemm_library, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gemmBuilds", NULL, gemm_builds, NULL, NULL, NULL, napi_enumerable, NULL},
       {"conv2d", NULL, conv2d, NULL, NULL, NULL, napi_enumerable, NULL},
       {"conv2dBackpropInput", NULL, conv2d_backprop_input, NULL, NULL, NULL, napi_enumerable, NULL},
       {"conv2dBackpropFilter", NULL, conv2d_backprop_filter, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -1319,7 +1413,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   napi_value version;
-  if (napi_create_int32(env, 15, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
+  if (napi_create_int32(env, 16, &version) == napi_ok) napi_set_named_property(env, exports, "abiVersion", version);
   return exports;
 }
 

@@ -16,7 +16,7 @@ import * as path from 'path';
 import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs';
 import { backendInfo, initBackend } from '../src/backends/backend';
-import { coreOfBlasConfig } from '../src/backends/blas_core';
+import { coreOfBlasConfig, threadInvariantGemm } from '../src/backends/blas_core';
 import {
   fusedAdamWActive,
   fusedAttentionActive,
@@ -39,6 +39,8 @@ import {
   KIT_LAYER_NORM_GRAD,
   fusedLayerNormActive,
   loadNativeAddon,
+  defaultGemm,
+  GemmLibrary,
   NATIVE_FUSED_KERNELS,
   NATIVE_KIT_KERNELS,
   nativeAddonPath,
@@ -299,11 +301,15 @@ test('same inputs, same thread count → bit-identical; 1 vs 2 threads → bit-i
   }
 });
 
-test('products large enough for OpenBLAS to thread: same bits at the same thread count; at 1 vs 2 threads the same bits on a thread-invariant core, float rounding on others', { skip }, async (ctx) => {
+test('products large enough to thread, on each library the build has: same bits at the same thread count; at 1 vs 2 threads the same bits where blas_core.ts says so (oneDNN; OpenBLAS on AVX-512 cores), float rounding elsewhere', { skip }, async (ctx) => {
   await initBackend('native', { quiet: true });
   const info = backendInfo()?.native;
-  assert.ok(info, 'the native backend reports its OpenBLAS core');
+  assert.ok(info, 'the native backend reports its products library and OpenBLAS core');
   assert.equal(info.core, coreOfBlasConfig(info.blas));
+  const loaded = loadNativeAddon();
+  assert.ok('addon' in loaded);
+  const addon = loaded.addon;
+  assert.equal(addon.gemmLibrary(), info.gemm);
   const saved = nativeThreads() ?? 1;
   const av = randn('thr.a', [384, 256]);
   const bv = randn('thr.b', [256, 320]);
@@ -320,28 +326,58 @@ test('products large enough for OpenBLAS to thread: same bits at the same thread
     tf.dispose(outs);
     return res;
   };
+  const libraries = addon.gemmBuilds().split(',').map((b) => b.split(' ')[0] as GemmLibrary);
+  assert.ok(libraries.includes('openblas'));
   try {
-    const one = values(1);
-    const two = values(2);
-    const twoAgain = values(2);
-    let differing = 0;
-    for (let k = 0; k < one.length; k++) {
-      assert.deepEqual(twoAgain[k], two[k], `output ${k}: two runs at 2 threads differ`);
-      if (info.threadInvariant) {
-        assert.deepEqual(two[k], one[k], `output ${k}: 1 and 2 threads differ on core ${info.core}`);
-      } else {
-        let scale = 0;
-        for (const v of one[k]) scale = Math.max(scale, Math.abs(v));
-        for (let i = 0; i < one[k].length; i++) {
-          if (two[k][i] !== one[k][i]) differing++;
-          assert.ok(Math.abs(two[k][i] - one[k][i]) <= 1e-5 * scale, `output ${k}[${i}]: 1 thread ${one[k][i]}, 2 threads ${two[k][i]}`);
+    for (const gemm of libraries) {
+      addon.setGemm(gemm);
+      assert.equal(addon.gemmLibrary(), gemm);
+      const invariant = threadInvariantGemm(gemm, info.core);
+      const one = values(1);
+      const two = values(2);
+      const twoAgain = values(2);
+      let differing = 0;
+      for (let k = 0; k < one.length; k++) {
+        assert.deepEqual(twoAgain[k], two[k], `${gemm} output ${k}: two runs at 2 threads differ`);
+        if (invariant) {
+          assert.deepEqual(two[k], one[k], `${gemm} output ${k}: 1 and 2 threads differ (OpenBLAS core ${info.core})`);
+        } else {
+          let scale = 0;
+          for (const v of one[k]) scale = Math.max(scale, Math.abs(v));
+          for (let i = 0; i < one[k].length; i++) {
+            if (two[k][i] !== one[k][i]) differing++;
+            assert.ok(Math.abs(two[k][i] - one[k][i]) <= 1e-5 * scale, `${gemm} output ${k}[${i}]: 1 thread ${one[k][i]}, 2 threads ${two[k][i]}`);
+          }
         }
       }
+      ctx.diagnostic(`${gemm} products (OpenBLAS core ${info.core}): ${invariant ? '1 and 2 threads bit-identical' : `${differing} values differ in the last bits between 1 and 2 threads`}`);
     }
-    ctx.diagnostic(`core ${info.core}: ${info.threadInvariant ? '1 and 2 threads bit-identical' : `${differing} values differ in the last bits between 1 and 2 threads`}`);
   } finally {
+    addon.setGemm(info.gemm);
     setNativeThreads(saved);
   }
+});
+
+test('the products library: KIT_NATIVE_GEMM chooses, oneDNN by default when built, clear errors otherwise', { skip }, () => {
+  const savedEnv = process.env.KIT_NATIVE_GEMM;
+  try {
+    delete process.env.KIT_NATIVE_GEMM;
+    assert.equal(defaultGemm('onednn 2.6.3,openblas'), 'onednn');
+    assert.equal(defaultGemm('openblas'), 'openblas');
+    process.env.KIT_NATIVE_GEMM = 'openblas';
+    assert.equal(defaultGemm('onednn 2.6.3,openblas'), 'openblas');
+    process.env.KIT_NATIVE_GEMM = 'onednn';
+    assert.throws(() => defaultGemm('openblas'), /KIT_NATIVE_GEMM=onednn, but this build has no oneDNN \(install libdnnl-dev/);
+    process.env.KIT_NATIVE_GEMM = 'mkl';
+    assert.throws(() => defaultGemm('onednn 2.6.3,openblas'), /KIT_NATIVE_GEMM='mkl' must be onednn or openblas/);
+  } finally {
+    if (savedEnv === undefined) delete process.env.KIT_NATIVE_GEMM;
+    else process.env.KIT_NATIVE_GEMM = savedEnv;
+  }
+  const loaded = loadNativeAddon();
+  assert.ok('addon' in loaded);
+  assert.throws(() => loaded.addon.setGemm('mkl' as GemmLibrary), /"onednn" or "openblas" expected/);
+  if (!loaded.addon.gemmBuilds().includes('onednn')) assert.throws(() => loaded.addon.setGemm('onednn'), /this build has no oneDNN/);
 });
 
 test('a training step on the native path leaves no tensors or data buffers behind', { skip }, async () => {

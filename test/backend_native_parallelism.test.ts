@@ -34,9 +34,9 @@ test('on wasm nothing is measured: min(maxWorkers, cores) workers × 1 thread', 
   assert.deepEqual(workerEnv(), {});
 });
 
-test('on native with a thread-invariant OpenBLAS core every worker count is measured and the fastest total wins', { skip: built ? false : 'native build missing', timeout: 120_000 }, async () => {
+test('on native with thread-invariant products (OpenBLAS on an AVX-512 core) every worker count is measured and the fastest total wins', { skip: built ? false : 'native build missing', timeout: 120_000 }, async () => {
   const lines: string[] = [];
-  const p = await chooseParallelism(2, { backend: 'native', log: (l) => lines.push(l), core: 'SkylakeX' });
+  const p = await chooseParallelism(2, { backend: 'native', log: (l) => lines.push(l), gemm: 'openblas', core: 'SkylakeX' });
   assert.equal(parallelPlan(), p);
   assert.equal(p.backend, 'native');
   assert.ok(p.candidates.length >= 1);
@@ -50,11 +50,16 @@ test('on native with a thread-invariant OpenBLAS core every worker count is meas
 
 test('on native with a core whose bits depend on the thread count nothing is measured: min(maxWorkers, cores) workers × 1 thread', { skip: built ? false : 'native build missing' }, async () => {
   const lines: string[] = [];
-  const p = await chooseParallelism(64, { backend: 'native', log: (l) => lines.push(l), core: 'Haswell' });
+  const p = await chooseParallelism(64, { backend: 'native', log: (l) => lines.push(l), gemm: 'openblas', core: 'Haswell' });
   assert.equal(p.threads, 1);
   assert.equal(p.candidates.length, 0, 'no probe ran');
   assert.ok(p.workers >= 1 && p.workers <= 64);
   assert.deepEqual(workerEnv(), { KIT_NATIVE_THREADS: '1' });
   assert.match(lines[0], /not measured: on OpenBLAS's Haswell kernels the bits depend on the thread count/);
-  assert.equal((await chooseParallelism(1, { backend: 'native', core: 'Haswell' })).workers, 1, 'never more workers than jobs');
+  assert.equal((await chooseParallelism(1, { backend: 'native', gemm: 'openblas', core: 'Haswell' })).workers, 1, 'never more workers than jobs');
+});
+
+test('oneDNN products are thread-invariant whatever the OpenBLAS core: the worker counts are measured', { skip: built ? false : 'native build missing', timeout: 120_000 }, async () => {
+  const p = await chooseParallelism(2, { backend: 'native', gemm: 'onednn', core: 'Haswell' });
+  assert.ok(p.candidates.length >= 1, 'measured');
 });

@@ -67,7 +67,7 @@ test('auto picks the fastest working backend and explains why the native ones we
     assert.equal(info.tfjsBackend, 'wasm');
     assert.deepEqual(info.skipped.map((s) => s.name), ['tensorflow-gpu', 'tensorflow']);
     for (const k of NATIVE_KIT_KERNELS) assert.ok(info.kitKernels.includes(k), `native kernel ${k} listed`);
-    assert.match(info.summary, /backend: native \(OpenBLAS \S+ kernels(, whose bits depend on the thread count)?, \d+ threads?, on @tensorflow\/tfjs-backend-wasm/);
+    assert.match(info.summary, /backend: native \((oneDNN|OpenBLAS) \S+ products(, whose bits depend on the thread count)?, \d+ threads?, on @tensorflow\/tfjs-backend-wasm/);
     assert.equal(info.summary.includes('whose bits depend on the thread count'), !info.native?.threadInvariant);
   }
   if (!nativeInstalled && !kitNativeBuilt) {

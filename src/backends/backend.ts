@@ -15,9 +15,11 @@
  * The kit states once which backend runs and why faster ones were skipped.
  */
 import * as tf from '@tensorflow/tfjs';
-import { coreOfBlasConfig, threadInvariantCore } from './blas_core';
+import { coreOfBlasConfig, threadInvariantGemm } from './blas_core';
 import { registerWasmKernels } from './wasm_kernels';
 import {
+  defaultGemm,
+  GemmLibrary,
   defaultNativeThreads,
   defaultSmallGemm,
   loadNativeAddon,
@@ -45,11 +47,12 @@ export interface BackendInfo {
   /** Kernels the kit registered or replaced on this backend. */
   kitKernels: string[];
   /**
-   * `native` only: the OpenBLAS thread count, build (e.g. "OpenBLAS 0.3.21 …; core SkylakeX") and kernel set (`core`,
-   * which the bits depend on), whether that core gives the same bits at every thread count (blas_core.ts), the
-   * element-wise loops' SIMD build, and the kernels the addon serves.
+   * `native` only: the products' thread count and library (`gemm`: oneDNN or OpenBLAS), the OpenBLAS build (e.g.
+   * "OpenBLAS 0.3.21 …; core SkylakeX") and kernel set (`core`, which OpenBLAS products' bits depend on), whether
+   * the products give the same bits at every thread count (blas_core.ts), the element-wise loops' SIMD build, and
+   * the kernels the addon serves.
    */
-  native?: { threads: number; blas: string; core: string | null; threadInvariant: boolean; simd: 'avx2' | 'baseline'; kernels: string[] };
+  native?: { threads: number; gemm: GemmLibrary; blas: string; core: string | null; threadInvariant: boolean; simd: 'avx2' | 'baseline'; kernels: string[] };
   /** One human sentence for logs and notebooks. */
   summary: string;
 }
@@ -180,6 +183,8 @@ export async function initBackend(
       try {
         const wasmKernels = await startWasm();
         const threads = defaultNativeThreads();
+        const gemm = defaultGemm(loaded.addon.gemmBuilds());
+        loaded.addon.setGemm(gemm);
         loaded.addon.setThreads(threads);
         loaded.addon.setSmallGemm(defaultSmallGemm());
         const nativeKernels = registerNativeKernels(loaded.addon);
@@ -189,11 +194,12 @@ export async function initBackend(
           ...nativeKernels,
         ]);
         const core = coreOfBlasConfig(blas);
-        const threadInvariant = threadInvariantCore(core);
-        current.native = { threads, blas, core, threadInvariant, simd: loaded.addon.simdLevel(), kernels: nativeKernels };
+        const threadInvariant = threadInvariantGemm(gemm, core);
+        const gemmName = gemm === 'onednn' ? `oneDNN ${loaded.addon.gemmBuilds().split(',')[0].replace('onednn ', '')}` : `OpenBLAS ${core ?? '?'}`;
+        current.native = { threads, gemm, blas, core, threadInvariant, simd: loaded.addon.simdLevel(), kernels: nativeKernels };
         current.summary = current.summary.replace(
           `backend: native (`,
-          `backend: native (OpenBLAS ${core ?? '?'} kernels${threadInvariant ? '' : ', whose bits depend on the thread count'}, ${threads} thread${threads === 1 ? '' : 's'}, on `,
+          `backend: native (${gemmName} products${threadInvariant ? '' : ', whose bits depend on the thread count'}, ${threads} thread${threads === 1 ? '' : 's'}, on `,
         );
         break;
       } catch (e) {

@@ -1,5 +1,12 @@
 /**
- * OpenBLAS's kernel set ("core type") and what it means for the native path's determinism.
+ * Whether the native path's products give the same bits at every thread count: it depends on the library that runs
+ * them (oneDNN's dnnl_sgemm or OpenBLAS's cblas_sgemm, native/kit_native.c `kit_sgemm`) and, for OpenBLAS, on its
+ * kernel set ("core type").
+ *
+ * oneDNN 2.6 (Debian 12's libdnnl, JIT kernels chosen from the CPU's own feature flags): a product gives the same
+ * bits at 1 and 2 threads on 12 shapes × 4 transpose combinations ([16,100000]·[100000,16] to
+ * [2048,768]·[768,768], standalone `dnnl_sgemm`, 2026-12-04) except where M or N is 1 (its matrix-vector path
+ * splits K), and the addon runs those on one thread.
  *
  * Debian's OpenBLAS is a DYNAMIC_ARCH build: when it loads it picks one set of kernels for the CPU, and
  * `OPENBLAS_CORETYPE` overrides the choice (some machines set it, e.g. to `Haswell`, because older OpenBLAS builds
@@ -26,7 +33,12 @@ export function coreOfBlasConfig(config: string): string | null {
   return m ? m[1] : null;
 }
 
-/** Whether products give the same bits at every thread count on this core (false: not known to). */
+/** Whether OpenBLAS products give the same bits at every thread count on this core (false: not known to). */
 export function threadInvariantCore(core: string | null): boolean {
   return core !== null && THREAD_INVARIANT_CORES.some((c) => c.toLowerCase() === core.toLowerCase());
+}
+
+/** Whether the products give the same bits at every thread count with this library (and OpenBLAS core). */
+export function threadInvariantGemm(gemm: 'onednn' | 'openblas', core: string | null): boolean {
+  return gemm === 'onednn' || threadInvariantCore(core);
 }

@@ -54,7 +54,7 @@ type Backend = tf.KernelBackend;
 
 const BACKEND = 'wasm';
 /** The addon's ABI version this module speaks (native/kit_native.c `abiVersion`). */
-const ADDON_ABI = 15;
+const ADDON_ABI = 16;
 /** globalThis key: kernels that were registered before the native ones (fallback and restore). */
 const PREVIOUS_KEY = Symbol.for('priorclip-kit.nativeKernels.previous');
 /** globalThis key: the loaded addon (one per process, whatever copy of this module loads it). */
@@ -137,8 +137,13 @@ export interface NativeAddon {
   binaryOp(a: Float32Array, b: Float32Array, out: Float32Array, op: number, outer: number, inner: number): void;
   /** dx (overwritten) = the unpadded average-pool gradient, in the double arithmetic of the kit's JS kernel (same bits). */
   avgPoolGrad(dy: Float32Array, dx: Float32Array, n: number, h: number, w: number, c: number, oh: number, ow: number, sh: number, sw: number, fh: number, fw: number): void;
-  /** OpenBLAS thread count. */
+  /** Thread count of the products (OpenBLAS's, or oneDNN's OpenMP threads). */
   setThreads(n: number): void;
+  /** The library the products run on: oneDNN's dnnl_sgemm (builds with libdnnl-dev) or OpenBLAS's cblas_sgemm. */
+  setGemm(name: GemmLibrary): void;
+  gemmLibrary(): GemmLibrary;
+  /** The libraries this build can use, e.g. "onednn 2.6.3,openblas". */
+  gemmBuilds(): string;
   getThreads(): number;
   /** Products of at most this many multiply-adds run on one thread (default 2²²; 0 = never). */
   setSmallGemm(macs: number): void;
@@ -146,6 +151,24 @@ export interface NativeAddon {
   simdLevel(): 'avx2' | 'baseline';
   /** OpenBLAS build config and the core type it picked, e.g. "OpenBLAS 0.3.21 … ; core SkylakeX". */
   blasConfig(): string;
+}
+
+/** A library that runs the native path's products. */
+export type GemmLibrary = 'onednn' | 'openblas';
+
+/**
+ * `KIT_NATIVE_GEMM` if set ("onednn" or "openblas"), else oneDNN when the build has it (it uses the CPU's widest
+ * vectors whatever `OPENBLAS_CORETYPE` says), else OpenBLAS.
+ */
+export function defaultGemm(builds: string): GemmLibrary {
+  const env = process.env.KIT_NATIVE_GEMM;
+  const hasDnnl = builds.split(',').some((b) => b.startsWith('onednn'));
+  if (env !== undefined && env !== '') {
+    if (env !== 'onednn' && env !== 'openblas') throw new Error(`KIT_NATIVE_GEMM='${env}' must be onednn or openblas`);
+    if (env === 'onednn' && !hasDnnl) throw new Error(`KIT_NATIVE_GEMM=onednn, but this build has no oneDNN (install libdnnl-dev, then bash native/build.sh --force)`);
+    return env;
+  }
+  return hasDnnl ? 'onednn' : 'openblas';
 }
 
 /** Where the addon is looked for: `KIT_NATIVE_ADDON`, else build/native/kit_native.node. */

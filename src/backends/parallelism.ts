@@ -8,16 +8,16 @@
  * (./parallel_probe.ts: a conv + matmul + element-wise forward/backward mix like a training step), each for
  * PROBE_MS, and keeps the (w, t) with the highest total probe steps per second. The choice is kept for the
  * process; `workerEnv()` is the environment a training child process needs to use it. Without the native
- * path nothing is measured (one core per process: min(maxWorkers, cores) workers), nor on an OpenBLAS core whose
- * bits depend on the thread count (blas_core.ts: min(maxWorkers, cores) workers × 1 thread, so that a command's
+ * path nothing is measured (one core per process: min(maxWorkers, cores) workers), nor where the products' bits
+ * depend on the thread count (OpenBLAS on its AVX2 kernels, blas_core.ts: min(maxWorkers, cores) workers × 1 thread, so that a command's
  * numbers do not depend on a timing); `KIT_PARALLELISM=2x1` forces a choice.
  */
 import * as os from 'os';
 import * as path from 'path';
 import { spawn } from 'child_process';
 import { projectRoot } from '../utils/fs';
-import { coreOfBlasConfig, threadInvariantCore } from './blas_core';
-import { loadNativeAddon } from './native_kernels';
+import { coreOfBlasConfig, threadInvariantGemm } from './blas_core';
+import { defaultGemm, GemmLibrary, loadNativeAddon } from './native_kernels';
 
 /** Wall time each probe process measures for (after its warm-up). */
 export const PROBE_MS = 1500;
@@ -100,7 +100,9 @@ export interface ParallelismOptions {
   backend?: string;
   /** Where the log lines go. */
   log?: (l: string) => void;
-  /** OpenBLAS core to decide for (default: the loaded addon's; tests pass one to reach either rule). */
+  /** Products' library to decide for (default: the one the training processes will use, `defaultGemm`). */
+  gemm?: GemmLibrary;
+  /** OpenBLAS core to decide for (default: the loaded addon's; tests pass gemm and core to reach either rule). */
   core?: string | null;
 }
 
@@ -119,7 +121,8 @@ export async function chooseParallelism(maxWorkers: number, opts: ParallelismOpt
   const loaded = loadNativeAddon();
   const nativeLikely = (backend === 'native' || backend === 'auto') && !('reason' in loaded);
   const core = opts.core !== undefined ? opts.core : 'addon' in loaded ? coreOfBlasConfig(loaded.addon.blasConfig()) : null;
-  if (nativeLikely && !threadInvariantCore(core)) {
+  const gemm = opts.gemm ?? ('addon' in loaded ? defaultGemm(loaded.addon.gemmBuilds()) : 'openblas');
+  if (nativeLikely && !threadInvariantGemm(gemm, core)) {
     // The bits depend on the thread count on this core: a measured (timing-dependent) choice would make the
     // numbers of one command differ from run to run, so every worker runs one thread, as the committed records do.
     const w = Math.min(maxWorkers, n);

@@ -25,8 +25,8 @@ export interface RunRecord {
   seed: number;
   /** The fully resolved config (defaults + preset + ablation + overrides). */
   config: unknown;
-  /** Backend that ran it, its thread count and OpenBLAS core (which the bits depend on) on the native path, and why faster ones were skipped. */
-  backend: { name: string; packageName: string; version: string; skipped: string[]; threads?: number; blasCore?: string | null } | null;
+  /** Backend that ran it; on the native path its thread count, products' library and OpenBLAS core (the bits depend on them); why faster ones were skipped. */
+  backend: { name: string; packageName: string; version: string; skipped: string[]; threads?: number; gemm?: string; blasCore?: string | null } | null;
   /** Versions of node, the kit and the packages that compute numbers. */
   versions: Record<string, string>;
   /** Git commit of the kit and whether the work tree had uncommitted changes. */
@@ -226,7 +226,7 @@ export function startRun(init: StartRunInit): RunRecord {
     seed: init.seed,
     config: init.config,
     backend: b
-      ? { name: b.name, packageName: b.packageName, version: b.version, skipped: b.skipped.map((s) => `${s.name}: ${s.reason}`), ...(b.native ? { threads: b.native.threads, blasCore: b.native.core } : {}) }
+      ? { name: b.name, packageName: b.packageName, version: b.version, skipped: b.skipped.map((s) => `${s.name}: ${s.reason}`), ...(b.native ? { threads: b.native.threads, gemm: b.native.gemm, blasCore: b.native.core } : {}) }
       : null,
     versions: collectVersions(),
     git: gitState(),
