@@ -122,6 +122,9 @@ interface StepResult {
 type Round = 1 | 2 | 3 | 4 | 5 | 6;
 type Mode = { backend: 'wasm' | 'native'; threads: number | null; round: Round | null };
 
+/** Wait after an OpenBLAS mode before a oneDNN one: OpenBLAS's THREAD_TIMEOUT (2²⁸ cycles) with a margin. */
+const OPENBLAS_SPIN_WAIT_MS = 200;
+
 /** The kernels round 3 added (unregistered for the round-2 mode). */
 const ROUND3_KERNELS = [KIT_ATTENTION, KIT_ATTENTION_GRAD, KIT_LINEAR_GRAD, KIT_DROPOUT_MASK, KIT_GLOBAL_NORM];
 
@@ -131,7 +134,13 @@ async function useMode(m: Mode, addon: NativeAddon): Promise<void> {
   if (m.threads !== null) setNativeThreads(m.threads);
   if (m.round === null) return;
   // round 6: round 5's kernels with the products on oneDNN's dnnl_sgemm; rounds 1–5 ran them on OpenBLAS
-  addon.setGemm(m.round === 6 ? 'onednn' : 'openblas');
+  const gemm = m.round === 6 ? 'onednn' : 'openblas';
+  if (gemm === 'onednn' && addon.gemmLibrary() === 'openblas') {
+    // OpenBLAS's idle threads spin for 2²⁸ cycles (~0.1 s) after a product before they sleep, and would take the
+    // second core from oneDNN's threads in the interleaved step that follows: let them fall asleep first
+    await new Promise((r) => setTimeout(r, OPENBLAS_SPIN_WAIT_MS));
+  }
+  addon.setGemm(gemm);
   registerNativeKernels(addon); // idempotent: puts every native kernel back
   if (m.round === 1) {
     // round 1: the products only (no fused kernels, wasm's own FusedBatchNorm)
