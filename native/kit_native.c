@@ -941,7 +941,7 @@ KIT_TWO_BUILDS(softmax_grad_rows, (float *dz, const float *p, const float *drop,
 /*
  * Scaled dot-product attention, heads as contiguous slices of the width (src/models/layers.ts
  * `attentionWithProbabilities`), one launch for all B·H heads, no transposes: head h of q [B, Lq, D] is the
- * strided matrix q + b·Lq·D + h·dh with row stride D, which cblas_sgemm reads directly (lda = D).
+ * strided matrix q + b·Lq·D + h·dh with row stride D, which the sgemm reads directly (lda = D).
  *
  * attentionForward(q, k, v, mask, drop, out, probs, B, Lq, Lk, H, scale):
  *   S = (Q·Kᵀ)·scale (+ mask [Lq, Lk]); P = softmax_rows(S) (max subtracted, as tfjs); A = P∘drop (or P);
@@ -1204,7 +1204,7 @@ static napi_value sum_squares(napi_env env, napi_callback_info info) {
 
 /*
  * linearBackward(dy, x, w, dx, dw, db, n, in, out): the gradient of y = x·w + b for x [n, in], w [in, out]:
- *   dx = dy·wᵀ [n, in], dw = xᵀ·dy [in, out], db = 1ᵀ·dy [out] (db empty = no bias). Each product is the cblas_sgemm
+ *   dx = dy·wᵀ [n, in], dw = xᵀ·dy [in, out], db = 1ᵀ·dy [out] (db empty = no bias). Each product is the kit_sgemm
  * call (same operands, leading dimensions and thread rule) that sgemmBatched makes for the three tfjs matMuls of
  * src/models/layers.ts `linear` (db as [1, n]·[n, out] with a ones row), so the values are the bits of that
  * composition on the native path; one launch instead of three products, a ones upload and the reshapes.
@@ -1246,11 +1246,9 @@ static napi_value linear_backward(napi_env env, napi_callback_info info) {
  * dropoutMask(out, rate, seed): the inverted-dropout mask of src/models/layers.ts `dropoutMask`, bit for bit:
  * mulberry32 from seed (uint32 arithmetic = JS's |0, >>>, Math.imul), u = draw·2⁻³² in double, element kept (value
  * (float)(1/(1−rate))) iff u ≥ rate, else 0. Written straight into a heap tensor: no JS loop, no upload.
- */
-/*
- * The inverted-dropout mask of src/models/layers.ts `dropoutMask` (mulberry32), bit for bit. mulberry32's state after
- * i + 1 draws is seed + (i + 1)·0x6d2b79f5 (mod 2³²), so every value is computed from its index (no serial chain:
- * the loop vectorises). u = t·2⁻³² is exact in double, so "u ≥ rate" is the integer test t ≥ ⌈rate·2³²⌉.
+ * mulberry32's state after i + 1 draws is seed + (i + 1)·0x6d2b79f5 (mod 2³²), so every value is computed from its
+ * index (no serial chain: the loop vectorises). u = t·2⁻³² is exact in double, so "u ≥ rate" is the integer test
+ * t ≥ ⌈rate·2³²⌉.
  */
 KIT_BODY dropout_fill_body(float *out, size_t n, double rate, uint32_t seed) {
   const float scale = (float)(1.0 / (1.0 - rate));

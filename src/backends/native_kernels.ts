@@ -1283,7 +1283,6 @@ export function registerNativeKernels(addon: NativeAddon): string[] {
   return done;
 }
 
-/** Put back the kernels the native ones replaced (plain wasm again). No-op when they are not registered. */
 /**
  * Put back the kernel that the native `name` replaced (e.g. 'FusedBatchNorm'), leaving the other native kernels;
  * `registerNativeKernels` brings it back. For before/after measurements (bench/native.ts).
@@ -1300,6 +1299,7 @@ export function unregisterFusedKernels(): void {
   for (const name of NATIVE_FUSED_KERNELS) if (tf.getKernel(name, BACKEND)) tf.unregisterKernel(name, BACKEND);
 }
 
+/** Put back the kernels the native ones replaced (plain wasm again). No-op when they are not registered. */
 export function unregisterNativeKernels(): void {
   unregisterFusedKernels();
   if (!nativeKernelsActive()) return;
