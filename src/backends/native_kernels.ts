@@ -1,5 +1,5 @@
 /**
- * The kit's native CPU path: OpenBLAS kernels (native/kit_native.c, an N-API addon built by
+ * The kit's native CPU path: kernels on oneDNN's or OpenBLAS's sgemm (native/kit_native.c, an N-API addon built by
  * `npm run setup` into build/native/kit_native.node) registered on the tfjs wasm backend.
  *
  * The wasm backend stays the host (every other kernel, the memory manager, `tf.memory()`); the heavy
@@ -34,10 +34,10 @@
  * slower than wasm's SIMD kernels in round 2 (160 vs 69 µs on [32, 32, 128]) and as fast in round 5 (28–53 µs
  * each, interleaved). Only the repeated-operand form (a bias or a per-channel factor) is native, 3× wasm's.
  *
- * Determinism: OpenBLAS's thread count is set once (`setNativeThreads`); sgemm splits M and N among
- * threads, never the reduction over K. On OpenBLAS's AVX-512 kernels the numbers do not depend on the thread count
- * (checked in test/backend_native.test.ts); on its AVX2 (Haswell/Zen) kernels a threaded product differs in the last
- * bits (blas_core.ts). Products of ≤ small-gemm multiply-adds and im2col/col2im run single-threaded in a fixed order. The LayerNorm, GELU, attention
+ * Determinism: the products' thread count is set once (`setNativeThreads`). On oneDNN (matrix-vector products on one
+ * thread) and on OpenBLAS's AVX-512 kernels the numbers do not depend on it (checked in test/backend_native.test.ts);
+ * on OpenBLAS's AVX2 (Haswell/Zen) kernels a threaded product differs in the last bits (blas_core.ts). Products of
+ * ≤ small-gemm multiply-adds and im2col/col2im run single-threaded in a fixed order. The LayerNorm, GELU, attention
  * softmax, dropout-mask and binary loops exist as an AVX2 and a baseline build with the same float operations (same
  * bits; `KIT_NATIVE_NO_AVX2=1`).
  */
@@ -227,7 +227,7 @@ export function defaultSmallGemm(): number {
   return n;
 }
 
-/** Set the native path's thread count (OpenBLAS); throws if the addon is not loaded. */
+/** Set the native path's thread count (the products'); throws if the addon is not loaded. */
 export function setNativeThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new Error(`native threads must be a positive integer, got ${n}`);
   const a = store<NativeAddon>(ADDON_KEY).get();

@@ -9,8 +9,8 @@
  * PROBE_MS, and keeps the (w, t) with the highest total probe steps per second. The choice is kept for the
  * process; `workerEnv()` is the environment a training child process needs to use it. Without the native
  * path nothing is measured (one core per process: min(maxWorkers, cores) workers), nor where the products' bits
- * depend on the thread count (OpenBLAS on its AVX2 kernels, blas_core.ts: min(maxWorkers, cores) workers × 1 thread, so that a command's
- * numbers do not depend on a timing); `KIT_PARALLELISM=2x1` forces a choice.
+ * depend on the thread count (OpenBLAS on its AVX2 kernels, blas_core.ts: min(maxWorkers, cores) workers × 1
+ * thread, so that a command's numbers do not depend on a timing); `KIT_PARALLELISM=2x1` forces a choice.
  */
 import * as os from 'os';
 import * as path from 'path';
@@ -88,12 +88,6 @@ function probe(threads: number, backend: string): Promise<{ stepsPerSec: number;
   });
 }
 
-/**
- * Measure workers × threads and return the best plan for up to `maxWorkers` parallel jobs. `backend`
- * is the backend the workers will use ('native', 'wasm', …; default KIT_BACKEND or auto). Without the
- * native path threads do not matter and the plan is `min(maxWorkers, cores)` workers with 1 thread
- * (measured all the same, so the log shows what 1 vs more workers gives).
- */
 /** Options of chooseParallelism. */
 export interface ParallelismOptions {
   /** Backend the probes ask for (default `KIT_BACKEND`, else auto). */
@@ -106,6 +100,12 @@ export interface ParallelismOptions {
   core?: string | null;
 }
 
+/**
+ * Measure workers × threads and return the best plan for up to `maxWorkers` parallel jobs. `backend`
+ * is the backend the workers will use ('native', 'wasm', …; default KIT_BACKEND or auto). Without the
+ * native path, or where the products' bits depend on the thread count, nothing is measured: the plan is
+ * `min(maxWorkers, cores)` workers with 1 thread.
+ */
 export async function chooseParallelism(maxWorkers: number, opts: ParallelismOptions = {}): Promise<ParallelPlan> {
   if (!Number.isInteger(maxWorkers) || maxWorkers < 1) throw new Error(`chooseParallelism: maxWorkers must be a positive integer, got ${maxWorkers}`);
   const n = cores();
