@@ -89,25 +89,38 @@ export function addDistractors(b: SceneBuilder, scene: Scene, sceneClass: string
   }
 }
 
+/** Counter for the names of replaced folders (one process may publish several). */
+let replacedCounter = 0;
+
 /**
- * Write the checksum of a finished temporary folder into it and move it to `dir` (replacing what is there);
- * when another process published the same folder first, keep theirs if its checksum matches. Returns the checksum.
+ * Write the checksum of a finished temporary folder into it and move it to `dir`; returns the checksum.
+ * A `dir` that already holds this checksum (another process published the same folder first, and may be reading
+ * it now) is kept and `tmp` is dropped: a published folder is never deleted under its readers. A `dir` with another
+ * or no checksum (stale, partly deleted) is moved aside, replaced, then removed.
  */
 export function publishChecksummedFolder(tmp: string, dir: string, who: string): string {
   const checksum = folderChecksum(tmp);
   fs.writeFileSync(path.join(tmp, CHECKSUM_FILE), checksum + '\n');
-  fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(path.dirname(dir), { recursive: true });
+  const checksumPath = path.join(dir, CHECKSUM_FILE);
+  const published = (): boolean => fs.existsSync(checksumPath) && fs.readFileSync(checksumPath, 'utf8').trim() === checksum;
+  if (published()) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    return checksum;
+  }
+  let aside: string | null = null;
+  if (fs.existsSync(dir)) {
+    aside = `${dir}.replaced-${process.pid}-${replacedCounter++}`;
+    fs.renameSync(dir, aside);
+  }
   try {
     fs.renameSync(tmp, dir);
   } catch (e) {
-    // Another process may have finished the same folder first: keep it if it is valid.
-    const checksumPath = path.join(dir, CHECKSUM_FILE);
-    if (fs.existsSync(checksumPath) && fs.readFileSync(checksumPath, 'utf8').trim() === checksum) {
-      fs.rmSync(tmp, { recursive: true, force: true });
-    } else {
-      throw new Error(`${who}: cannot move ${tmp} to ${dir}: ${(e as Error).message}`);
-    }
+    // Another process may have published the same folder in between: keep it.
+    if (!published()) throw new Error(`${who}: cannot move ${tmp} to ${dir}: ${(e as Error).message}`);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  } finally {
+    if (aside) fs.rmSync(aside, { recursive: true, force: true });
   }
   return checksum;
 }
