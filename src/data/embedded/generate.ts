@@ -94,16 +94,18 @@ let replacedCounter = 0;
 
 /**
  * Write the checksum of a finished temporary folder into it and move it to `dir`; returns the checksum.
- * A `dir` that already holds this checksum (another process published the same folder first, and may be reading
- * it now) is kept and `tmp` is dropped: a published folder is never deleted under its readers. A `dir` with another
- * or no checksum (stale, partly deleted) is moved aside, replaced, then removed.
+ * A `dir` that already holds these bytes (another process published the same folder first, and may be reading
+ * it now) is kept and `tmp` is dropped: a published folder is never deleted under its readers. Any other `dir`
+ * (stale, tampered, partly deleted) is moved aside, replaced, then removed.
  */
 export function publishChecksummedFolder(tmp: string, dir: string, who: string): string {
   const checksum = folderChecksum(tmp);
   fs.writeFileSync(path.join(tmp, CHECKSUM_FILE), checksum + '\n');
   fs.mkdirSync(path.dirname(dir), { recursive: true });
   const checksumPath = path.join(dir, CHECKSUM_FILE);
-  const published = (): boolean => fs.existsSync(checksumPath) && fs.readFileSync(checksumPath, 'utf8').trim() === checksum;
+  // its checksum file and its bytes both say this checksum (a tampered folder keeps a stale checksum file)
+  const published = (): boolean =>
+    fs.existsSync(checksumPath) && fs.readFileSync(checksumPath, 'utf8').trim() === checksum && folderChecksum(dir) === checksum;
   if (published()) {
     fs.rmSync(tmp, { recursive: true, force: true });
     return checksum;
