@@ -89,9 +89,6 @@ export function addDistractors(b: SceneBuilder, scene: Scene, sceneClass: string
   }
 }
 
-/** Counter for the names of replaced folders (one process may publish several). */
-let replacedCounter = 0;
-
 /**
  * Write the checksum of a finished temporary folder into it and move it to `dir`; returns the checksum.
  * A `dir` that already holds these bytes (another process published the same folder first, and may be reading
@@ -102,17 +99,14 @@ export function publishChecksummedFolder(tmp: string, dir: string, who: string):
   const checksum = folderChecksum(tmp);
   fs.writeFileSync(path.join(tmp, CHECKSUM_FILE), checksum + '\n');
   fs.mkdirSync(path.dirname(dir), { recursive: true });
-  const checksumPath = path.join(dir, CHECKSUM_FILE);
-  // its checksum file and its bytes both say this checksum (a tampered folder keeps a stale checksum file)
-  const published = (): boolean =>
-    fs.existsSync(checksumPath) && fs.readFileSync(checksumPath, 'utf8').trim() === checksum && folderChecksum(dir) === checksum;
+  const published = (): boolean => validFolderChecksum(dir) === checksum;
   if (published()) {
     fs.rmSync(tmp, { recursive: true, force: true });
     return checksum;
   }
   let aside: string | null = null;
   if (fs.existsSync(dir)) {
-    aside = `${dir}.replaced-${process.pid}-${replacedCounter++}`;
+    aside = `${dir}.replaced-${process.pid}-${tmpCounter++}`;
     fs.renameSync(dir, aside);
   }
   try {
@@ -326,6 +320,17 @@ export interface GenerateOptions {
   force?: boolean;
 }
 
+/**
+ * The checksum a generated folder holds when its checksum file matches its bytes; null when it has none, or the
+ * bytes differ (partly written, tampered).
+ */
+export function validFolderChecksum(dir: string): string | null {
+  const file = path.join(dir, CHECKSUM_FILE);
+  if (!fs.existsSync(file)) return null;
+  const stored = fs.readFileSync(file, 'utf8').trim();
+  return stored === folderChecksum(dir) ? stored : null;
+}
+
 /** Combined checksum of a folder's files (sorted relative paths, each with its sha256), excluding checksum.txt. */
 export function folderChecksum(dir: string): string {
   const files: string[] = [];
@@ -378,13 +383,8 @@ export async function generateEmbeddedDataset(cfg: EmbeddedDataConfig, opts: Gen
   validateEmbeddedConfig(cfg);
   const dir = embeddedDatasetDir(cfg, opts.dataRoot);
   const annotationFile = path.join(dir, ANNOTATION_FILE);
-  const checksumPath = path.join(dir, CHECKSUM_FILE);
-  if (!opts.force && fs.existsSync(checksumPath)) {
-    const stored = fs.readFileSync(checksumPath, 'utf8').trim();
-    if (stored === folderChecksum(dir)) {
-      return { dir, dataset: readEmbeddedDataset(dir), annotationFile, checksum: stored };
-    }
-  }
+  const stored = opts.force ? null : validFolderChecksum(dir);
+  if (stored !== null) return { dir, dataset: readEmbeddedDataset(dir), annotationFile, checksum: stored };
   const tmp = `${dir}.tmp-${process.pid}-${tmpCounter++}`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(path.join(tmp, 'images'), { recursive: true });

@@ -21,7 +21,7 @@ import { Scene, SceneBuilder } from '../scene';
 import { fineCaptions } from '../captions';
 import { OBJECT_NOUNS, ObjectKind, article, captionTokens } from '../vocabulary';
 import { AnnotatedObject, annotateObjects } from '../annotations';
-import { CHECKSUM_FILE, addDistractors, encodePngRgb, publishChecksummedFolder, folderChecksum, readEmbeddedDataset, renderScene } from '../generate';
+import { addDistractors, encodePngRgb, publishChecksummedFolder, readEmbeddedDataset, renderScene, validFolderChecksum } from '../generate';
 import { V2_EXTRA_BUILDERS, V2_EXTRA_CLASS_KINDS } from './classes';
 import { CellList, objectCells } from './cells';
 import { EMBEDDED_V2_GENERATOR_VERSION, EmbeddedV2Config, embeddedV2ConfigHash, validateEmbeddedV2Config } from './config';
@@ -474,15 +474,12 @@ export function readCoarseCorpus(file: string): CoarseCorpusFile {
 export async function generateEmbeddedV2(cfg: EmbeddedV2Config, opts: GenerateV2Options = {}): Promise<GeneratedEmbeddedV2> {
   validateEmbeddedV2Config(cfg);
   const dir = embeddedV2Dir(cfg, opts.dataRoot);
-  const checksumPath = path.join(dir, CHECKSUM_FILE);
   const finish = (checksum: string): GeneratedEmbeddedV2 => {
     const r = readEmbeddedV2(dir);
     return { dir, fine: r.fine, prior: r.prior, coarse: r.coarse, checksum };
   };
-  if (!opts.force && fs.existsSync(checksumPath)) {
-    const stored = fs.readFileSync(checksumPath, 'utf8').trim();
-    if (stored === folderChecksum(dir)) return finish(stored);
-  }
+  const stored = opts.force ? null : validFolderChecksum(dir);
+  if (stored !== null) return finish(stored);
   const tmp = `${dir}.tmp-${process.pid}-${tmpCounter++}`;
   fs.rmSync(tmp, { recursive: true, force: true });
   try {
