@@ -29,7 +29,7 @@ import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backends/backend';
 import {
-  loadNativeAddon, GemmLibrary, setNativeThreads, defaultNativeThreads, registerNativeKernels, unregisterFusedKernels, restorePreviousKernel, NativeAddon,
+  loadNativeAddon, GemmLibrary, parseGemmBuilds, setNativeThreads, defaultNativeThreads, registerNativeKernels, unregisterFusedKernels, restorePreviousKernel, NativeAddon,
   KIT_ATTENTION, KIT_ATTENTION_GRAD, KIT_LINEAR_GRAD, KIT_DROPOUT_MASK, KIT_GLOBAL_NORM, ROUND4_KERNELS, ROUND5_KERNELS, setAdamWInPlace,
 } from '../src/backends/native_kernels';
 import { SeedStream } from '../src/utils/random';
@@ -168,7 +168,7 @@ function modeLabel(m: { backend: string; round: Round | null }): string {
 
 /** The round the kit ships: 6 (oneDNN products) when the build has oneDNN, else 5. */
 function shippedRound(addon: NativeAddon): Round {
-  return addon.gemmBuilds().includes('onednn') ? 6 : 5;
+  return parseGemmBuilds(addon.gemmBuilds()).some((b) => b.library === 'onednn') ? 6 : 5;
 }
 
 async function trainInterleaved(o: Opts, cores: number, addon: NativeAddon): Promise<StepResult[]> {
@@ -321,7 +321,7 @@ async function main(): Promise<void> {
   const torchMm = { t1: torchMatmulGflops(1024, 1), t2: torchMatmulGflops(1024, Math.min(2, cores)) };
   res.sgemm = { native: peak, wasm1024: wasmGflops, torch1024: torchMm, blas: addon.blasConfig(), gemmBuilds: addon.gemmBuilds() };
   log(`sgemm peak ${peakBest.toFixed(0)} GFLOP/s (native), wasm ${wasmGflops.toFixed(0)}, torch ${torchMm.t1?.toFixed(0)} / ${torchMm.t2?.toFixed(0)}`);
-  for (const p of peak) rows.push([`sgemm ${p.n}² native ${p.gemm === 'onednn' ? 'oneDNN' : 'OpenBLAS'}, ${p.threads} thread(s)`, `${p.gflops.toFixed(1)} GFLOP/s`, p.gemm === 'onednn' ? `${addon.gemmBuilds().split(',')[0]} via the kit addon` : `OpenBLAS (${addon.blasConfig().replace(/^.*; core /, 'core ')}) via the kit addon`]);
+  for (const p of peak) rows.push([`sgemm ${p.n}² native ${p.gemm === 'onednn' ? 'oneDNN' : 'OpenBLAS'}, ${p.threads} thread(s)`, `${p.gflops.toFixed(1)} GFLOP/s`, p.gemm === 'onednn' ? `oneDNN ${parseGemmBuilds(addon.gemmBuilds()).find((b) => b.library === 'onednn')?.version ?? '?'} via the kit addon` : `OpenBLAS (${addon.blasConfig().replace(/^.*; core /, 'core ')}) via the kit addon`]);
   rows.push(['matMul 1024² wasm (before)', `${wasmGflops.toFixed(1)} GFLOP/s`, 'tfjs-backend-wasm, 1 thread']);
   rows.push(['matmul 1024² PyTorch 1 / 2 threads', `${torchMm.t1?.toFixed(1) ?? '—'} / ${torchMm.t2?.toFixed(1) ?? '—'} GFLOP/s`, '']);
 

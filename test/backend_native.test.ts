@@ -41,6 +41,7 @@ import {
   loadNativeAddon,
   defaultGemm,
   GemmLibrary,
+  parseGemmBuilds,
   NATIVE_FUSED_KERNELS,
   NATIVE_KIT_KERNELS,
   nativeAddonPath,
@@ -326,7 +327,7 @@ test('products large enough to thread, on each library the build has: same bits 
     tf.dispose(outs);
     return res;
   };
-  const libraries = addon.gemmBuilds().split(',').map((b) => b.split(' ')[0] as GemmLibrary);
+  const libraries = parseGemmBuilds(addon.gemmBuilds()).map((b) => b.library);
   assert.ok(libraries.includes('openblas'));
   try {
     for (const gemm of libraries) {
@@ -362,6 +363,7 @@ test('the products library: KIT_NATIVE_GEMM chooses, oneDNN by default when buil
   const savedEnv = process.env.KIT_NATIVE_GEMM;
   try {
     delete process.env.KIT_NATIVE_GEMM;
+    assert.deepEqual(parseGemmBuilds('onednn 2.6.3,openblas'), [{ library: 'onednn', version: '2.6.3' }, { library: 'openblas', version: null }]);
     assert.equal(defaultGemm('onednn 2.6.3,openblas'), 'onednn');
     assert.equal(defaultGemm('openblas'), 'openblas');
     process.env.KIT_NATIVE_GEMM = 'openblas';
@@ -377,7 +379,7 @@ test('the products library: KIT_NATIVE_GEMM chooses, oneDNN by default when buil
   const loaded = loadNativeAddon();
   assert.ok('addon' in loaded);
   assert.throws(() => loaded.addon.setGemm('mkl' as GemmLibrary), /"onednn" or "openblas" expected/);
-  if (!loaded.addon.gemmBuilds().includes('onednn')) assert.throws(() => loaded.addon.setGemm('onednn'), /this build has no oneDNN/);
+  if (!parseGemmBuilds(loaded.addon.gemmBuilds()).some((b) => b.library === 'onednn')) assert.throws(() => loaded.addon.setGemm('onednn'), /this build has no oneDNN/);
 });
 
 test('a training step on the native path leaves no tensors or data buffers behind', { skip }, async () => {

@@ -15,11 +15,10 @@
  * The kit states once which backend runs and why faster ones were skipped.
  */
 import * as tf from '@tensorflow/tfjs';
-import { coreOfBlasConfig, threadInvariantGemm } from './blas_core';
 import { registerWasmKernels } from './wasm_kernels';
 import {
-  defaultGemm,
   GemmLibrary,
+  nativeProducts,
   defaultNativeThreads,
   defaultSmallGemm,
   loadNativeAddon,
@@ -183,8 +182,8 @@ export async function initBackend(
       try {
         const wasmKernels = await startWasm();
         const threads = defaultNativeThreads();
-        const gemm = defaultGemm(loaded.addon.gemmBuilds());
-        loaded.addon.setGemm(gemm);
+        const products = nativeProducts(loaded.addon);
+        loaded.addon.setGemm(products.gemm);
         loaded.addon.setThreads(threads);
         loaded.addon.setSmallGemm(defaultSmallGemm());
         const nativeKernels = registerNativeKernels(loaded.addon);
@@ -193,9 +192,8 @@ export async function initBackend(
           ...wasmKernels.filter((k) => !(NATIVE_KIT_KERNELS as readonly string[]).includes(k)),
           ...nativeKernels,
         ]);
-        const core = coreOfBlasConfig(blas);
-        const threadInvariant = threadInvariantGemm(gemm, core);
-        const gemmName = gemm === 'onednn' ? `oneDNN ${loaded.addon.gemmBuilds().split(',')[0].replace('onednn ', '')}` : `OpenBLAS ${core ?? '?'}`;
+        const { gemm, core, threadInvariant } = products;
+        const gemmName = gemm === 'onednn' ? `oneDNN ${products.version ?? '?'}` : `OpenBLAS ${core ?? '?'}`;
         current.native = { threads, gemm, blas, core, threadInvariant, simd: loaded.addon.simdLevel(), kernels: nativeKernels };
         current.summary = current.summary.replace(
           `backend: native (`,

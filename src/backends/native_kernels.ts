@@ -46,6 +46,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { projectRoot } from '../utils/fs';
+import { coreOfBlasConfig, threadInvariantGemm } from './blas_core';
 import { unpaddedAvgPoolGrad } from './wasm_kernels';
 
 type TensorInfo = tf.TensorInfo;
@@ -156,19 +157,54 @@ export interface NativeAddon {
 /** A library that runs the native path's products. */
 export type GemmLibrary = 'onednn' | 'openblas';
 
+/** One library an addon build can run the products on, with its version where the build reports one. */
+export interface GemmBuild {
+  library: GemmLibrary;
+  version: string | null;
+}
+
+/** The addon's `gemmBuilds()` string read: "onednn 2.6.3,openblas" → [{onednn, 2.6.3}, {openblas, null}]. */
+export function parseGemmBuilds(builds: string): GemmBuild[] {
+  return builds.split(',').map((b) => {
+    const [library, version] = b.trim().split(' ');
+    if (library !== 'onednn' && library !== 'openblas') throw new Error(`kit_native.gemmBuilds: unknown library '${b}' in '${builds}'`);
+    return { library, version: version ?? null };
+  });
+}
+
 /**
  * `KIT_NATIVE_GEMM` if set ("onednn" or "openblas"), else oneDNN when the build has it (it uses the CPU's widest
  * vectors whatever `OPENBLAS_CORETYPE` says), else OpenBLAS.
  */
 export function defaultGemm(builds: string): GemmLibrary {
   const env = process.env.KIT_NATIVE_GEMM;
-  const hasDnnl = builds.split(',').some((b) => b.startsWith('onednn'));
+  const hasDnnl = parseGemmBuilds(builds).some((b) => b.library === 'onednn');
   if (env !== undefined && env !== '') {
     if (env !== 'onednn' && env !== 'openblas') throw new Error(`KIT_NATIVE_GEMM='${env}' must be onednn or openblas`);
     if (env === 'onednn' && !hasDnnl) throw new Error(`KIT_NATIVE_GEMM=onednn, but this build has no oneDNN (install libdnnl-dev, then bash native/build.sh --force)`);
     return env;
   }
   return hasDnnl ? 'onednn' : 'openblas';
+}
+
+/** What runs an addon's products (`defaultGemm`), OpenBLAS's core, and whether the bits depend on the thread count. */
+export interface NativeProducts {
+  gemm: GemmLibrary;
+  /** The library's version where the build reports one (oneDNN). */
+  version: string | null;
+  /** OpenBLAS's kernel set ("Haswell", "SkylakeX", …), or null when its config does not say. */
+  core: string | null;
+  /** The products give the same bits at every thread count (blas_core.ts). */
+  threadInvariant: boolean;
+}
+
+/** The products the kit's default choice runs on this addon (the backend line, run records, the ablation runner). */
+export function nativeProducts(addon: NativeAddon): NativeProducts {
+  const builds = addon.gemmBuilds();
+  const gemm = defaultGemm(builds);
+  const core = coreOfBlasConfig(addon.blasConfig());
+  const version = parseGemmBuilds(builds).find((b) => b.library === gemm)?.version ?? null;
+  return { gemm, version, core, threadInvariant: threadInvariantGemm(gemm, core) };
 }
 
 /** Where the addon is looked for: `KIT_NATIVE_ADDON`, else build/native/kit_native.node. */

@@ -16,8 +16,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawn } from 'child_process';
 import { projectRoot } from '../utils/fs';
-import { coreOfBlasConfig, threadInvariantGemm } from './blas_core';
-import { defaultGemm, GemmLibrary, loadNativeAddon } from './native_kernels';
+import { threadInvariantGemm } from './blas_core';
+import { GemmLibrary, loadNativeAddon, nativeProducts } from './native_kernels';
 
 /** Wall time each probe process measures for (after its warm-up). */
 export const PROBE_MS = 1500;
@@ -94,7 +94,7 @@ export interface ParallelismOptions {
   backend?: string;
   /** Where the log lines go. */
   log?: (l: string) => void;
-  /** Products' library to decide for (default: the one the training processes will use, `defaultGemm`). */
+  /** Products' library to decide for (default: the one the training processes will use, `nativeProducts`). */
   gemm?: GemmLibrary;
   /** OpenBLAS core to decide for (default: the loaded addon's; tests pass gemm and core to reach either rule). */
   core?: string | null;
@@ -120,8 +120,9 @@ export async function chooseParallelism(maxWorkers: number, opts: ParallelismOpt
   }
   const loaded = loadNativeAddon();
   const nativeLikely = (backend === 'native' || backend === 'auto') && !('reason' in loaded);
-  const core = opts.core !== undefined ? opts.core : 'addon' in loaded ? coreOfBlasConfig(loaded.addon.blasConfig()) : null;
-  const gemm = opts.gemm ?? ('addon' in loaded ? defaultGemm(loaded.addon.gemmBuilds()) : 'openblas');
+  const products = 'addon' in loaded ? nativeProducts(loaded.addon) : null;
+  const core = opts.core !== undefined ? opts.core : products?.core ?? null;
+  const gemm = opts.gemm ?? products?.gemm ?? 'openblas';
   if (nativeLikely && !threadInvariantGemm(gemm, core)) {
     // The bits depend on the thread count on this core: a measured (timing-dependent) choice would make the
     // numbers of one command differ from run to run, so every worker runs one thread, as the committed records do.
