@@ -41,12 +41,14 @@ done
 mkdir -p "$OUT_DIR"
 # oneDNN: its header, and a test link of dnnl_sgemm (a header without the library must not fail the build).
 DNNL_FLAGS=()
+DNNL_LIBS=()
 GEMM="OpenBLAS"
 if [ "${KIT_NATIVE_NO_DNNL:-0}" != "1" ] && [ -f /usr/include/oneapi/dnnl/dnnl.h ]; then
   probe="$OUT_DIR/dnnl_probe.$$"
   printf '#include <oneapi/dnnl/dnnl.h>\nint main(void){float a=1,b=1,c=0;return dnnl_sgemm(%s,%s,1,1,1,1.0f,&a,1,&b,1,0.0f,&c,1)!=dnnl_success;}\n' "'N'" "'N'" >"$probe.c"
   if "$CC" -fopenmp "$probe.c" -o "$probe" -ldnnl 2>/dev/null; then
     DNNL_FLAGS=(-DKIT_DNNL -fopenmp)
+    DNNL_LIBS=(-ldnnl)
     GEMM="oneDNN"
   fi
   rm -f "$probe" "$probe.c"
@@ -68,7 +70,7 @@ TMP="$OUT.tmp.$$"
 # never read; the values are the IEEE ones).
 if ! "$CC" -O3 -ffp-contract=off -fno-math-errno -fno-trapping-math -std=c11 -fPIC -shared -Wall -Wextra -Werror=implicit-function-declaration \
   -DNODE_GYP_MODULE_NAME=kit_native "${DNNL_FLAGS[@]}" -I"$NODE_INC" -I"$BLAS_INC" "$SRC" -o "$TMP" \
-  ${DNNL_FLAGS:+-ldnnl} -lopenblas -lm 2>"$OUT_DIR/build.log"; then
+  "${DNNL_LIBS[@]}" -lopenblas -lm 2>"$OUT_DIR/build.log"; then
   rm -f "$TMP"
   say "compile failed ($CC; see build/native/build.log): $(head -n 1 "$OUT_DIR/build.log")"
   exit 1

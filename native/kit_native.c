@@ -27,13 +27,10 @@ extern int openblas_get_num_threads(void);
 extern char *openblas_get_config(void);
 extern char *openblas_get_corename(void);
 
+/* Which library runs the products: 1 = oneDNN's dnnl_sgemm (built with KIT_DNNL), 0 = OpenBLAS's cblas_sgemm. */
 #ifdef KIT_DNNL
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
-#endif
-
-/* Which library runs the products: 1 = oneDNN's dnnl_sgemm (built with KIT_DNNL), 0 = OpenBLAS's cblas_sgemm. */
-#ifdef KIT_DNNL
 static int use_dnnl = 1;
 #else
 static int use_dnnl = 0;
@@ -68,7 +65,7 @@ static void threads_for(int64_t macs) {
  * C = alpha·op(A)·op(B) + beta·C, row-major (ta / tb: 1 = transposed), on the chosen library at the current
  * thread count. oneDNN's matrix-vector path (M or N of 1) splits the K reduction among threads (measured: the
  * bits of [1,768]·[768,768] differ between 1 and 2 threads), so it runs on one thread: then no product's bits
- * depend on the thread count (measured on 48 shapes × transposes, src/backends/blas_core.ts).
+ * depend on the thread count (measured on 12 shapes × 4 transpose combinations, src/backends/blas_core.ts).
  */
 static void kit_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                       const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
