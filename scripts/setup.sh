@@ -14,15 +14,15 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 say() { printf '[setup] %s\n' "$*"; }
+# Whether Debian package $1 is installed (dpkg-query).
+deb_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
 # --- 1. system packages -------------------------------------------------------------------------
 APT_PACKAGES=(jupyter-nbconvert python3-nbclient jupyter-client jupyter-notebook chromium)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in "${APT_PACKAGES[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-      missing+=("$p")
-    fi
+    deb_installed "$p" || missing+=("$p")
   done
 else
   # Not Debian: check the commands instead and explain.
@@ -88,7 +88,7 @@ if [ "${KIT_SETUP_NATIVE:-1}" != "0" ]; then
   native_missing=()
   if command -v dpkg-query >/dev/null 2>&1; then
     for p in "${NATIVE_APT[@]}"; do
-      dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || native_missing+=("$p")
+      deb_installed "$p" || native_missing+=("$p")
     done
   fi
   if [ "${#native_missing[@]}" -gt 0 ]; then
@@ -105,7 +105,7 @@ if [ "${KIT_SETUP_NATIVE:-1}" != "0" ]; then
   # oneDNN (Debian: libdnnl-dev) runs the products when present: its JIT kernels use the CPU's widest vectors (measured
   # 2026-12-04 on a 2-core AMD EPYC: 1024² sgemm 219 / 404 GFLOP/s at 1 / 2 threads vs OpenBLAS's 110 / 223). Optional:
   # without it the products run on OpenBLAS. Installed on its own so that a system without the package still builds.
-  if command -v dpkg-query >/dev/null 2>&1 && ! dpkg-query -W -f='${Status}' libdnnl-dev 2>/dev/null | grep -q 'install ok installed'; then
+  if command -v dpkg-query >/dev/null 2>&1 && ! deb_installed libdnnl-dev; then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
       say "installing for the native kernels' products: libdnnl-dev (oneDNN)"
       DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libdnnl-dev ||
